@@ -1,0 +1,1 @@
+//! Local RDS Data API emulator.
