@@ -34,6 +34,8 @@ function crlfToLf(bytes: Buffer): Buffer {
  * Every `*.sql` file under `dir`, recursively, as relative paths with `/` separators, sorted by their
  * UTF-8 bytes. Every `.sql` file counts (also `.down.sql` and misnamed ones): which names are valid is
  * the Rust side's decision, and it reports a misnamed file as an error rather than skipping it.
+ * Hidden entries (name starting with `.`, files and folders) are skipped, as src/source.rs does:
+ * editor backups, `.git` and the like are not scripts.
  */
 export function migrationFiles(dir: string): string[] {
   const stat = fs.statSync(dir, { throwIfNoEntry: false });
@@ -43,6 +45,7 @@ export function migrationFiles(dir: string): string[] {
   const files: string[] = [];
   const walk = (abs: string, rel: string[]): void => {
     for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
+      if (entry.name.startsWith('.')) continue;
       const childAbs = path.join(abs, entry.name);
       const childRel = [...rel, entry.name];
       // Follow symlinks like any reader of /opt/migrations would.

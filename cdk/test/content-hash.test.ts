@@ -15,14 +15,15 @@ function shellSha256(format: string, ...args: string[]): string {
 }
 
 /**
- * §3 in coreutils: strip a BOM at the start and CR before LF (GNU sed keeps a missing final newline
- * missing), sha256sum each file, then hash the C-locale-sorted `path NUL checksum LF` lines.
+ * §3 in coreutils: prune hidden entries (as src/source.rs does), strip a BOM at the start and CR
+ * before LF (GNU sed keeps a missing final newline missing), sha256sum each file, then hash the
+ * C-locale-sorted `path NUL checksum LF` lines.
  */
 function shellContentHash(dir: string): string {
   const script = String.raw`
     set -euo pipefail
     cd "$1"
-    find . -type f -name '*.sql' | sed 's|^\./||' | LC_ALL=C sort | while IFS= read -r f; do
+    find . -name '.?*' -prune -o -type f -name '*.sql' -print | sed 's|^\./||' | LC_ALL=C sort | while IFS= read -r f; do
       sum=$(sed -e '1s/^\xEF\xBB\xBF//' -e 's/\r$//' "$f" | sha256sum | cut -d' ' -f1)
       printf '%s\0sha256:%s\n' "$f" "$sum"
     done | sha256sum | cut -d' ' -f1`;
@@ -61,7 +62,7 @@ test('the content hash of one known file is pinned by printf and sha256sum', (t)
   assert.equal(contentHash(dir), 'sha256:' + shellSha256('db/V1__a.sql\\0sha256:%s\\n', fileSum));
 });
 
-test('files are listed recursively with / separators in byte order, .sql files only', (t) => {
+test('files are listed recursively with / separators in byte order, .sql files only, no hidden ones', (t) => {
   const dir = scriptsFolder('lf');
   t.after(() => removeAll(dir));
   assert.deepEqual(migrationFiles(dir), [

@@ -24,10 +24,15 @@ export const SCRIPTS: Record<string, string> = {
   'appdb/nested/V2__deeper.sql': 'SELECT 1;\n',
 };
 
-/** Files that are not migrations: they must not change the hash nor reach the layer. */
+/**
+ * Files that are not migrations: they must not change the hash nor reach the layer. Hidden files and
+ * folders are skipped like src/source.rs skips them (editor backups, .git).
+ */
 export const NOT_SCRIPTS: Record<string, string> = {
   'README.md': 'not a script\n',
   'appdb/notes.txt': 'neither\n',
+  '.V5__editor_backup.sql': 'hidden file\n',
+  '.hidden/V6__in_hidden_folder.sql': 'hidden folder\n',
 };
 
 export function tempDir(prefix: string): string {
