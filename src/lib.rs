@@ -1,1 +1,14 @@
-//! aurora-migrate
+//! aurora-migrate: versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
+//!
+//! The rooms, from the files inward: [`source`] finds the scripts and their checksums, [`split`]
+//! cuts a script into statements as the mysql client does, [`check`] verifies every statement before
+//! anything runs, and [`names`] holds the strings shared with the CDK code.
+
+pub mod check;
+pub mod names;
+pub mod source;
+pub mod split;
+
+pub use check::{check_migration, Diagnostic, Severity};
+pub use source::{content_hash, discover, Migration, Scripts, SourceError, Version};
+pub use split::{split, Statement, StatementKind};

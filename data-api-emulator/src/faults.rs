@@ -1,0 +1,214 @@
+//! Fault injection and per-operation call counters, driven through the control endpoint.
+//!
+//! A fault rule says what the next N calls (optionally only of some operations) get instead of
+//! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`, a dropped
+//! connection before or after the statement ran, or a delay before running. Rules are consumed
+//! in the order they were added. Counters count every call that reached an operation, faulted or
+//! not.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The five Data API operations the emulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ExecuteStatement,
+    BatchExecuteStatement,
+    BeginTransaction,
+    CommitTransaction,
+    RollbackTransaction,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::ExecuteStatement,
+        Operation::BatchExecuteStatement,
+        Operation::BeginTransaction,
+        Operation::CommitTransaction,
+        Operation::RollbackTransaction,
+    ];
+
+    /// The operation's name in the service model.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ExecuteStatement => "ExecuteStatement",
+            Operation::BatchExecuteStatement => "BatchExecuteStatement",
+            Operation::BeginTransaction => "BeginTransaction",
+            Operation::CommitTransaction => "CommitTransaction",
+            Operation::RollbackTransaction => "RollbackTransaction",
+        }
+    }
+
+    /// The operation served at an HTTP path (`requestUri` in the model).
+    pub fn from_path(path: &str) -> Option<Operation> {
+        Some(match path {
+            "/Execute" => Operation::ExecuteStatement,
+            "/BatchExecute" => Operation::BatchExecuteStatement,
+            "/BeginTransaction" => Operation::BeginTransaction,
+            "/CommitTransaction" => Operation::CommitTransaction,
+            "/RollbackTransaction" => Operation::RollbackTransaction,
+            _ => return None,
+        })
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a faulted call gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `DatabaseResumingException` (400), nothing runs.
+    Resuming,
+    /// `ServiceUnavailableError` (503), nothing runs.
+    Unavailable,
+    /// The TCP connection is closed without an answer; nothing runs.
+    DropBefore,
+    /// The call runs on the database, then the connection is closed without an answer.
+    DropAfter,
+    /// The call waits `delay_ms` before it runs (and counts toward the call timeout).
+    Delay,
+}
+
+/// A rule as posted to `POST /_emulator/faults`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    pub fault: FaultKind,
+    /// How many calls it applies to (default 1).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// For `delay`.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Only calls of these operations (model names, e.g. `ExecuteStatement`); all when absent.
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A fault that applies to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Resuming,
+    Unavailable,
+    DropBefore,
+    DropAfter,
+    Delay(Duration),
+}
+
+/// Pending fault rules.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<FaultRule>>,
+}
+
+impl Faults {
+    pub fn add(&self, rule: FaultRule) {
+        if let Ok(mut rules) = self.rules.lock() {
+            rules.push(rule);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut rules) = self.rules.lock() {
+            rules.clear();
+        }
+    }
+
+    pub fn pending(&self) -> Vec<FaultRule> {
+        self.rules.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The fault for the next call of `op`, if any; consumes one count of the first matching rule.
+    pub fn take(&self, op: Operation) -> Option<Fault> {
+        let mut rules = self.rules.lock().ok()?;
+        if rules.is_empty() {
+            return None;
+        }
+        let at = rules.iter().position(|r| {
+            r.count > 0 && r.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
+        })?;
+        let rule = &mut rules[at];
+        rule.count -= 1;
+        let fault = match rule.fault {
+            FaultKind::Resuming => Fault::Resuming,
+            FaultKind::Unavailable => Fault::Unavailable,
+            FaultKind::DropBefore => Fault::DropBefore,
+            FaultKind::DropAfter => Fault::DropAfter,
+            FaultKind::Delay => Fault::Delay(Duration::from_millis(rule.delay_ms)),
+        };
+        if rule.count == 0 {
+            rules.remove(at);
+        }
+        Some(fault)
+    }
+}
+
+/// Calls per operation.
+#[derive(Debug, Default)]
+pub struct Counters {
+    calls: [AtomicU64; 5],
+}
+
+impl Counters {
+    pub fn count(&self, op: Operation) {
+        self.calls[op.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, op: Operation) -> u64 {
+        self.calls[op.index()].load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        for c in &self.calls {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// `{"ExecuteStatement": n, ...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = Operation::ALL
+            .iter()
+            .map(|op| (op.name().to_string(), serde_json::Value::from(self.get(*op))))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_apply_to_the_next_n_matching_calls_in_order() {
+        let faults = Faults::default();
+        faults.add(FaultRule {
+            fault: FaultKind::Resuming,
+            count: 2,
+            delay_ms: 0,
+            operations: Some(vec!["BeginTransaction".into()]),
+        });
+        faults.add(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None });
+        assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::Unavailable));
+        assert_eq!(faults.take(Operation::ExecuteStatement), None);
+        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction), None);
+    }
+
+    #[test]
+    fn a_rule_posts_as_json_with_defaults() {
+        let rule: FaultRule = serde_json::from_str(r#"{"fault":"drop_after"}"#).expect("valid");
+        assert_eq!((rule.fault, rule.count), (FaultKind::DropAfter, 1));
+        assert!(serde_json::from_str::<FaultRule>(r#"{"fault":"x"}"#).is_err());
+    }
+}

@@ -1,0 +1,2 @@
+use aws_sdk_rdsdata as _;
+#[test] fn placeholder() {}
