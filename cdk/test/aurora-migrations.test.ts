@@ -175,18 +175,19 @@ test('an empty scripts folder synthesizes: empty-list hash and a layer with no m
   assert.deepEqual(assetFiles(s.outdir, key).files, ['migrations/.empty']);
 });
 
-test('a missing scripts folder is an error naming it', () => {
-  const missing = path.join(tempDir('missing'), 'scripts');
-  assert.throws(() => synthImported({ scriptsDir: missing, lambdaDir: fakeLambdaDir() }), (e: Error) => e.message.includes(missing));
+test('a missing scripts folder is an error naming it', (t) => {
+  const parent = tempDir('missing');
+  const lambdaDir = fakeLambdaDir();
+  t.after(() => removeAll(parent, lambdaDir));
+  const missing = path.join(parent, 'scripts');
+  assert.throws(() => synthImported({ scriptsDir: missing, lambdaDir }), (e: Error) => e.message.includes(missing));
 });
 
-test('a cluster without the Data API is refused at synth, not at deploy', () => {
+test('a cluster without the Data API is refused at synth, not at deploy', (t) => {
   const scriptsDir = scriptsFolder();
-  assert.throws(
-    () => synthImported({ scriptsDir, lambdaDir: fakeLambdaDir(), dataApiEnabled: false }),
-    /Data API is disabled/,
-  );
-  removeAll(scriptsDir);
+  const lambdaDir = fakeLambdaDir();
+  t.after(() => removeAll(scriptsDir, lambdaDir));
+  assert.throws(() => synthImported({ scriptsDir, lambdaDir, dataApiEnabled: false }), /Data API is disabled/);
 });
 
 test('no Lambda retries of the asynchronous CloudFormation invoke', (t) => {

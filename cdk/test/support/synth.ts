@@ -37,36 +37,49 @@ export const IMPORTED_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:12345678901
  * AuroraMigrations creates, and the ARNs are literals a test can look for.
  */
 export function synthImported(options: ImportedOptions): Synthesized {
-  const outdir = tempDir('cdkout');
-  const app = new App({ outdir });
-  const stack = new Stack(app, 'Imported');
-  const cluster = rds.DatabaseCluster.fromDatabaseClusterAttributes(stack, 'Cluster', {
-    clusterIdentifier: 'existing',
-    clusterResourceIdentifier: 'cluster-ABCDEFGHIJKL',
-    // CDK refuses grantDataApiAccess on an imported cluster unless told the Data API is on.
-    dataApiEnabled: options.dataApiEnabled ?? true,
+  return inTempAssembly((outdir) => {
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Imported');
+    const cluster = rds.DatabaseCluster.fromDatabaseClusterAttributes(stack, 'Cluster', {
+      clusterIdentifier: 'existing',
+      clusterResourceIdentifier: 'cluster-ABCDEFGHIJKL',
+      // CDK refuses grantDataApiAccess on an imported cluster unless told the Data API is on.
+      dataApiEnabled: options.dataApiEnabled ?? true,
+    });
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', IMPORTED_SECRET_ARN);
+    new AuroraMigrations(stack, 'Migrations', {
+      cluster,
+      secret,
+      scriptsDir: options.scriptsDir,
+      database: options.database,
+      historyTable: options.historyTable,
+      timeout: options.timeout,
+      // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
+      code: options.lambdaDir ? lambda.Code.fromAsset(options.lambdaDir) : undefined,
+    });
+    return { stack, template: Template.fromStack(stack), outdir };
   });
-  const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', IMPORTED_SECRET_ARN);
-  new AuroraMigrations(stack, 'Migrations', {
-    cluster,
-    secret,
-    scriptsDir: options.scriptsDir,
-    database: options.database,
-    historyTable: options.historyTable,
-    timeout: options.timeout,
-    // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
-    code: options.lambdaDir ? lambda.Code.fromAsset(options.lambdaDir) : undefined,
-  });
-  return { stack, template: Template.fromStack(stack), outdir };
 }
 
 /** The example stack (a real Aurora Serverless v2 cluster) with the given scripts. */
 export function synthExample(scriptsDir: string, lambdaDir: string): Synthesized {
+  return inTempAssembly((outdir) => {
+    const app = new App({ outdir });
+    // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
+    const stack = new ExampleStack(app, 'Example', { scriptsDir, code: lambda.Code.fromAsset(lambdaDir) });
+    return { stack, template: Template.fromStack(stack), outdir };
+  });
+}
+
+/** Runs `synth` with a fresh assembly folder; removes the folder when synth throws (the caller removes it otherwise). */
+function inTempAssembly(synth: (outdir: string) => Synthesized): Synthesized {
   const outdir = tempDir('cdkout');
-  const app = new App({ outdir });
-  // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
-  const stack = new ExampleStack(app, 'Example', { scriptsDir, code: lambda.Code.fromAsset(lambdaDir) });
-  return { stack, template: Template.fromStack(stack), outdir };
+  try {
+    return synth(outdir);
+  } catch (e) {
+    fs.rmSync(outdir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** The single resource of a type: its logical ID (read from the template, never hard-coded) and body. */
