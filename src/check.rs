@@ -15,10 +15,8 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Tokenizer;
 
 use crate::source::Script;
-use crate::split::{comment_end, quoted_end, starts_compound, Statement, StatementKind};
-
-/// Largest `sql` the Data API accepts in one call, in characters (AWS: `SqlStatement` length).
-pub const MAX_SQL_CHARS: usize = 65_536;
+use crate::calls::MAX_SQL_CHARS;
+use crate::split::{starts_compound, Statement, StatementKind};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -177,38 +175,25 @@ fn check_statement(script: &str, statement: &Statement<'_>, out: &mut Vec<Diagno
         column: Some(column),
         message,
     };
-    let chars = statement.text.chars().count();
-    if chars > MAX_SQL_CHARS {
-        match cut_insert(statement.text) {
-            Ok(Some(pieces)) => out.push(at(
-                statement.line,
-                statement.column,
-                Severity::Note,
-                format!(
-                    "statement is {chars} characters, over the Data API's {MAX_SQL_CHARS}: it is \
-                     a multi-row INSERT and will be sent as {} INSERTs of whole rows",
-                    pieces.len()
-                ),
-            )),
-            Ok(None) => out.push(at(
-                statement.line,
-                statement.column,
-                Severity::Error,
-                format!(
-                    "statement is {chars} characters; the Data API accepts at most {MAX_SQL_CHARS} \
-                     per call: split it into smaller statements"
-                ),
-            )),
-            Err(row) => out.push(at(
-                statement.line,
-                statement.column,
-                Severity::Error,
-                format!(
-                    "statement is {chars} characters and its row {row} alone does not fit in the \
-                     Data API's {MAX_SQL_CHARS}: make that row smaller"
-                ),
-            )),
-        }
+    match crate::calls::shape(statement.text) {
+        Ok(shape) if shape.calls == 1 && shape.params == 0 => {}
+        Ok(shape) => out.push(at(
+            statement.line,
+            statement.column,
+            Severity::Note,
+            format!(
+                "statement is {} characters, over the Data API's {MAX_SQL_CHARS}: it will be sent as \
+                 {} call(s){}",
+                statement.text.chars().count(),
+                shape.calls,
+                if shape.params > 0 {
+                    format!(", with {} long literal(s) as bound parameters", shape.params)
+                } else {
+                    " of whole rows".to_owned()
+                }
+            ),
+        )),
+        Err(too_long) => out.push(at(statement.line, statement.column, Severity::Error, too_long.to_string())),
     }
     if let Err(failure) = parse(statement.text) {
         let (line, column) = match failure.position {
@@ -325,19 +310,22 @@ pub fn unsupported_reason(text: &str, message: &str) -> Option<String> {
     if text.contains("/*!") || text.contains("/*M!") {
         return Some("version comments /*! */ are read only in part by sqlparser".into());
     }
+    let words = statement_words(text);
+    let first = words.first().map(String::as_str).unwrap_or("");
+    if matches!(first, "UPDATE" | "DELETE") && message.contains("found: ,") {
+        return Some("multi-table UPDATE/DELETE".into());
+    }
     // The token sqlparser stopped at, and the words of the statement.
     let found = message
         .split_once("found: ")
         .map(|(_, f)| f.trim().trim_matches('`').to_ascii_uppercase())
         .unwrap_or_default();
-    let words = statement_words(text);
     for (feature, reason) in UNSUPPORTED_FEATURES {
         if found == *feature || (found.is_empty() && words.iter().any(|w| w == feature)) {
             return Some(format!("{reason}: sqlparser stops at {found}"));
         }
     }
     // The parser reached a MySQL-only feature that it names in the words of the statement.
-    let first = words.first().map(String::as_str).unwrap_or("");
     if matches!(first, "CREATE" | "ALTER") {
         for (feature, reason) in UNSUPPORTED_FEATURES.iter().take(20) {
             if words.iter().any(|w| w == feature) {
@@ -351,132 +339,6 @@ pub fn unsupported_reason(text: &str, message: &str) -> Option<String> {
 /// Upper-cased bare words of a statement (outside quotes and comments).
 fn statement_words(text: &str) -> Vec<String> {
     crate::split::head_words(text, usize::MAX)
-}
-
-/// Cuts a long plain `INSERT|REPLACE ... VALUES (row), (row), ...` into INSERTs of whole rows that
-/// each fit in [`MAX_SQL_CHARS`]. `Ok(None)`: not such an INSERT. `Err(n)`: row `n` (1-based) alone
-/// is too long.
-pub fn cut_insert(text: &str) -> Result<Option<Vec<String>>, usize> {
-    let Some((prefix_end, rows)) = insert_rows(text) else { return Ok(None) };
-    let prefix = &text[..prefix_end];
-    let prefix_chars = prefix.chars().count();
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    let mut current_chars = 0;
-    for (n, row) in rows.iter().enumerate() {
-        let row = &text[row.clone()];
-        let row_chars = row.chars().count();
-        if prefix_chars + row_chars > MAX_SQL_CHARS {
-            return Err(n + 1);
-        }
-        if !current.is_empty() && current_chars + 1 + row_chars > MAX_SQL_CHARS {
-            pieces.push(std::mem::take(&mut current));
-        }
-        if current.is_empty() {
-            current.push_str(prefix);
-            current_chars = prefix_chars;
-        } else {
-            current.push(',');
-            current_chars += 1;
-        }
-        current.push_str(row);
-        current_chars += row_chars;
-    }
-    if !current.is_empty() {
-        pieces.push(current);
-    }
-    Ok(Some(pieces))
-}
-
-/// For `INSERT ... VALUES (..), (..)` with nothing after the rows: the end of the text up to and
-/// including `VALUES` and its white space, and the byte range of each row.
-fn insert_rows(text: &str) -> Option<(usize, Vec<std::ops::Range<usize>>)> {
-    let bytes = text.as_bytes();
-    let words = crate::split::head_words(text, 1);
-    if !matches!(words.first().map(String::as_str), Some("INSERT" | "REPLACE")) {
-        return None;
-    }
-    // Find the top-level VALUES keyword.
-    let mut p = 0;
-    let mut depth = 0usize;
-    let values_end = loop {
-        let b = *bytes.get(p)?;
-        match b {
-            b'\'' | b'"' | b'`' => p = quoted_end(bytes, p)?,
-            b'(' => {
-                depth += 1;
-                p += 1
-            }
-            b')' => {
-                depth = depth.checked_sub(1)?;
-                p += 1
-            }
-            _ if b.is_ascii_alphabetic() => {
-                let len = bytes[p..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).unwrap_or(bytes.len() - p);
-                let word = &text[p..p + len];
-                p += len;
-                if depth == 0 && (word.eq_ignore_ascii_case("VALUES") || word.eq_ignore_ascii_case("VALUE")) {
-                    break p;
-                }
-                if depth == 0 && word.eq_ignore_ascii_case("SELECT") {
-                    return None;
-                }
-            }
-            _ => match comment_end(bytes, p) {
-                Some(after) => p = after,
-                None => p += 1,
-            },
-        }
-    };
-    let mut p = values_end;
-    while p < bytes.len() && bytes[p].is_ascii_whitespace() {
-        p += 1;
-    }
-    let prefix_end = p;
-    let mut rows = Vec::new();
-    loop {
-        if bytes.get(p) != Some(&b'(') {
-            return None;
-        }
-        let start = p;
-        let mut depth = 0usize;
-        loop {
-            let b = *bytes.get(p)?;
-            match b {
-                b'\'' | b'"' | b'`' => p = quoted_end(bytes, p)?,
-                b'(' => {
-                    depth += 1;
-                    p += 1
-                }
-                b')' => {
-                    depth -= 1;
-                    p += 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                _ => match comment_end(bytes, p) {
-                    Some(after) => p = after,
-                    None => p += 1,
-                },
-            }
-        }
-        rows.push(start..p);
-        // Between rows: white space, a comma; anything else (ON DUPLICATE KEY ...) is not plain.
-        while p < bytes.len() && bytes[p].is_ascii_whitespace() {
-            p += 1;
-        }
-        match bytes.get(p) {
-            None => return Some((prefix_end, rows)),
-            Some(b',') => {
-                p += 1;
-                while p < bytes.len() && bytes[p].is_ascii_whitespace() {
-                    p += 1;
-                }
-            }
-            Some(_) => return None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -557,42 +419,18 @@ mod tests {
         }
     }
 
-    fn big_insert(rows: usize, width: usize) -> String {
-        let row = |i: usize| format!("({i}, '{}')", "x".repeat(width));
-        format!("INSERT INTO t (id, v) VALUES {}", (0..rows).map(row).collect::<Vec<_>>().join(",\n"))
-    }
-
     #[test]
-    fn long_multi_row_inserts_are_cut_into_whole_rows_that_fit() {
-        let text = big_insert(3000, 60);
-        assert!(text.len() > MAX_SQL_CHARS);
-        let pieces = cut_insert(&text).unwrap().unwrap();
-        assert!(pieces.len() >= 3);
-        let mut rows = 0;
-        for piece in &pieces {
-            assert!(piece.chars().count() <= MAX_SQL_CHARS);
-            assert!(piece.starts_with("INSERT INTO t (id, v) VALUES ("));
-            assert!(parse(piece).is_ok());
-            rows += piece.matches("'x").count();
-        }
-        assert_eq!(rows, 3000);
-        let d = check(&format!("{text};")).diagnostics;
-        assert_eq!(d.len(), 1);
+    fn long_statements_are_notes_when_they_can_be_sent_and_errors_otherwise() {
+        let rows: Vec<String> = (0..3000).map(|i| format!("({i}, '{}')", "x".repeat(60))).collect();
+        let insert = format!("INSERT INTO t (id, v) VALUES {};", rows.join(","));
+        let d = check(&insert).diagnostics;
+        assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].severity, Severity::Note);
-        assert!(d[0].message.contains(&format!("sent as {} INSERTs", pieces.len())));
-    }
-
-    #[test]
-    fn statements_too_long_to_cut_are_errors_naming_the_size() {
-        let update = format!("UPDATE t SET v = '{}'", "y".repeat(70_000));
+        assert!(d[0].message.contains("will be sent as 4 call(s) of whole rows"), "{}", d[0].message);
+        let update = format!("UPDATE t SET v = CONCAT({})", vec!["'y'"; 20_000].join(","));
         let d = check(&update).diagnostics;
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].severity, Severity::Error);
-        assert!(d[0].message.contains("70019 characters"), "{}", d[0].message);
-        let fat_row = format!("INSERT INTO t VALUES (1, '{}'), (2, 'b')", "z".repeat(70_000));
-        let d = check(&fat_row).diagnostics;
-        assert!(d[0].message.contains("row 1 alone"), "{}", d[0].message);
-        let upsert = format!("{} ON DUPLICATE KEY UPDATE v = 'a'", big_insert(3000, 60));
-        assert_eq!(cut_insert(&upsert), Ok(None));
+        assert!(d[0].message.contains("statement is 80024 characters"), "{}", d[0].message);
     }
 }

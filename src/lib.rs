@@ -4,6 +4,7 @@
 //! cuts a script into statements as the mysql client does, [`check`] verifies every statement before
 //! anything runs, and [`names`] holds the strings shared with the CDK code.
 
+pub mod calls;
 pub mod check;
 pub mod names;
 pub mod source;

@@ -352,7 +352,9 @@ impl<'a> Splitter<'a> {
                 // Outside quotes a backslash starts a one-letter client command; \g and \G send.
                 match bytes.get(p + 1) {
                     Some(b'g' | b'G') => return Ok(ChunkEnd::At { end: p, resume: p + 2 }),
-                    Some(b'N') => p += 2,
+                    // \N is NULL; \- is mariadb-dump's "sandbox mode" line (no file access, which
+                    // is always so here): both are left in the text, where the server skips them.
+                    Some(b'N' | b'-') => p += 2,
                     _ => {
                         let cmd: String = self.text[p..].chars().take(2).collect();
                         return Err((p, SplitErrorKind::ClientCommand(cmd)));
