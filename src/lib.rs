@@ -7,6 +7,7 @@
 pub mod calls;
 pub mod check;
 pub mod names;
+pub mod report;
 pub mod source;
 pub mod split;
 
