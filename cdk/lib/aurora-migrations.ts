@@ -194,9 +194,9 @@ function defaultCode(): lambda.Code {
   const dir = process.env[ENV_LAMBDA_DIR] || path.resolve(__dirname, '..', '..', DEFAULT_LAMBDA_DIR);
   if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
     throw new Error(
-      `aurora-migrate: no Lambda binary at ${path.join(dir, 'bootstrap')}. Build it (cargo lambda build ` +
-        `--release --arm64 --bin aurora-migrate-lambda), set ${ENV_LAMBDA_DIR} to a folder holding ` +
-        '`bootstrap`, or pass `code` to AuroraMigrations.',
+      `aurora-migrate: no Lambda binary at ${path.join(dir, 'bootstrap')}. Build it (from the repository ` +
+        'root: cargo lambda build --release --arm64 --lambda-dir build/lambda/arm64 --bin aurora-migrate-lambda), ' +
+        `set ${ENV_LAMBDA_DIR} to a folder holding \`bootstrap\`, or pass \`code\` to AuroraMigrations.`,
     );
   }
   return lambda.Code.fromAsset(dir);
