@@ -54,7 +54,12 @@ pub struct Pools {
 
 impl Pools {
     /// An idle connection or a new one, with `database` (or the cluster's) as default database.
-    pub async fn checkout(&self, target: &Target, database: Option<&str>) -> Result<Lease, ApiError> {
+    pub async fn checkout(
+        &self,
+        target: &Target,
+        database: Option<&str>,
+        flavor: ErrorFlavor,
+    ) -> Result<Lease, ApiError> {
         let db = database.map(str::to_string).or_else(|| target.default_db.clone());
         let key = (target.clone(), db);
         let idle = self.idle.lock().ok().and_then(|mut m| m.get_mut(&key).and_then(Vec::pop));
@@ -71,7 +76,7 @@ impl Pools {
             .tcp_nodelay(true)
             .stmt_cache_size(0)
             .init(vec!["SET NAMES utf8mb4"]);
-        let conn = Conn::new(Opts::from(opts)).await.map_err(|e| connect_error(e, target))?;
+        let conn = Conn::new(Opts::from(opts)).await.map_err(|e| connect_error(e, target, flavor))?;
         Ok(Lease { conn, key })
     }
 
@@ -92,7 +97,7 @@ impl Pools {
         } else {
             format!("KILL QUERY {connection_id}")
         };
-        match self.checkout(target, None).await {
+        match self.checkout(target, None, ErrorFlavor::V2).await {
             Ok(mut lease) => match lease.conn.query_drop(&sql).await {
                 Ok(()) => self.checkin(lease),
                 // The connection may already be gone: nothing left to kill.
@@ -163,12 +168,9 @@ pub fn sql_error(e: mysql_async::Error, flavor: ErrorFlavor) -> ApiError {
     }
 }
 
-fn connect_error(e: mysql_async::Error, target: &Target) -> ApiError {
+fn connect_error(e: mysql_async::Error, target: &Target, flavor: ErrorFlavor) -> ApiError {
     match e {
-        mysql_async::Error::Server(s) => ApiError::DatabaseError(format!(
-            "Database error code: {}. Message: {}",
-            s.code, s.message
-        )),
+        e @ mysql_async::Error::Server(_) => sql_error(e, flavor),
         other => ApiError::DatabaseUnavailable(format!(
             "Communications link failure: cannot reach {}:{}: {other}",
             target.host, target.port

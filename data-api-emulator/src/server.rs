@@ -55,7 +55,8 @@ pub async fn serve(
     let sweeper = {
         let svc = Arc::clone(&svc);
         let mut stop = stop_rx.clone();
-        let every = (svc.config.timeouts.transaction_idle / 4)
+        let t = svc.config.timeouts;
+        let every = (t.transaction_idle.min(t.transaction_max) / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(5));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

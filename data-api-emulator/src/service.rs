@@ -149,7 +149,7 @@ impl Service {
         let connection_id;
         match tx_id {
             None => {
-                let mut lease = self.pools.checkout(&target, database).await?;
+                let mut lease = self.pools.checkout(&target, database, flavor).await?;
                 connection_id = lease.id();
                 let svc = Arc::clone(self);
                 tokio::spawn(async move {

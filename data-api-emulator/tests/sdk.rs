@@ -478,6 +478,7 @@ async fn every_error_has_its_modeled_name_and_status() {
 #[tokio::test]
 async fn v1_mode_reports_sql_errors_as_bad_request() {
     let env = start(Options { errors: ErrorFlavor::V1, ..Options::default() });
+    env.setup(&[]).await;
     let err = env.exec("SELECT * FROM nowhere.missing").send().await.expect_err("fails");
     let e = err.into_service_error();
     assert!(e.is_bad_request_exception(), "{e:?}");

@@ -14,7 +14,7 @@ pub async fn handle(svc: &Arc<Service>, req: BeginTransactionRequest) -> Result<
         return Err(ApiError::Validation("The schema parameter isn't supported.".into()));
     }
     let target = svc.target(req.resource_arn.as_deref(), req.secret_arn.as_deref())?;
-    let mut lease = svc.pools.checkout(&target, req.database.as_deref()).await?;
+    let mut lease = svc.pools.checkout(&target, req.database.as_deref(), svc.flavor()).await?;
     lease
         .conn
         .query_drop("START TRANSACTION")
