@@ -6,6 +6,7 @@
 
 pub mod calls;
 pub mod check;
+pub mod layer;
 pub mod names;
 pub mod report;
 pub mod source;

@@ -47,6 +47,15 @@ enum Command {
         /// Scripts folder.
         dir: PathBuf,
     },
+    /// Writes a Lambda layer zip holding DIR's scripts under `migrations/` (byte-identical for the
+    /// same scripts: sorted entries, fixed timestamps and modes), for Terraform or SAM deployments.
+    Layer {
+        /// Scripts folder.
+        dir: PathBuf,
+        /// The zip file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +93,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
             }
             Ok(exit(report.ok()))
+        }
+        Command::Layer { dir, output } => {
+            let summary = aurora_migrate::layer::write_layer_zip(dir, output)?;
+            match cli.format {
+                Format::Text => writeln!(out, "{}: {} script(s), {}", output.display(), summary.files, summary.content_hash)?,
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => {
             let report = check_dir(dir)?;
