@@ -6,9 +6,13 @@
 
 pub mod calls;
 pub mod check;
+pub mod executor;
+pub mod history;
 pub mod layer;
 pub mod names;
+pub mod plan;
 pub mod report;
+pub mod runner;
 pub mod source;
 pub mod split;
 

@@ -1,0 +1,176 @@
+//! The seam between the runner and the database: a small async trait with the four Data API
+//! operations the runner needs. `data_api` implements it over `aws-sdk-rdsdata`; unit tests use a
+//! fake that records statements and fails on cue.
+//!
+//! Errors are classified by what the runner may do next, not by where they came from: a SQL error
+//! (the statement ran and failed), a timeout (it may still be running on the server), a transient
+//! failure that certainly did not run the statement (retry), or an ambiguous one (it may have run:
+//! never resend blindly).
+
+use std::future::Future;
+
+use crate::calls::Param;
+
+/// A value in a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Long(i64),
+    /// A floating-point number.
+    Double(f64),
+    /// Text (also DECIMAL, dates and times as the Data API returns them).
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The value as an integer, if it is one (or text holding one).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Long(v) => Some(*v),
+            Value::Text(t) => t.parse().ok(),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    /// The value as text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A bound parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// NULL.
+    Null,
+    /// An integer.
+    Long(i64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl From<Param> for ParamValue {
+    fn from(p: Param) -> Self {
+        match p {
+            Param::Blob(b) => ParamValue::Blob(b),
+            Param::Text(t) => ParamValue::Text(t),
+        }
+    }
+}
+
+/// One `ExecuteStatement` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The SQL (one statement).
+    pub sql: String,
+    /// Named parameters.
+    pub params: Vec<(String, ParamValue)>,
+    /// The `database` field (never `schema`).
+    pub database: Option<String>,
+    /// The transaction, if any.
+    pub transaction: Option<String>,
+    /// Let the statement run on after the call's timeout (outside transactions only).
+    pub continue_after_timeout: bool,
+}
+
+impl Request {
+    /// A request for `sql` with no parameters, outside any transaction.
+    pub fn new(sql: impl Into<String>) -> Request {
+        Request { sql: sql.into(), params: Vec::new(), database: None, transaction: None, continue_after_timeout: false }
+    }
+
+    /// Adds a parameter.
+    pub fn param(mut self, name: &str, value: ParamValue) -> Request {
+        self.params.push((name.to_owned(), value));
+        self
+    }
+
+    /// Sets the database.
+    pub fn database(mut self, database: Option<&str>) -> Request {
+        self.database = database.map(str::to_owned);
+        self
+    }
+
+    /// Runs in a transaction.
+    pub fn transaction(mut self, transaction: Option<&str>) -> Request {
+        self.transaction = transaction.map(str::to_owned);
+        self
+    }
+}
+
+/// The result of a call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Rows, when the statement returned any.
+    pub rows: Vec<Vec<Value>>,
+    /// `numberOfRecordsUpdated`.
+    pub updated: i64,
+}
+
+/// Why a call failed, by what the caller may do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The statement ran and the database refused it (syntax, constraint, ...).
+    #[error("{message}")]
+    Database {
+        /// The database's message.
+        message: String,
+    },
+    /// The call timed out; the statement may still be running on connection `connection_id`.
+    #[error("the statement did not finish within the call timeout{}", .connection_id.map(|c| format!(" (still running on connection {c})")).unwrap_or_default())]
+    Timeout {
+        /// `dbConnectionId` from `StatementTimeoutException`.
+        connection_id: Option<i64>,
+    },
+    /// The statement certainly did not run (database resuming, throttled, refused before running):
+    /// it can be sent again.
+    #[error("{message} (retryable)")]
+    Transient {
+        /// What happened.
+        message: String,
+    },
+    /// The call failed in a way that leaves open whether the statement ran (connection dropped
+    /// after sending, 5xx): it must not be resent blindly.
+    #[error("{message} (the statement may or may not have run)")]
+    Ambiguous {
+        /// What happened.
+        message: String,
+    },
+    /// The transaction is gone (expired or unknown).
+    #[error("transaction not found: {message}")]
+    TransactionGone {
+        /// What happened.
+        message: String,
+    },
+    /// Anything else: bad request, access denied, misconfiguration.
+    #[error("{message}")]
+    Other {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// The four Data API operations the runner needs.
+pub trait Executor: Send + Sync {
+    /// `ExecuteStatement`.
+    fn execute(&self, request: Request) -> impl Future<Output = Result<Outcome, ExecError>> + Send;
+    /// `BeginTransaction`; returns the transaction id.
+    fn begin(&self, database: Option<&str>) -> impl Future<Output = Result<String, ExecError>> + Send;
+    /// `CommitTransaction`.
+    fn commit(&self, transaction: &str) -> impl Future<Output = Result<(), ExecError>> + Send;
+    /// `RollbackTransaction`.
+    fn rollback(&self, transaction: &str) -> impl Future<Output = Result<(), ExecError>> + Send;
+}

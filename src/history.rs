@@ -1,0 +1,318 @@
+//! The history and lock tables: their DDL and every query on them, always with bound parameters.
+//!
+//! Each database gets its own history table (default `aurora_migrate_history`) and lock table (the
+//! history table's name + `_lock`). The lock is a lease: one row with an owner and an expiry,
+//! renewed while a run goes on; a crashed run's lease simply expires. Progress writes are fenced by
+//! the lease: they insert nothing when the lease is no longer ours, and the runner stops.
+
+use crate::executor::{ExecError, Outcome, ParamValue, Request, Value};
+use crate::plan::{Applied, AppliedKind};
+
+/// Names of the two tables of one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    history: String,
+    lock: String,
+}
+
+/// A table name that is not a plain identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("history table name {0:?} must be 1-60 characters of letters, digits and _")]
+pub struct BadTableName(pub String);
+
+impl Tables {
+    /// Tables named after `history`.
+    pub fn new(history: &str) -> Result<Tables, BadTableName> {
+        let valid = !history.is_empty()
+            && history.len() <= 60
+            && history.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(BadTableName(history.to_owned()));
+        }
+        Ok(Tables { history: history.to_owned(), lock: format!("{history}_lock") })
+    }
+
+    /// The history table's name.
+    pub fn history(&self) -> &str {
+        &self.history
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the history table.
+    pub fn create_history(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{}` (\n\
+             `version` VARCHAR(100) NOT NULL,\n\
+             `description` VARCHAR(500) NOT NULL,\n\
+             `script` VARCHAR(1000) NOT NULL,\n\
+             `checksum` VARCHAR(100) NOT NULL,\n\
+             `kind` VARCHAR(20) NOT NULL,\n\
+             `statements_applied` INT NOT NULL,\n\
+             `statements_total` INT NOT NULL,\n\
+             `applied_prefix` VARCHAR(100) NOT NULL,\n\
+             `success` TINYINT(1) NOT NULL,\n\
+             `error` TEXT NULL,\n\
+             `failed_statement` TEXT NULL,\n\
+             `failed_at` VARCHAR(1100) NULL,\n\
+             `execution_ms` BIGINT NOT NULL DEFAULT 0,\n\
+             `installed_by` VARCHAR(200) NOT NULL,\n\
+             `installed_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n\
+             PRIMARY KEY (`version`)\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            self.history
+        )
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the lock table.
+    pub fn create_lock(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{}` (\n\
+             `id` TINYINT NOT NULL,\n\
+             `owner` VARCHAR(200) NOT NULL,\n\
+             `acquired_at` DATETIME(6) NOT NULL,\n\
+             `expires_at` DATETIME(6) NOT NULL,\n\
+             PRIMARY KEY (`id`)\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            self.lock
+        )
+    }
+
+    /// Makes sure the lock row exists (an expired, unowned lease).
+    pub fn seed_lock(&self) -> Request {
+        Request::new(format!(
+            "INSERT IGNORE INTO `{}` (`id`, `owner`, `acquired_at`, `expires_at`) \
+             VALUES (1, '', NOW(6), NOW(6) - INTERVAL 1 SECOND)",
+            self.lock
+        ))
+    }
+
+    /// Takes (or renews) the lease for `seconds` if it is free, expired, or ours: 1 row updated
+    /// means we hold it.
+    pub fn acquire(&self, owner: &str, seconds: i64) -> Request {
+        Request::new(format!(
+            "UPDATE `{}` SET `owner` = :owner, `acquired_at` = NOW(6), \
+             `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
+             WHERE `id` = 1 AND (`expires_at` < NOW(6) OR `owner` = :owner)",
+            self.lock
+        ))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+        .param("seconds", ParamValue::Long(seconds))
+    }
+
+    /// Extends the lease if it is still ours: 1 row updated means it is.
+    pub fn renew(&self, owner: &str, seconds: i64) -> Request {
+        Request::new(format!(
+            "UPDATE `{}` SET `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
+             WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6)",
+            self.lock
+        ))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+        .param("seconds", ParamValue::Long(seconds))
+    }
+
+    /// Gives the lease up.
+    pub fn release(&self, owner: &str) -> Request {
+        Request::new(format!(
+            "UPDATE `{}` SET `expires_at` = NOW(6) - INTERVAL 1 SECOND WHERE `id` = 1 AND `owner` = :owner",
+            self.lock
+        ))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+
+    /// Who holds the lease and for how many more seconds.
+    pub fn holder(&self) -> Request {
+        Request::new(format!(
+            "SELECT `owner`, TIMESTAMPDIFF(SECOND, NOW(6), `expires_at`) FROM `{}` WHERE `id` = 1",
+            self.lock
+        ))
+    }
+
+    /// Every history row.
+    pub fn select_history(&self) -> Request {
+        Request::new(format!(
+            "SELECT `version`, `description`, `script`, `checksum`, `kind`, `statements_applied`, \
+             `statements_total`, `applied_prefix`, `success`, `error`, `failed_at`, `installed_by`, \
+             CAST(`installed_at` AS CHAR), `execution_ms` FROM `{}`",
+            self.history
+        ))
+    }
+
+    /// Writes a row (insert or update), only while `owner` holds the lease. Rows updated: 0 means the
+    /// lease was lost and nothing was written.
+    pub fn record(&self, row: &Progress<'_>, owner: &str) -> Request {
+        let text = |s: &str| ParamValue::Text(s.to_owned());
+        let opt = |s: Option<&str>| s.map_or(ParamValue::Null, |s| ParamValue::Text(s.to_owned()));
+        Request::new(format!(
+            "INSERT INTO `{h}` (`version`, `description`, `script`, `checksum`, `kind`, \
+             `statements_applied`, `statements_total`, `applied_prefix`, `success`, `error`, \
+             `failed_statement`, `failed_at`, `execution_ms`, `installed_by`, `installed_at`) \
+             SELECT :version, :description, :script, :checksum, :kind, :applied, :total, :prefix, \
+             :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6) FROM `{l}` \
+             WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6) \
+             ON DUPLICATE KEY UPDATE `description` = VALUES(`description`), `script` = VALUES(`script`), \
+             `checksum` = VALUES(`checksum`), `kind` = VALUES(`kind`), \
+             `statements_applied` = VALUES(`statements_applied`), \
+             `statements_total` = VALUES(`statements_total`), `applied_prefix` = VALUES(`applied_prefix`), \
+             `success` = VALUES(`success`), `error` = VALUES(`error`), \
+             `failed_statement` = VALUES(`failed_statement`), `failed_at` = VALUES(`failed_at`), \
+             `execution_ms` = `execution_ms` + VALUES(`execution_ms`), `installed_by` = VALUES(`installed_by`), \
+             `installed_at` = VALUES(`installed_at`)",
+            h = self.history,
+            l = self.lock
+        ))
+        .param("version", text(row.version))
+        .param("description", text(row.description))
+        .param("script", text(row.script))
+        .param("checksum", text(row.checksum))
+        .param("kind", text(match row.kind {
+            AppliedKind::Script => "script",
+            AppliedKind::Baseline => "baseline",
+        }))
+        .param("applied", ParamValue::Long(row.applied as i64))
+        .param("total", ParamValue::Long(row.total as i64))
+        .param("prefix", text(row.prefix))
+        .param("success", ParamValue::Long(i64::from(row.success)))
+        .param("error", opt(row.error))
+        .param("failed_statement", opt(row.failed_statement))
+        .param("failed_at", opt(row.failed_at))
+        .param("ms", ParamValue::Long(row.execution_ms))
+        .param("by", text(row.installed_by))
+        .param("owner", text(owner))
+    }
+
+    /// Deletes failed rows (`repair`), while `owner` holds the lease.
+    pub fn delete_failed(&self, owner: &str) -> Request {
+        Request::new(format!(
+            "DELETE FROM `{h}` WHERE `success` = 0 AND EXISTS (SELECT 1 FROM `{l}` WHERE `id` = 1 \
+             AND `owner` = :owner AND `expires_at` >= NOW(6))",
+            h = self.history,
+            l = self.lock
+        ))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+
+    /// Records a new checksum for an applied migration (`repair`).
+    pub fn set_checksum(&self, version: &str, checksum: &str, owner: &str) -> Request {
+        Request::new(format!(
+            "UPDATE `{h}` SET `checksum` = :checksum WHERE `version` = :version AND `success` = 1 \
+             AND EXISTS (SELECT 1 FROM `{l}` WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6))",
+            h = self.history,
+            l = self.lock
+        ))
+        .param("checksum", ParamValue::Text(checksum.to_owned()))
+        .param("version", ParamValue::Text(version.to_owned()))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+}
+
+/// A progress write.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// Version.
+    pub version: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// Script path.
+    pub script: &'a str,
+    /// Checksum.
+    pub checksum: &'a str,
+    /// Script or baseline.
+    pub kind: AppliedKind,
+    /// Statements applied.
+    pub applied: usize,
+    /// Statements in the script.
+    pub total: usize,
+    /// Prefix hash of the applied statements.
+    pub prefix: &'a str,
+    /// All applied.
+    pub success: bool,
+    /// Error of the failed statement.
+    pub error: Option<&'a str>,
+    /// Text of the failed statement (shortened).
+    pub failed_statement: Option<&'a str>,
+    /// `file:line` of the failed statement.
+    pub failed_at: Option<&'a str>,
+    /// Milliseconds spent in this write's part.
+    pub execution_ms: i64,
+    /// Who applies.
+    pub installed_by: &'a str,
+}
+
+/// Turns the rows of [`Tables::select_history`] into [`Applied`]s.
+pub fn parse_history(outcome: &Outcome) -> Result<Vec<Applied>, ExecError> {
+    let bad = |what: &str| ExecError::Other { message: format!("unexpected history row: {what}") };
+    outcome
+        .rows
+        .iter()
+        .map(|row| {
+            let text = |i: usize| -> Result<String, ExecError> {
+                match row.get(i) {
+                    Some(Value::Text(t)) => Ok(t.clone()),
+                    Some(Value::Null) => Ok(String::new()),
+                    Some(other) => Ok(format!("{}", other.as_i64().ok_or_else(|| bad("not text"))?)),
+                    None => Err(bad("missing column")),
+                }
+            };
+            let number = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(|| bad("not a number"));
+            let optional = |i: usize| match row.get(i) {
+                Some(Value::Text(t)) => Some(t.clone()),
+                _ => None,
+            };
+            Ok(Applied {
+                version: text(0)?,
+                description: text(1)?,
+                script: text(2)?,
+                checksum: text(3)?,
+                kind: if text(4)? == "baseline" { AppliedKind::Baseline } else { AppliedKind::Script },
+                applied: number(5)? as usize,
+                total: number(6)? as usize,
+                prefix: text(7)?,
+                success: number(8)? != 0,
+                error: optional(9),
+                failed_at: optional(10),
+                installed_by: text(11)?,
+                installed_at: text(12)?,
+                execution_ms: number(13)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        assert!(Tables::new("aurora_migrate_history").is_ok());
+        for bad in ["", "a-b", "x`; DROP TABLE y; --", &"a".repeat(61)] {
+            assert!(Tables::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_value_is_a_bound_parameter() {
+        let t = Tables::new("h").unwrap();
+        let progress = Progress {
+            version: "1'; DROP TABLE x; --",
+            description: "d",
+            script: "s",
+            checksum: "c",
+            kind: AppliedKind::Script,
+            applied: 1,
+            total: 2,
+            prefix: "p",
+            success: false,
+            error: Some("e"),
+            failed_statement: None,
+            failed_at: None,
+            execution_ms: 3,
+            installed_by: "me",
+        };
+        let request = t.record(&progress, "owner");
+        assert!(!request.sql.contains("DROP TABLE x"));
+        assert_eq!(request.params.len(), 15);
+        for (name, _) in &request.params {
+            assert!(request.sql.contains(&format!(":{name}")), "{name}");
+        }
+    }
+}

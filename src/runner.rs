@@ -1,0 +1,1274 @@
+//! Applying migrations: lease -> read history -> plan -> apply segments -> record progress -> release,
+//! for each database in turn.
+//!
+//! A migration runs as segments (DESIGN §5). A maximal run of statements that are not DDL goes into
+//! one Data API transaction together with its progress write, so it is applied entirely or not at
+//! all. Each DDL statement (MySQL commits it implicitly) runs alone, outside a transaction with
+//! `continueAfterTimeout`; its progress write follows. After a call timeout the runner waits for the
+//! statement to finish on the server before going on.
+//!
+//! Session state (`SET foreign_key_checks = 0`, `SET NAMES`, user variables) lives on a connection,
+//! and Data API calls outside a transaction may each land on another one. So the session statements
+//! met so far are replayed at the start of every segment, and a DDL statement that needs them runs
+//! in a transaction of its own (pinning one connection) instead.
+//!
+//! `USE db` switches the `database` field of the following calls. `LOCK TABLES`, `UNLOCK TABLES` and
+//! the script's own transaction control (`START TRANSACTION`, `COMMIT`, `SET autocommit`) are counted
+//! but not sent: table locks cannot outlive a call here, and the runner owns transactions.
+//!
+//! Nothing is applied twice: a progress write is fenced by the lease and lands in the same
+//! transaction as the statements it counts; a call that may or may not have run is never resent.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::check::{classify, StatementClass};
+use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request};
+use crate::history::{parse_history, Progress, Tables};
+use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
+use crate::source::{Migration, Script, Scripts, SourceError, Version};
+use crate::split::{Statement, StatementKind};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Database of the scripts at the top of the folder.
+    pub default_database: Option<String>,
+    /// History table name (the lock table adds `_lock`).
+    pub history_table: String,
+    /// Recorded as `installed_by` and as the lease owner's prefix.
+    pub installed_by: String,
+    /// How long to wait for another run's lease.
+    pub lock_wait: Duration,
+    /// Lease length; renewed every third of it.
+    pub lease: Duration,
+    /// How long transient failures (paused cluster, throttling) are retried.
+    pub retry_for: Duration,
+    /// Pause between polls while waiting for a statement that outlived its call.
+    pub poll_every: Duration,
+    /// Stop at a statement boundary once this instant is near (the Lambda's deadline).
+    pub deadline: Option<Instant>,
+    /// Plan options (target, out-of-order).
+    pub plan: PlanOptions,
+    /// Statements run at the start of every segment (like the mysql client's `--init-command`).
+    pub init_sql: Vec<String>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            default_database: None,
+            history_table: crate::names::DEFAULT_HISTORY_TABLE.to_owned(),
+            installed_by: "aurora-migrate".to_owned(),
+            lock_wait: Duration::from_secs(120),
+            lease: Duration::from_secs(60),
+            retry_for: Duration::from_secs(300),
+            poll_every: Duration::from_secs(2),
+            deadline: None,
+            plan: PlanOptions::default(),
+            init_sql: Vec::new(),
+        }
+    }
+}
+
+/// Progress events, for a live line per migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A migration starts (at statement `from`).
+    Started {
+        /// Database.
+        database: String,
+        /// Version.
+        version: String,
+        /// Script.
+        script: String,
+        /// First statement (0-based).
+        from: usize,
+        /// Statements in the script.
+        total: usize,
+    },
+    /// A migration is fully applied.
+    Applied {
+        /// Database.
+        database: String,
+        /// Version.
+        version: String,
+        /// Script.
+        script: String,
+        /// Statements run now.
+        statements: usize,
+        /// Time spent.
+        duration: Duration,
+    },
+    /// A migration stopped on an error.
+    Failed {
+        /// Database.
+        database: String,
+        /// Version.
+        version: String,
+        /// `file:line`.
+        at: String,
+        /// Statement number (1-based).
+        statement: usize,
+        /// The error.
+        error: String,
+    },
+}
+
+/// A migration applied in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedNow {
+    /// Version.
+    pub version: String,
+    /// Script.
+    pub script: String,
+    /// Statements run in this run.
+    pub statements: usize,
+    /// Milliseconds.
+    pub ms: u128,
+}
+
+/// One database's part of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseReport {
+    /// The database.
+    pub database: String,
+    /// Every version and its state (after the run).
+    pub entries: Vec<StatusEntry>,
+    /// Applied in this run.
+    pub applied: Vec<AppliedNow>,
+    /// Why this database stopped, if it did.
+    pub error: Option<String>,
+}
+
+/// A status line.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEntry {
+    /// Plan entry.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// History row, if any.
+    pub history: Option<Applied>,
+}
+
+/// The report of `migrate` / `status` / `validate` / `repair` / `baseline`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Which command.
+    pub command: String,
+    /// Per database, in run order.
+    pub databases: Vec<DatabaseReport>,
+    /// Migrations applied now.
+    pub applied: usize,
+    /// Newest applied version of the default database (or the last database).
+    pub current_version: Option<String>,
+    /// Content hash of the scripts.
+    pub content_hash: String,
+    /// True when the run did everything it had to.
+    pub ok: bool,
+    /// Plan problems (validate) or the error that stopped the run.
+    pub problems: Vec<String>,
+    /// For dry runs: what would run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_run: Vec<String>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The scripts cannot be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A call failed for good.
+    #[error("{what}: {source}")]
+    Call {
+        /// What the call was for.
+        what: String,
+        /// The cause.
+        #[source]
+        source: ExecError,
+    },
+    /// Another run holds the lease.
+    #[error(
+        "database {database}: another run ({owner}) holds the migration lock for {seconds} more \
+         second(s); waited {waited:?}. If that run crashed, the lock expires by itself"
+    )]
+    Locked {
+        /// Database.
+        database: String,
+        /// Holder.
+        owner: String,
+        /// Seconds left on its lease.
+        seconds: i64,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The lease was lost during the run (another run may have taken over).
+    #[error("database {0}: the migration lock was lost during the run; nothing more was applied")]
+    LeaseLost(String),
+    /// No database for the top-level scripts.
+    #[error("no default database: set --database (AURORA_MIGRATE_DATABASE) or a `dbname` in the secret")]
+    NoDatabase,
+    /// `repair`/`baseline` arguments that do not fit.
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn call_error(what: impl Into<String>) -> impl FnOnce(ExecError) -> RunError {
+    let what = what.into();
+    move |source| RunError::Call { what, source }
+}
+
+/// What the runner does with one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Disposition {
+    /// Switch the database.
+    Use(String),
+    /// Count it, do not send it.
+    Skip,
+    /// Session state: send, and replay in later segments.
+    Session,
+    /// Commits implicitly: runs alone.
+    Ddl,
+    /// Runs in a transaction segment.
+    Dml,
+}
+
+fn disposition(statement: &Statement<'_>) -> Disposition {
+    if let StatementKind::Use { database } = &statement.kind {
+        return Disposition::Use(database.clone());
+    }
+    let words = crate::split::head_words(statement.text, 2);
+    let first = words.first().map(String::as_str).unwrap_or("");
+    match classify(statement.text) {
+        StatementClass::Ddl if matches!(first, "LOCK" | "UNLOCK") => Disposition::Skip,
+        StatementClass::Ddl => Disposition::Ddl,
+        StatementClass::Transaction if matches!(first, "START" | "BEGIN" | "COMMIT" | "SET") => Disposition::Skip,
+        StatementClass::Transaction => Disposition::Dml,
+        _ if first == "SET" => Disposition::Session,
+        _ => Disposition::Dml,
+    }
+}
+
+/// The runner: one executor, one configuration.
+pub struct Runner<E> {
+    exec: Arc<E>,
+    config: RunConfig,
+    tables: Tables,
+    owner: String,
+}
+
+/// The lease on one database, renewed in the background until dropped.
+struct Lease {
+    lost: Arc<AtomicBool>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+/// A statement ready to run.
+struct Prepared<'a> {
+    statement: Statement<'a>,
+    disposition: Disposition,
+    /// Database in effect for it.
+    database: Option<String>,
+}
+
+impl<E: Executor + 'static> Runner<E> {
+    /// A runner over `exec`.
+    pub fn new(exec: Arc<E>, config: RunConfig) -> Result<Self, RunError> {
+        let tables = Tables::new(&config.history_table).map_err(|e| RunError::Usage(e.to_string()))?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let owner = format!("{}#{}-{nanos:08x}", config.installed_by, std::process::id());
+        Ok(Runner { exec, config, tables, owner })
+    }
+
+    /// Calls `f` until it succeeds, fails for good, or transient failures outlast `retry_for`.
+    /// Ambiguous failures and timeouts are retried only for idempotent calls.
+    async fn retry<T, F, Fut>(&self, idempotent: bool, mut f: F) -> Result<T, ExecError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ExecError>>,
+    {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let result = f().await;
+            let retryable = match &result {
+                Err(ExecError::Transient { .. }) => true,
+                Err(ExecError::Ambiguous { .. } | ExecError::Timeout { .. }) => idempotent,
+                _ => false,
+            };
+            if !retryable || start.elapsed() + delay > self.config.retry_for {
+                return result;
+            }
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "retrying");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn run_idempotent(&self, request: Request) -> Result<Outcome, ExecError> {
+        self.retry(true, || self.exec.execute(request.clone())).await
+    }
+
+    /// The database groups of the scripts, in run order: top-level scripts first.
+    fn groups<'s>(&self, scripts: &'s Scripts) -> Result<Vec<(String, Vec<Migration>)>, RunError> {
+        let mut groups: BTreeMap<Option<String>, Vec<Migration>> = BTreeMap::new();
+        for m in &scripts.migrations {
+            groups.entry(m.database.clone()).or_default().push(m.clone());
+        }
+        let mut out = Vec::new();
+        if let Some(top) = groups.remove(&None) {
+            out.push((self.config.default_database.clone().ok_or(RunError::NoDatabase)?, top));
+        } else if let Some(db) = &self.config.default_database {
+            if groups.is_empty() {
+                out.push((db.clone(), Vec::new()));
+            }
+        }
+        for (db, migrations) in groups {
+            out.push((db.expect("the None group was taken first"), migrations));
+        }
+        if out.is_empty() {
+            out.push((self.config.default_database.clone().ok_or(RunError::NoDatabase)?, Vec::new()));
+        }
+        Ok(out)
+    }
+
+    async fn ensure_tables(&self, database: &str) -> Result<(), RunError> {
+        for sql in [self.tables.create_history(), self.tables.create_lock()] {
+            self.run_idempotent(Request::new(sql).database(Some(database)))
+                .await
+                .map_err(call_error(format!("database {database}: creating the history tables")))?;
+        }
+        self.run_idempotent(self.tables.seed_lock().database(Some(database)))
+            .await
+            .map_err(call_error(format!("database {database}: creating the lock row")))?;
+        Ok(())
+    }
+
+    /// Takes the lease of `database`, waiting for another run up to `lock_wait`.
+    async fn lock(&self, database: &str) -> Result<Lease, RunError> {
+        let seconds = self.config.lease.as_secs().max(1) as i64;
+        let start = Instant::now();
+        let mut created = false;
+        loop {
+            let acquire = self.tables.acquire(&self.owner, seconds).database(Some(database));
+            match self.run_idempotent(acquire).await {
+                Ok(outcome) if outcome.updated == 1 => break,
+                Ok(_) if !created => {
+                    // No row yet (first run), or held by another run: make sure the row exists.
+                    self.ensure_tables(database).await?;
+                    created = true;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(ExecError::Database { message }) if !created && is_missing_table(&message) => {
+                    self.ensure_tables(database).await?;
+                    created = true;
+                    continue;
+                }
+                Err(e) => return Err(call_error(format!("database {database}: taking the migration lock"))(e)),
+            }
+            if start.elapsed() >= self.config.lock_wait {
+                let holder = self
+                    .run_idempotent(self.tables.holder().database(Some(database)))
+                    .await
+                    .map_err(call_error(format!("database {database}: reading the lock")))?;
+                let row = holder.rows.first();
+                return Err(RunError::Locked {
+                    database: database.to_owned(),
+                    owner: row.and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or("?").to_owned(),
+                    seconds: row.and_then(|r| r.get(1)).and_then(|v| v.as_i64()).unwrap_or(0),
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(self.config.lock_wait)).await;
+        }
+        tracing::info!(database, owner = %self.owner, "lock taken");
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = {
+            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables.renew(&self.owner, seconds).database(Some(database)));
+            let every = self.config.lease / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match exec.execute(request.clone()).await {
+                        Ok(o) if o.updated == 1 => {}
+                        Ok(_) => {
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "renewing the lock failed; trying again"),
+                    }
+                }
+            })
+        };
+        Ok(Lease { lost, renewer })
+    }
+
+    async fn unlock(&self, database: &str, lease: Lease) {
+        drop(lease);
+        if let Err(e) = self.run_idempotent(self.tables.release(&self.owner).database(Some(database))).await {
+            tracing::warn!(database, error = %e, "releasing the lock failed; it expires by itself");
+        }
+    }
+
+    async fn read_history(&self, database: &str) -> Result<Vec<Applied>, RunError> {
+        match self.run_idempotent(self.tables.select_history().database(Some(database))).await {
+            Ok(outcome) => parse_history(&outcome).map_err(call_error(format!("database {database}: reading history"))),
+            Err(ExecError::Database { message }) if is_missing_table(&message) || is_missing_database(&message) => Ok(Vec::new()),
+            Err(e) => Err(call_error(format!("database {database}: reading history"))(e)),
+        }
+    }
+
+    fn plan_for(&self, migrations: &[Migration], history: &[Applied]) -> crate::plan::Plan {
+        plan(migrations, history, &self.config.plan, |m, n| {
+            let script = Script::read(&m.path).ok()?;
+            let statements: Vec<_> = script.statements().take(n).collect::<Result<_, _>>().ok()?;
+            (statements.len() == n).then(|| prefix_hash(statements.iter().map(|s| s.text)))
+        })
+    }
+
+    fn entries(plan: &crate::plan::Plan, history: &[Applied]) -> Vec<StatusEntry> {
+        plan.entries
+            .iter()
+            .map(|e| StatusEntry { entry: e.clone(), history: history.iter().find(|h| h.version == e.version).cloned() })
+            .collect()
+    }
+
+    fn report(&self, command: &str, scripts: &Scripts) -> Report {
+        Report {
+            command: command.to_owned(),
+            databases: Vec::new(),
+            applied: 0,
+            current_version: None,
+            content_hash: scripts.content_hash.clone(),
+            ok: true,
+            problems: Vec::new(),
+            would_run: Vec::new(),
+        }
+    }
+
+    /// Status of every database, without taking the lock or changing anything.
+    pub async fn status(&self, scripts: &Scripts) -> Result<Report, RunError> {
+        let mut report = self.report("status", scripts);
+        for (database, migrations) in self.groups(scripts)? {
+            let history = self.read_history(&database).await?;
+            let plan = self.plan_for(&migrations, &history);
+            report.problems.extend(plan.problems.iter().map(|p| p.to_string()));
+            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+        }
+        report.ok = report.problems.is_empty();
+        report.current_version = current_version(&report);
+        Ok(report)
+    }
+
+    /// Applies what the plan says, database after database; stops at the first failure. With
+    /// `dry_run`, only says what would run.
+    pub async fn migrate(&self, scripts: &Scripts, dry_run: bool, on_event: &mut (dyn FnMut(&Event) + Send)) -> Result<Report, RunError> {
+        let mut report = self.report(if dry_run { "migrate --dry-run" } else { "migrate" }, scripts);
+        let groups = self.groups(scripts)?;
+        for (database, migrations) in groups {
+            if dry_run || !report.ok {
+                let history = self.read_history(&database).await?;
+                let plan = self.plan_for(&migrations, &history);
+                if dry_run {
+                    report.problems.extend(plan.problems.iter().map(|p| p.to_string()));
+                    for &(i, from) in &plan.steps {
+                        report.would_run.extend(describe_steps(&database, &migrations[i], from)?);
+                    }
+                }
+                report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+                continue;
+            }
+            let lease = self.lock(&database).await?;
+            let outcome = self.migrate_database(&database, &migrations, &lease, on_event).await;
+            let history = self.read_history(&database).await;
+            self.unlock(&database, lease).await;
+            let (applied, error) = match outcome {
+                Ok(applied) => (applied, None),
+                Err((applied, e)) => (applied, Some(e)),
+            };
+            let history = history?;
+            let plan = self.plan_for(&migrations, &history);
+            report.applied += applied.len();
+            if let Some(e) = &error {
+                report.ok = false;
+                report.problems.push(e.clone());
+            }
+            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied, error });
+        }
+        if dry_run {
+            report.ok = report.problems.is_empty();
+        }
+        report.current_version = current_version(&report);
+        Ok(report)
+    }
+
+    async fn migrate_database(
+        &self,
+        database: &str,
+        migrations: &[Migration],
+        lease: &Lease,
+        on_event: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<Vec<AppliedNow>, (Vec<AppliedNow>, String)> {
+        let mut applied = Vec::new();
+        let history = match self.read_history(database).await {
+            Ok(h) => h,
+            Err(e) => return Err((applied, e.to_string())),
+        };
+        let plan = self.plan_for(migrations, &history);
+        if !plan.problems.is_empty() {
+            let problems: Vec<String> = plan.problems.iter().map(PlanProblem::to_string).collect();
+            return Err((applied, problems.join("\n")));
+        }
+        for &(i, from) in &plan.steps {
+            let migration = &migrations[i];
+            let start = Instant::now();
+            match self.apply(database, migration, from, lease, on_event).await {
+                Ok(statements) => {
+                    let duration = start.elapsed();
+                    on_event(&Event::Applied {
+                        database: database.to_owned(),
+                        version: migration.version.to_string(),
+                        script: migration.script.clone(),
+                        statements,
+                        duration,
+                    });
+                    tracing::info!(database, version = %migration.version, statements, duration_ms = duration.as_millis() as u64, "migration applied");
+                    applied.push(AppliedNow { version: migration.version.to_string(), script: migration.script.clone(), statements, ms: duration.as_millis() });
+                }
+                Err(e) => return Err((applied, e)),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies one migration from statement `from`; returns the number of statements run.
+    async fn apply(
+        &self,
+        database: &str,
+        migration: &Migration,
+        from: usize,
+        lease: &Lease,
+        on_event: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<usize, String> {
+        let script = Script::read(&migration.path).map_err(|e| e.to_string())?;
+        let statements: Vec<Statement<'_>> = script
+            .statements()
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{}:{e}: run `aurora-migrate check` first", migration.script))?;
+        let total = statements.len();
+        on_event(&Event::Started {
+            database: database.to_owned(),
+            version: migration.version.to_string(),
+            script: migration.script.clone(),
+            from,
+            total,
+        });
+        // Database and session state in effect at each statement.
+        let mut current = Some(database.to_owned());
+        let mut prepared = Vec::with_capacity(total);
+        for statement in statements {
+            let disposition = disposition(&statement);
+            if let Disposition::Use(db) = &disposition {
+                current = Some(db.clone());
+            }
+            prepared.push(Prepared { statement, disposition, database: current.clone() });
+        }
+        let mut prefix = Sha256::new();
+        let mut session: Vec<String> = self.config.init_sql.clone();
+        for p in &prepared[..from.min(total)] {
+            prefix.update(p.statement.text.as_bytes());
+            prefix.update([0]);
+            if p.disposition == Disposition::Session {
+                session.push(p.statement.text.to_owned());
+            }
+        }
+        let mut at = from;
+        let context = ApplyContext { database, migration, total, lease };
+        while at < total {
+            if lease.lost.load(Ordering::SeqCst) {
+                return Err(RunError::LeaseLost(database.to_owned()).to_string());
+            }
+            if let Some(deadline) = self.config.deadline {
+                if Instant::now() >= deadline {
+                    let p = &prepared[at].statement;
+                    return Err(format!(
+                        "{} stopped before statement {} of {total} ({}:{}) because the run's deadline \
+                         came; progress is recorded and the next run resumes there",
+                        migration.script,
+                        at + 1,
+                        migration.script,
+                        p.line
+                    ));
+                }
+            }
+            // The segment: one DDL statement, or a run of other statements in one database.
+            let end = if prepared[at].disposition == Disposition::Ddl {
+                at + 1
+            } else {
+                let mut end = at + 1;
+                while end < total
+                    && prepared[end].disposition != Disposition::Ddl
+                    && !matches!(prepared[end].disposition, Disposition::Use(_))
+                {
+                    end += 1;
+                }
+                end
+            };
+            let segment = &prepared[at..end];
+            let mut next_prefix = prefix.clone();
+            for p in segment {
+                next_prefix.update(p.statement.text.as_bytes());
+                next_prefix.update([0]);
+            }
+            let prefix_text = format!("sha256:{}", next_prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let started = Instant::now();
+            let result = self.run_segment(&context, segment, at, end, &session, &prefix_text, started).await;
+            if let Err(failure) = result {
+                let p = &prepared[failure.index].statement;
+                let failed_at = format!("{}:{}", migration.script, p.line);
+                on_event(&Event::Failed {
+                    database: database.to_owned(),
+                    version: migration.version.to_string(),
+                    at: failed_at.clone(),
+                    statement: failure.index + 1,
+                    error: failure.error.clone(),
+                });
+                tracing::error!(database, version = %migration.version, statement = failure.index + 1, line = p.line, error = %failure.error, "statement failed");
+                let prefix_at = format!("sha256:{}", prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+                let shortened: String = p.text.chars().take(2000).collect();
+                let record = Progress {
+                    version: migration.version.as_str(),
+                    description: &migration.description,
+                    script: &migration.script,
+                    checksum: &migration.checksum,
+                    kind: AppliedKind::Script,
+                    applied: at,
+                    total,
+                    prefix: &prefix_at,
+                    success: false,
+                    error: Some(&failure.error),
+                    failed_statement: Some(&shortened),
+                    failed_at: Some(&failed_at),
+                    execution_ms: started.elapsed().as_millis() as i64,
+                    installed_by: &self.config.installed_by,
+                };
+                if let Err(e) = self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(database))).await {
+                    tracing::error!(error = %e, "recording the failure failed");
+                }
+                return Err(format!(
+                    "{failed_at}: migration {} failed at statement {} of {total}: {}{}",
+                    migration.version,
+                    failure.index + 1,
+                    failure.error,
+                    if at > from || at > 0 { format!(" ({at} statement(s) before it are applied and recorded)") } else { String::new() }
+                ));
+            }
+            for p in segment {
+                if p.disposition == Disposition::Session {
+                    session.push(p.statement.text.to_owned());
+                }
+            }
+            prefix = next_prefix;
+            at = end;
+        }
+        if from == total {
+            // Nothing left (a failed record with everything applied): mark it done.
+            let prefix_text = format!("sha256:{}", prefix.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+            self.write_progress(&context, total, &prefix_text, 0, None).await.map_err(|e| e.error)?;
+        }
+        Ok(total - from)
+    }
+
+    async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
+        let record = Progress {
+            version: c.migration.version.as_str(),
+            description: &c.migration.description,
+            script: &c.migration.script,
+            checksum: &c.migration.checksum,
+            kind: AppliedKind::Script,
+            applied,
+            total: c.total,
+            prefix,
+            success: applied == c.total,
+            error: None,
+            failed_statement: None,
+            failed_at: None,
+            execution_ms: ms,
+            installed_by: &self.config.installed_by,
+        };
+        let request = self.tables.record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
+        let outcome = match transaction {
+            Some(_) => self.exec.execute(request).await,
+            None => self.run_idempotent(request).await,
+        };
+        match outcome {
+            Ok(o) if o.updated > 0 => Ok(()),
+            Ok(_) => Err(Failure { index: applied.saturating_sub(1), error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
+            Err(e) => Err(Failure { index: applied.saturating_sub(1), error: format!("recording progress: {e}"), retry: matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. }) }),
+        }
+    }
+
+    /// Runs statements `[at, end)` and records progress `end`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_segment(
+        &self,
+        c: &ApplyContext<'_>,
+        segment: &[Prepared<'_>],
+        at: usize,
+        end: usize,
+        session: &[String],
+        prefix: &str,
+        started: Instant,
+    ) -> Result<(), Failure> {
+        let database = segment[0].database.as_deref();
+        let sends: Vec<_> = segment.iter().filter(|p| matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session)).collect();
+        let is_ddl = segment[0].disposition == Disposition::Ddl;
+        if sends.is_empty() {
+            // Only USE / skipped statements: just count them.
+            return self.write_progress(c, end, prefix, 0, None).await;
+        }
+        if is_ddl && session.is_empty() {
+            return self.run_ddl(c, &segment[0], at, end, prefix, started).await;
+        }
+        let deadline = Instant::now() + self.config.retry_for;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.try_transaction(c, segment, at, end, session, prefix, started, database).await {
+                Err(failure) if failure.retry && Instant::now() + delay < deadline => {
+                    tracing::warn!(error = %failure.error, "segment rolled back; running it again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn try_transaction(
+        &self,
+        c: &ApplyContext<'_>,
+        segment: &[Prepared<'_>],
+        at: usize,
+        end: usize,
+        session: &[String],
+        prefix: &str,
+        started: Instant,
+        database: Option<&str>,
+    ) -> Result<(), Failure> {
+        let transient = |e: &ExecError| matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. });
+        let tx = self
+            .retry(true, || self.exec.begin(database))
+            .await
+            .map_err(|e| Failure { index: at, error: format!("starting a transaction: {e}"), retry: transient(&e) })?;
+        let rollback = || async {
+            if let Err(e) = self.exec.rollback(&tx).await {
+                tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
+            }
+        };
+        for sql in session {
+            if let Err(e) = self.exec.execute(Request::new(sql.clone()).database(database).transaction(Some(&tx))).await {
+                rollback().await;
+                return Err(Failure { index: at, error: format!("replaying session statement `{sql}`: {e}"), retry: transient(&e) });
+            }
+        }
+        for (offset, p) in segment.iter().enumerate() {
+            if !matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session) {
+                continue;
+            }
+            let calls = crate::calls::calls(p.statement.text).map_err(|e| Failure { index: at + offset, error: e.to_string(), retry: false });
+            let calls = match calls {
+                Ok(calls) => calls,
+                Err(f) => {
+                    rollback().await;
+                    return Err(f);
+                }
+            };
+            for call in calls {
+                let mut request = Request::new(call.sql).database(database).transaction(Some(&tx));
+                request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
+                if let Err(e) = self.exec.execute(request).await {
+                    rollback().await;
+                    let error = match &e {
+                        ExecError::Timeout { .. } => format!("{e}: a statement inside a transaction must finish within the Data API's call timeout; move it to a migration of its own or make it faster"),
+                        _ => e.to_string(),
+                    };
+                    return Err(Failure { index: at + offset, error, retry: transient(&e) });
+                }
+            }
+        }
+        if let Err(f) = self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx)).await {
+            rollback().await;
+            return Err(f);
+        }
+        match self.exec.commit(&tx).await {
+            Ok(()) => Ok(()),
+            Err(e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. })) => {
+                // Did the commit land? The progress row written inside the transaction tells.
+                let history = self.read_history(c.database).await.map_err(|r| Failure { index: at, error: r.to_string(), retry: false })?;
+                let done = history.iter().any(|h| h.version == c.migration.version.as_str() && h.applied >= end && h.prefix == prefix);
+                if done {
+                    Ok(())
+                } else {
+                    Err(Failure { index: at, error: format!("committing: {e}"), retry: true })
+                }
+            }
+            Err(e) => Err(Failure { index: at, error: format!("committing: {e}"), retry: matches!(e, ExecError::TransactionGone { .. }) }),
+        }
+    }
+
+    /// One DDL statement outside a transaction, with `continueAfterTimeout`.
+    async fn run_ddl(&self, c: &ApplyContext<'_>, p: &Prepared<'_>, at: usize, end: usize, prefix: &str, started: Instant) -> Result<(), Failure> {
+        let calls = crate::calls::calls(p.statement.text).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
+        for call in calls {
+            let mut request = Request::new(call.sql).database(p.database.as_deref());
+            request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
+            request.continue_after_timeout = true;
+            match self.retry(false, || self.exec.execute(request.clone())).await {
+                Ok(_) => {}
+                Err(ExecError::Timeout { connection_id }) => {
+                    tracing::info!(statement = at + 1, connection_id, "statement outlived its call; waiting for it to finish");
+                    self.wait_for(connection_id, c.database).await.map_err(|error| Failure { index: at, error, retry: false })?;
+                }
+                Err(e @ ExecError::Ambiguous { .. }) => {
+                    return Err(Failure {
+                        index: at,
+                        error: format!(
+                            "{e}: check whether it took effect; if it did, apply the rest by hand \
+                             or make the statement idempotent, then run `repair` and migrate again"
+                        ),
+                        retry: false,
+                    })
+                }
+                Err(e) => return Err(Failure { index: at, error: e.to_string(), retry: false }),
+            }
+        }
+        self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, None).await
+    }
+
+    /// Waits until connection `id` no longer runs a statement.
+    async fn wait_for(&self, id: Option<i64>, database: &str) -> Result<(), String> {
+        let Some(id) = id else {
+            return Err("the statement outlived its call and the Data API gave no connection id to wait for".into());
+        };
+        loop {
+            if let Some(deadline) = self.config.deadline {
+                if Instant::now() >= deadline {
+                    return Err(format!("the run's deadline came while statement on connection {id} was still running; wait for it to finish before the next run"));
+                }
+            }
+            let request = Request::new(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = :id AND COMMAND <> 'Sleep'",
+            )
+            .param("id", ParamValue::Long(id))
+            .database(Some(database));
+            let outcome = self.run_idempotent(request).await.map_err(|e| format!("waiting for connection {id}: {e}"))?;
+            let running = outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0);
+            if running == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(self.config.poll_every).await;
+        }
+    }
+
+    /// Clears failed records, and with `accept_checksums` records the current checksum of changed
+    /// applied scripts.
+    pub async fn repair(&self, scripts: &Scripts, accept_checksums: bool) -> Result<Report, RunError> {
+        let mut report = self.report("repair", scripts);
+        for (database, migrations) in self.groups(scripts)? {
+            let lease = self.lock(&database).await?;
+            let result = async {
+                let removed = self
+                    .run_idempotent(self.tables.delete_failed(&self.owner).database(Some(&database)))
+                    .await
+                    .map_err(call_error(format!("database {database}: removing failed records")))?;
+                let mut notes = Vec::new();
+                if removed.updated > 0 {
+                    notes.push(format!("database {database}: removed {} failed record(s)", removed.updated));
+                }
+                if accept_checksums {
+                    let history = self.read_history(&database).await?;
+                    for h in history.iter().filter(|h| h.success && h.kind == AppliedKind::Script) {
+                        if let Some(m) = migrations.iter().find(|m| m.version.as_str() == h.version && m.checksum != h.checksum) {
+                            self.run_idempotent(self.tables.set_checksum(&h.version, &m.checksum, &self.owner).database(Some(&database)))
+                                .await
+                                .map_err(call_error(format!("database {database}: updating a checksum")))?;
+                            notes.push(format!("database {database}: {} now recorded with checksum {}", m.script, m.checksum));
+                        }
+                    }
+                }
+                Ok::<_, RunError>(notes)
+            }
+            .await;
+            let history = self.read_history(&database).await;
+            self.unlock(&database, lease).await;
+            report.problems.extend(result?);
+            let history = history?;
+            let plan = self.plan_for(&migrations, &history);
+            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+        }
+        report.current_version = current_version(&report);
+        Ok(report)
+    }
+
+    /// Records `version` as the baseline of `database` (default: the default database): scripts up
+    /// to it count as applied and never run.
+    pub async fn baseline(&self, scripts: &Scripts, version: &Version, database: Option<&str>) -> Result<Report, RunError> {
+        let mut report = self.report("baseline", scripts);
+        let database = database.map(str::to_owned).or_else(|| self.config.default_database.clone()).ok_or(RunError::NoDatabase)?;
+        let lease = self.lock(&database).await?;
+        let result = async {
+            let history = self.read_history(&database).await?;
+            if let Some(h) = history.iter().find(|h| h.kind == AppliedKind::Script) {
+                return Err(RunError::Usage(format!(
+                    "database {database} already has migration history (version {}): baseline marks a database that has none",
+                    h.version
+                )));
+            }
+            let record = Progress {
+                version: version.as_str(),
+                description: "baseline",
+                script: "",
+                checksum: "",
+                kind: AppliedKind::Baseline,
+                applied: 0,
+                total: 0,
+                prefix: "",
+                success: true,
+                error: None,
+                failed_statement: None,
+                failed_at: None,
+                execution_ms: 0,
+                installed_by: &self.config.installed_by,
+            };
+            let outcome = self
+                .run_idempotent(self.tables.record(&record, &self.owner).database(Some(&database)))
+                .await
+                .map_err(call_error(format!("database {database}: recording the baseline")))?;
+            if outcome.updated == 0 {
+                return Err(RunError::LeaseLost(database.clone()));
+            }
+            Ok(())
+        }
+        .await;
+        let history = self.read_history(&database).await;
+        self.unlock(&database, lease).await;
+        result?;
+        let history = history?;
+        let migrations: Vec<Migration> = scripts.migrations.iter().filter(|m| m.database.as_deref().unwrap_or(&database) == database).cloned().collect();
+        let plan = self.plan_for(&migrations, &history);
+        report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+        report.current_version = current_version(&report);
+        Ok(report)
+    }
+}
+
+struct ApplyContext<'a> {
+    database: &'a str,
+    migration: &'a Migration,
+    total: usize,
+    #[allow(dead_code)]
+    lease: &'a Lease,
+}
+
+/// A segment's failure: which statement, why, and whether running the segment again is safe.
+struct Failure {
+    index: usize,
+    error: String,
+    retry: bool,
+}
+
+fn describe_steps(database: &str, migration: &Migration, from: usize) -> Result<Vec<String>, RunError> {
+    let script = Script::read(&migration.path)?;
+    let mut out = vec![format!("database {database}: {} (from statement {})", migration.script, from + 1)];
+    for (i, s) in script.statements().enumerate().skip(from) {
+        let s = s.map_err(|e| RunError::Usage(format!("{}:{e}", migration.script)))?;
+        let first_line: String = s.text.lines().next().unwrap_or("").chars().take(100).collect();
+        out.push(format!("  {}:{}: [{}] {first_line}", migration.script, s.line, i + 1));
+    }
+    Ok(out)
+}
+
+fn current_version(report: &Report) -> Option<String> {
+    report.databases.first().and_then(|d| {
+        d.entries
+            .iter()
+            .filter(|e| matches!(e.entry.state, State::Applied | State::Baseline | State::BelowBaseline | State::NewerInHistory))
+            .filter_map(|e| Version::parse(&e.entry.version))
+            .max()
+            .map(|v| v.to_string())
+    })
+}
+
+fn is_missing_table(message: &str) -> bool {
+    message.contains("1146") || message.contains("doesn't exist")
+}
+
+fn is_missing_database(message: &str) -> bool {
+    message.contains("1049") || message.contains("Unknown database")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Value;
+    use std::sync::Mutex;
+
+    /// A fake Data API: understands the history and lock queries, records every other statement
+    /// with its transaction and database, fails statements containing `FAIL`, and answers
+    /// `Transient` to the first `flaky` calls of statements containing `FLAKY`.
+    #[derive(Default)]
+    struct Fake {
+        state: Mutex<FakeState>,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        log: Vec<String>,
+        rows: BTreeMap<String, Vec<Value>>,
+        pending: BTreeMap<String, Vec<(String, Vec<Value>)>>,
+        next_tx: u32,
+        flaky: u32,
+    }
+
+    fn text(p: &[(String, ParamValue)], name: &str) -> Value {
+        match p.iter().find(|(n, _)| n == name).map(|(_, v)| v) {
+            Some(ParamValue::Text(t)) => Value::Text(t.clone()),
+            Some(ParamValue::Long(l)) => Value::Long(*l),
+            _ => Value::Null,
+        }
+    }
+
+    impl Executor for Fake {
+        async fn execute(&self, r: Request) -> Result<Outcome, ExecError> {
+            let mut s = self.state.lock().unwrap();
+            let sql = r.sql.clone();
+            if sql.contains("_lock` SET") || sql.starts_with("INSERT IGNORE") || sql.starts_with("CREATE TABLE IF NOT EXISTS `aurora") {
+                return Ok(Outcome { rows: vec![], updated: 1 });
+            }
+            if sql.starts_with("SELECT `version`") {
+                let rows = s.rows.values().cloned().collect();
+                return Ok(Outcome { rows, updated: 0 });
+            }
+            if sql.starts_with("INSERT INTO `aurora_migrate_history`") {
+                let p = &r.params;
+                let row = ["version", "description", "script", "checksum", "kind", "applied", "total", "prefix", "success", "error", "failed_at", "by"]
+                    .iter()
+                    .map(|n| text(p, n))
+                    .chain([Value::Text("now".into()), Value::Long(0)])
+                    .collect::<Vec<_>>();
+                let version = row[0].as_str().unwrap().to_owned();
+                let applied = row[5].as_i64().unwrap();
+                s.log.push(format!("progress {version} {applied}{}", r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default()));
+                match &r.transaction {
+                    Some(tx) => s.pending.entry(tx.clone()).or_default().push((version, row)),
+                    None => {
+                        s.rows.insert(version, row);
+                    }
+                }
+                return Ok(Outcome { rows: vec![], updated: 1 });
+            }
+            if sql.contains("FLAKY") && s.flaky > 0 {
+                s.flaky -= 1;
+                return Err(ExecError::Transient { message: "DatabaseResumingException".into() });
+            }
+            let where_ = format!(
+                "{}{}{}",
+                r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default(),
+                r.database.as_ref().map(|d| format!(" @{d}")).unwrap_or_default(),
+                if r.continue_after_timeout { " cat" } else { "" }
+            );
+            s.log.push(format!("exec {sql}{where_}"));
+            if sql.contains("FAIL") {
+                return Err(ExecError::Database { message: "Error 1064: syntax".into() });
+            }
+            Ok(Outcome::default())
+        }
+        async fn begin(&self, _database: Option<&str>) -> Result<String, ExecError> {
+            let mut s = self.state.lock().unwrap();
+            s.next_tx += 1;
+            let tx = format!("t{}", s.next_tx);
+            s.log.push(format!("begin {tx}"));
+            Ok(tx)
+        }
+        async fn commit(&self, tx: &str) -> Result<(), ExecError> {
+            let mut s = self.state.lock().unwrap();
+            s.log.push(format!("commit {tx}"));
+            for (v, row) in s.pending.remove(tx).unwrap_or_default() {
+                s.rows.insert(v, row);
+            }
+            Ok(())
+        }
+        async fn rollback(&self, tx: &str) -> Result<(), ExecError> {
+            let mut s = self.state.lock().unwrap();
+            s.log.push(format!("rollback {tx}"));
+            s.pending.remove(tx);
+            Ok(())
+        }
+    }
+
+    fn scripts(files: &[(&str, &str)]) -> (tempfile::TempDir, Scripts) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).unwrap();
+        }
+        let scripts = crate::source::discover(dir.path()).unwrap();
+        (dir, scripts)
+    }
+
+    fn runner(fake: &Arc<Fake>) -> Runner<Fake> {
+        let config = RunConfig { default_database: Some("app".into()), lease: Duration::from_secs(3600), retry_for: Duration::from_secs(5), ..RunConfig::default() };
+        Runner::new(fake.clone(), config).unwrap()
+    }
+
+    async fn migrate(fake: &Arc<Fake>, scripts: &Scripts) -> Report {
+        runner(fake).migrate(scripts, false, &mut |_| {}).await.unwrap()
+    }
+
+    fn log(fake: &Fake) -> Vec<String> {
+        std::mem::take(&mut fake.state.lock().unwrap().log)
+    }
+
+    #[tokio::test]
+    async fn ddl_runs_alone_and_dml_runs_in_a_transaction_with_its_progress() {
+        let fake = Arc::new(Fake::default());
+        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nUPDATE a SET id = 2;\nCREATE INDEX i ON a (id);")]);
+        let report = migrate(&fake, &s).await;
+        assert!(report.ok, "{:?}", report.problems);
+        assert_eq!(
+            log(&fake),
+            [
+                "exec CREATE TABLE a (id INT) @app cat",
+                "progress 1 1",
+                "begin t1",
+                "exec INSERT INTO a VALUES (1) in t1 @app",
+                "exec UPDATE a SET id = 2 in t1 @app",
+                "progress 1 3 in t1",
+                "commit t1",
+                "exec CREATE INDEX i ON a (id) @app cat",
+                "progress 1 4",
+            ]
+        );
+        assert_eq!(report.applied, 1);
+        assert_eq!(report.current_version.as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn a_failing_statement_rolls_back_its_segment_records_progress_and_a_rerun_resumes() {
+        let fake = Arc::new(Fake::default());
+        let (dir, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT FAIL;\nINSERT INTO a VALUES (3);")]);
+        let report = migrate(&fake, &s).await;
+        assert!(!report.ok);
+        assert!(report.problems[0].starts_with("V1__a.sql:3: migration 1 failed at statement 3 of 4: Error 1064"), "{:?}", report.problems);
+        let first = log(&fake);
+        assert!(first.contains(&"rollback t1".to_owned()), "{first:?}");
+        let row = report.databases[0].entries[0].history.clone().unwrap();
+        assert_eq!((row.applied, row.success, row.failed_at.as_deref()), (1, false, Some("V1__a.sql:3")));
+
+        // Fix the failing statement (after the applied part): the rerun starts at statement 2.
+        std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nINSERT INTO a VALUES (3);").unwrap();
+        let s = crate::source::discover(dir.path()).unwrap();
+        let report = migrate(&fake, &s).await;
+        assert!(report.ok, "{:?}", report.problems);
+        let second = log(&fake);
+        assert!(!second.iter().any(|l| l.contains("CREATE TABLE a")), "applied twice: {second:?}");
+        assert_eq!(second.iter().filter(|l| l.starts_with("exec INSERT")).count(), 3, "{second:?}");
+        assert_eq!(report.databases[0].entries[0].history.as_ref().unwrap().applied, 4);
+    }
+
+    #[tokio::test]
+    async fn a_rerun_refuses_when_the_applied_part_changed() {
+        let fake = Arc::new(Fake::default());
+        let (dir, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT FAIL;")]);
+        migrate(&fake, &s).await;
+        std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);").unwrap();
+        let s = crate::source::discover(dir.path()).unwrap();
+        log(&fake);
+        let report = migrate(&fake, &s).await;
+        assert!(!report.ok);
+        assert!(report.problems[0].contains("have changed since"), "{:?}", report.problems);
+        assert!(!log(&fake).iter().any(|l| l.starts_with("exec")), "nothing may run");
+    }
+
+    #[tokio::test]
+    async fn session_statements_are_replayed_in_each_segment_and_use_switches_database() {
+        let fake = Arc::new(Fake::default());
+        let (_d, s) = scripts(&[(
+            "V1__a.sql",
+            "SET foreign_key_checks = 0;\nLOCK TABLES a WRITE;\nINSERT INTO a VALUES (1);\nUNLOCK TABLES;\nCREATE TABLE b (id INT);\nUSE other;\nINSERT INTO c VALUES (1);\nCOMMIT;",
+        )]);
+        assert!(migrate(&fake, &s).await.ok);
+        assert_eq!(
+            log(&fake),
+            [
+                "begin t1",
+                "exec SET foreign_key_checks = 0 in t1 @app",
+                "exec INSERT INTO a VALUES (1) in t1 @app",
+                "progress 1 4 in t1",
+                "commit t1",
+                "begin t2",
+                "exec SET foreign_key_checks = 0 in t2 @app",
+                "exec CREATE TABLE b (id INT) in t2 @app",
+                "progress 1 5 in t2",
+                "commit t2",
+                // USE starts the next segment, whose calls go to the new database.
+                "begin t3",
+                "exec SET foreign_key_checks = 0 in t3 @other",
+                "exec INSERT INTO c VALUES (1) in t3 @other",
+                "progress 1 8 in t3",
+                "commit t3",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_without_applying_twice() {
+        let fake = Arc::new(Fake::default());
+        fake.state.lock().unwrap().flaky = 2;
+        let (_d, s) = scripts(&[("V1__a.sql", "INSERT INTO a VALUES (1);\nINSERT INTO FLAKY VALUES (2);")]);
+        let report = migrate(&fake, &s).await;
+        assert!(report.ok, "{:?}", report.problems);
+        let l = log(&fake);
+        assert_eq!(l.iter().filter(|x| x.starts_with("commit")).count(), 1, "{l:?}");
+        assert_eq!(l.iter().filter(|x| x.starts_with("rollback")).count(), 2, "{l:?}");
+    }
+
+    #[tokio::test]
+    async fn applied_migrations_are_not_run_again() {
+        let fake = Arc::new(Fake::default());
+        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);"), ("V2__b.sql", "CREATE TABLE b (id INT);")]);
+        assert_eq!(migrate(&fake, &s).await.applied, 2);
+        log(&fake);
+        let report = migrate(&fake, &s).await;
+        assert_eq!(report.applied, 0);
+        assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
+        assert_eq!(report.current_version.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_stops_at_a_statement_boundary() {
+        let fake = Arc::new(Fake::default());
+        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);")]);
+        let config = RunConfig { default_database: Some("app".into()), deadline: Some(Instant::now()), ..RunConfig::default() };
+        let report = Runner::new(fake.clone(), config).unwrap().migrate(&s, false, &mut |_| {}).await.unwrap();
+        assert!(!report.ok);
+        assert!(report.problems[0].contains("deadline"), "{:?}", report.problems);
+        assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
+    }
+}
