@@ -6,6 +6,7 @@
 
 pub mod calls;
 pub mod check;
+pub mod data_api;
 pub mod executor;
 pub mod history;
 pub mod layer;

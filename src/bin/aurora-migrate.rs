@@ -4,14 +4,18 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use aurora_migrate::data_api::{DataApi, Target};
+use aurora_migrate::names;
 use aurora_migrate::report::{check_dir, ListReport};
-use aurora_migrate::source::hash_dir;
+use aurora_migrate::runner::{Event, RunConfig, RunError, Runner};
+use aurora_migrate::source::{discover, hash_dir, Version};
 
 /// Versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 ///
-/// Exit codes: 0 success; 1 the scripts have errors (check, list); 2 usage or I/O error.
+/// Exit codes: 0 success; 1 the scripts have errors, a migration failed or the plan was refused;
+/// 2 usage, I/O or connection error; 3 another run holds the migration lock.
 #[derive(Debug, Parser)]
 #[command(name = "aurora-migrate", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
@@ -22,7 +26,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the scripts have errors (check, list)\n  2  usage or I/O error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the scripts have errors, a migration failed, or the plan was refused\n  2  usage, I/O or connection error\n  3  another run holds the migration lock";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -47,6 +51,56 @@ enum Command {
         /// Scripts folder.
         dir: PathBuf,
     },
+    /// Applies pending migrations through the Data API, printing a line per migration as it goes.
+    Migrate {
+        /// Scripts folder.
+        dir: PathBuf,
+        /// Stop after this version.
+        #[arg(long)]
+        target: Option<String>,
+        /// Print what would run, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply pending scripts older than the newest applied one instead of refusing.
+        #[arg(long)]
+        out_of_order: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Shows every migration's state in each database.
+    Status {
+        /// Scripts folder.
+        dir: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Checks the scripts offline and against the history; exits 1 on any problem.
+    Validate {
+        /// Scripts folder.
+        dir: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Removes failed records after a manual fix (and with --accept-checksums records the current
+    /// checksums of changed applied scripts).
+    Repair {
+        /// Scripts folder.
+        dir: PathBuf,
+        /// Also accept changed checksums of applied migrations.
+        #[arg(long)]
+        accept_checksums: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Marks an existing database as being at VERSION: scripts up to it never run.
+    Baseline {
+        /// Scripts folder.
+        dir: PathBuf,
+        /// The version the database is already at.
+        version: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Writes a Lambda layer zip holding DIR's scripts under `migrations/` (byte-identical for the
     /// same scripts: sorted entries, fixed timestamps and modes), for Terraform or SAM deployments.
     Layer {
@@ -56,6 +110,32 @@ enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+}
+
+/// Where and how to reach the database.
+#[derive(Debug, Args)]
+struct Connection {
+    /// Aurora cluster ARN.
+    #[arg(long, env = names::ENV_RESOURCE_ARN)]
+    resource_arn: String,
+    /// Secrets Manager secret with the database credentials: ARN or name.
+    #[arg(long, env = names::ENV_SECRET_ARN)]
+    secret_arn: String,
+    /// Default database (else the secret's `dbname`).
+    #[arg(long, env = names::ENV_DATABASE)]
+    database: Option<String>,
+    /// Data API endpoint, e.g. the local emulator's http://127.0.0.1:PORT.
+    #[arg(long, env = names::ENV_ENDPOINT_URL)]
+    endpoint_url: Option<String>,
+    /// History table name (the lock table adds `_lock`).
+    #[arg(long, env = names::ENV_HISTORY_TABLE, default_value = names::DEFAULT_HISTORY_TABLE)]
+    history_table: String,
+    /// Seconds to wait for another run's lock.
+    #[arg(long, default_value_t = 120)]
+    lock_wait: u64,
+    /// SQL run at the start of every segment, like the mysql client's --init-command (repeatable).
+    #[arg(long)]
+    init_sql: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +158,18 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     match &cli.command {
+        Command::Migrate { dir, connection, .. }
+        | Command::Status { dir, connection }
+        | Command::Validate { dir, connection }
+        | Command::Repair { dir, connection, .. }
+        | Command::Baseline { dir, connection, .. } => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            return runtime.block_on(online(cli, dir, connection));
+        }
         Command::Hash { dir } => {
             let hash = hash_dir(dir)?;
             match cli.format {
@@ -116,6 +208,88 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(exit(report.ok()))
         }
     }
+}
+
+async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let scripts = match discover(dir) {
+        Ok(scripts) => scripts,
+        Err(aurora_migrate::SourceError::Invalid(problems)) => {
+            for p in problems {
+                eprintln!("{}: error: {}", dir.join(&p.script).display(), p.message);
+            }
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let target = Target { resource_arn: c.resource_arn.clone(), secret: c.secret_arn.clone(), endpoint_url: c.endpoint_url.clone() };
+    let (api, dbname) = DataApi::connect(&target, c.database.is_none()).await?;
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    let mut config = RunConfig {
+        default_database: c.database.clone().or(dbname),
+        history_table: c.history_table.clone(),
+        installed_by: format!("aurora-migrate@{host}"),
+        lock_wait: std::time::Duration::from_secs(c.lock_wait),
+        init_sql: c.init_sql.clone(),
+        ..RunConfig::default()
+    };
+    let mut validate_offline = None;
+    let result = match &cli.command {
+        Command::Migrate { target, dry_run, out_of_order, .. } => {
+            config.plan.out_of_order = *out_of_order;
+            config.plan.target = match target {
+                Some(t) => Some(Version::parse(t).ok_or_else(|| format!("--target {t:?} is not a version"))?),
+                None => None,
+            };
+            let runner = Runner::new(std::sync::Arc::new(api), config)?;
+            let mut progress = |event: &Event| match event {
+                Event::Started { database, script, from, total, .. } if *from > 0 => {
+                    eprintln!("{database}: {script}: resuming at statement {} of {total}", from + 1)
+                }
+                Event::Applied { database, script, statements, duration, .. } => {
+                    eprintln!("{database}: {script}: applied {statements} statement(s) in {:.2}s", duration.as_secs_f64())
+                }
+                Event::Failed { database, at, statement, error, .. } => {
+                    eprintln!("{database}: {at}: statement {statement} failed: {error}")
+                }
+                _ => {}
+            };
+            runner.migrate(&scripts, *dry_run, &mut progress).await
+        }
+        Command::Status { .. } => Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await,
+        Command::Validate { .. } => {
+            validate_offline = Some(check_dir(dir)?);
+            Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await
+        }
+        Command::Repair { accept_checksums, .. } => {
+            Runner::new(std::sync::Arc::new(api), config)?.repair(&scripts, *accept_checksums).await
+        }
+        Command::Baseline { version, .. } => {
+            let version = Version::parse(version).ok_or_else(|| format!("{version:?} is not a version"))?;
+            Runner::new(std::sync::Arc::new(api), config)?.baseline(&scripts, &version, None).await
+        }
+        _ => unreachable!("offline commands are handled in run()"),
+    };
+    let mut report = match result {
+        Ok(report) => report,
+        Err(e @ RunError::Locked { .. }) => {
+            eprintln!("aurora-migrate: error: {e}");
+            return Ok(ExitCode::from(3));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(offline) = validate_offline {
+        report.command = "validate".into();
+        for d in offline.diagnostics.iter().filter(|d| d.severity == aurora_migrate::Severity::Error) {
+            report.problems.push(d.to_string());
+        }
+        report.ok = report.problems.is_empty();
+    }
+    let mut out = std::io::stdout().lock();
+    match cli.format {
+        Format::Text => writeln!(out, "{}", aurora_migrate::report::RunText(&report))?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+    }
+    Ok(exit(report.ok))
 }
 
 fn exit(ok: bool) -> ExitCode {
