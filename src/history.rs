@@ -54,6 +54,8 @@ impl Tables {
              `failed_statement` TEXT NULL,\n\
              `failed_at` VARCHAR(1100) NULL,\n\
              `execution_ms` BIGINT NOT NULL DEFAULT 0,\n\
+             `inflight_statement` INT NULL,\n\
+             `inflight_fingerprint` VARCHAR(400) NULL,\n\
              `installed_by` VARCHAR(200) NOT NULL,\n\
              `installed_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n\
              PRIMARY KEY (`version`)\n\
@@ -131,7 +133,8 @@ impl Tables {
         Request::new(format!(
             "SELECT `version`, `description`, `script`, `checksum`, `kind`, `statements_applied`, \
              `statements_total`, `applied_prefix`, `success`, `error`, `failed_at`, `installed_by`, \
-             CAST(`installed_at` AS CHAR), `execution_ms` FROM `{}`",
+             CAST(`installed_at` AS CHAR), `execution_ms`, `inflight_statement`, `inflight_fingerprint` \
+             FROM `{}`",
             self.history
         ))
     }
@@ -141,12 +144,13 @@ impl Tables {
     pub fn record(&self, row: &Progress<'_>, owner: &str) -> Request {
         let text = |s: &str| ParamValue::Text(s.to_owned());
         let opt = |s: Option<&str>| s.map_or(ParamValue::Null, |s| ParamValue::Text(s.to_owned()));
-        Request::new(format!(
+        let request = Request::new(format!(
             "INSERT INTO `{h}` (`version`, `description`, `script`, `checksum`, `kind`, \
              `statements_applied`, `statements_total`, `applied_prefix`, `success`, `error`, \
-             `failed_statement`, `failed_at`, `execution_ms`, `installed_by`, `installed_at`) \
+             `failed_statement`, `failed_at`, `execution_ms`, `installed_by`, `installed_at`, \
+             `inflight_statement`, `inflight_fingerprint`) \
              SELECT :version, :description, :script, :checksum, :kind, :applied, :total, :prefix, \
-             :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6) FROM `{l}` \
+             :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6), {inflight} FROM `{l}` \
              WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6) \
              ON DUPLICATE KEY UPDATE `description` = VALUES(`description`), `script` = VALUES(`script`), \
              `checksum` = VALUES(`checksum`), `kind` = VALUES(`kind`), \
@@ -155,9 +159,14 @@ impl Tables {
              `success` = VALUES(`success`), `error` = VALUES(`error`), \
              `failed_statement` = VALUES(`failed_statement`), `failed_at` = VALUES(`failed_at`), \
              `execution_ms` = `execution_ms` + VALUES(`execution_ms`), `installed_by` = VALUES(`installed_by`), \
-             `installed_at` = VALUES(`installed_at`)",
+             `installed_at` = VALUES(`installed_at`), `inflight_statement` = VALUES(`inflight_statement`), \
+             `inflight_fingerprint` = VALUES(`inflight_fingerprint`)",
             h = self.history,
-            l = self.lock
+            l = self.lock,
+            inflight = match row.inflight {
+                Some(_) => format!(":inflight, ({})", FINGERPRINT),
+                None => "NULL, NULL".to_owned(),
+            }
         ))
         .param("version", text(row.version))
         .param("description", text(row.description))
@@ -176,7 +185,29 @@ impl Tables {
         .param("failed_at", opt(row.failed_at))
         .param("ms", ParamValue::Long(row.execution_ms))
         .param("by", text(row.installed_by))
-        .param("owner", text(owner))
+        .param("owner", text(owner));
+        match (row.inflight, row.inflight_database) {
+            (Some(index), database) => request
+                .param("inflight", ParamValue::Long(index as i64))
+                .param("fp_db", ParamValue::Text(database.unwrap_or_default().to_owned())),
+            (None, _) => request,
+        }
+    }
+
+    /// The schema fingerprint of `database` now (compare with a recorded in-flight one).
+    pub fn fingerprint(&self, database: &str) -> Request {
+        Request::new(format!("SELECT {FINGERPRINT}"))
+            .param("fp_db", ParamValue::Text(database.to_owned()))
+            .database(Some(database))
+    }
+
+    /// How many other connections are running exactly `sql` right now.
+    pub fn running(&self, sql: &str) -> Request {
+        Request::new(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO = :sql AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'",
+        )
+        .param("sql", ParamValue::Text(sql.to_owned()))
     }
 
     /// Deletes failed rows (`repair`), while `owner` holds the lease.
@@ -235,7 +266,25 @@ pub struct Progress<'a> {
     pub execution_ms: i64,
     /// Who applies.
     pub installed_by: &'a str,
+    /// A DDL statement about to be sent (0-based): records the schema fingerprint with it.
+    pub inflight: Option<usize>,
+    /// The database that statement changes (for the fingerprint).
+    pub inflight_database: Option<&'a str>,
 }
+
+/// A fingerprint of a database's schema (and of the list of databases): counts and CRC sums over
+/// information_schema. A DDL statement that took effect changes it; used to tell, after a crash
+/// between a DDL statement and its progress write, whether that statement ran.
+const FINGERPRINT: &str = "CONCAT_WS(':', \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(SCHEMA_NAME)), 0)) FROM information_schema.SCHEMATA), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION, CREATE_OPTIONS, TABLE_COMMENT))), 0)) FROM information_schema.TABLES WHERE TABLE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, COLUMN_COMMENT))), 0)) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE))), 0)) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE))), 0)) FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION))), 0)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT))), 0)) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION))), 0)) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = :fp_db), \
+ (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS))), 0)) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :fp_db))";
 
 /// Turns the rows of [`Tables::select_history`] into [`Applied`]s.
 pub fn parse_history(outcome: &Outcome) -> Result<Vec<Applied>, ExecError> {
@@ -272,6 +321,10 @@ pub fn parse_history(outcome: &Outcome) -> Result<Vec<Applied>, ExecError> {
                 installed_by: text(11)?,
                 installed_at: text(12)?,
                 execution_ms: number(13)?,
+                inflight: match (row.get(14).and_then(Value::as_i64), optional(15)) {
+                    (Some(index), Some(fingerprint)) => Some((index as usize, fingerprint)),
+                    _ => None,
+                },
             })
         })
         .collect()
@@ -307,6 +360,8 @@ mod tests {
             failed_at: None,
             execution_ms: 3,
             installed_by: "me",
+            inflight: None,
+            inflight_database: None,
         };
         let request = t.record(&progress, "owner");
         assert!(!request.sql.contains("DROP TABLE x"));

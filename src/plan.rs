@@ -58,6 +58,9 @@ pub struct Applied {
     pub installed_at: String,
     /// Milliseconds spent.
     pub execution_ms: i64,
+    /// A DDL statement (0-based index) that was sent but whose outcome was not recorded yet,
+    /// with the schema fingerprint taken just before it (see `history::Tables::fingerprint`).
+    pub inflight: Option<(usize, String)>,
 }
 
 /// Hash identifying the first statements of a script: SHA-256 over each statement text followed by
@@ -369,6 +372,7 @@ mod tests {
             installed_by: "test".into(),
             installed_at: String::new(),
             execution_ms: 0,
+            inflight: None,
         }
     }
 

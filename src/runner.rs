@@ -538,7 +538,8 @@ impl<E: Executor + 'static> Runner<E> {
         for &(i, from) in &plan.steps {
             let migration = &migrations[i];
             let start = Instant::now();
-            match self.apply(database, migration, from, lease, on_event).await {
+            let row = history.iter().find(|h| h.version == migration.version.as_str());
+            match self.apply(database, migration, from, row, lease, on_event).await {
                 Ok(statements) => {
                     let duration = start.elapsed();
                     on_event(&Event::Applied {
@@ -563,6 +564,7 @@ impl<E: Executor + 'static> Runner<E> {
         database: &str,
         migration: &Migration,
         from: usize,
+        row: Option<&Applied>,
         lease: &Lease,
         on_event: &mut (dyn FnMut(&Event) + Send),
     ) -> Result<usize, String> {
@@ -600,6 +602,21 @@ impl<E: Executor + 'static> Runner<E> {
         }
         let mut at = from;
         let context = ApplyContext { database, migration, total, lease };
+        // A crash between a DDL statement and its progress write: did the statement run?
+        if let Some((index, recorded)) = row.and_then(|r| r.inflight.as_ref()) {
+            if *index == from && from < total {
+                let p = &prepared[from];
+                let ran = self.inflight_ran(p, recorded).await.map_err(|e| format!("{}: {e}", migration.script))?;
+                tracing::info!(statement = from + 1, ran, "resolved a statement left in flight by an earlier run");
+                if ran {
+                    prefix.update(p.statement.text.as_bytes());
+                    prefix.update([0]);
+                    let prefix_text = hex_digest(&prefix);
+                    self.write_progress(&context, from + 1, &prefix_text, 0, None).await.map_err(|f| f.error)?;
+                    at = from + 1;
+                }
+            }
+        }
         while at < total {
             if lease.lost.load(Ordering::SeqCst) {
                 return Err(RunError::LeaseLost(database.to_owned()).to_string());
@@ -638,7 +655,8 @@ impl<E: Executor + 'static> Runner<E> {
             }
             let prefix_text = format!("sha256:{}", next_prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
             let started = Instant::now();
-            let result = self.run_segment(&context, segment, at, end, &session, &prefix_text, started).await;
+            let before = hex_digest(&prefix);
+            let result = self.run_segment(&context, segment, at, end, &session, &before, &prefix_text, started).await;
             if let Err(failure) = result {
                 let p = &prepared[failure.index].statement;
                 let failed_at = format!("{}:{}", migration.script, p.line);
@@ -667,6 +685,8 @@ impl<E: Executor + 'static> Runner<E> {
                     failed_at: Some(&failed_at),
                     execution_ms: started.elapsed().as_millis() as i64,
                     installed_by: &self.config.installed_by,
+                    inflight: None,
+                    inflight_database: None,
                 };
                 if let Err(e) = self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(database))).await {
                     tracing::error!(error = %e, "recording the failure failed");
@@ -711,6 +731,8 @@ impl<E: Executor + 'static> Runner<E> {
             failed_at: None,
             execution_ms: ms,
             installed_by: &self.config.installed_by,
+            inflight: None,
+            inflight_database: None,
         };
         let request = self.tables.record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
         let outcome = match transaction {
@@ -724,6 +746,56 @@ impl<E: Executor + 'static> Runner<E> {
         }
     }
 
+    /// Records that DDL statement `at` is about to be sent, with the schema fingerprint before it.
+    async fn write_intent(&self, c: &ApplyContext<'_>, at: usize, prefix: &str, database: Option<&str>) -> Result<(), Failure> {
+        let record = Progress {
+            version: c.migration.version.as_str(),
+            description: &c.migration.description,
+            script: &c.migration.script,
+            checksum: &c.migration.checksum,
+            kind: AppliedKind::Script,
+            applied: at,
+            total: c.total,
+            prefix,
+            success: false,
+            error: None,
+            failed_statement: None,
+            failed_at: None,
+            execution_ms: 0,
+            installed_by: &self.config.installed_by,
+            inflight: Some(at),
+            inflight_database: Some(database.unwrap_or(c.database)),
+        };
+        match self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(c.database))).await {
+            Ok(o) if o.updated > 0 => Ok(()),
+            Ok(_) => Err(Failure { index: at, error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
+            Err(e) => Err(Failure { index: at, error: format!("recording the statement about to run: {e}"), retry: false }),
+        }
+    }
+
+    /// Whether the DDL statement an earlier run left in flight took effect: waits while it still
+    /// runs, then compares the schema fingerprint with the one taken before it was sent.
+    async fn inflight_ran(&self, p: &Prepared<'_>, recorded: &str) -> Result<bool, String> {
+        let database = p.database.as_deref().unwrap_or_default();
+        loop {
+            let outcome = self
+                .run_idempotent(self.tables.running(p.statement.text).database(Some(database)))
+                .await
+                .map_err(|e| format!("checking whether statement still runs: {e}"))?;
+            if outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0) == 0 {
+                break;
+            }
+            tracing::info!("a statement left by an earlier run is still running; waiting");
+            tokio::time::sleep(self.config.poll_every).await;
+        }
+        let now = self
+            .run_idempotent(self.tables.fingerprint(database))
+            .await
+            .map_err(|e| format!("reading the schema fingerprint: {e}"))?;
+        let now = now.rows.first().and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        Ok(now != recorded)
+    }
+
     /// Runs statements `[at, end)` and records progress `end`.
     #[allow(clippy::too_many_arguments)]
     async fn run_segment(
@@ -733,6 +805,7 @@ impl<E: Executor + 'static> Runner<E> {
         at: usize,
         end: usize,
         session: &[String],
+        prefix_before: &str,
         prefix: &str,
         started: Instant,
     ) -> Result<(), Failure> {
@@ -743,8 +816,22 @@ impl<E: Executor + 'static> Runner<E> {
             // Only USE / skipped statements: just count them.
             return self.write_progress(c, end, prefix, 0, None).await;
         }
-        if is_ddl && session.is_empty() {
-            return self.run_ddl(c, &segment[0], at, end, prefix, started).await;
+        if is_ddl {
+            // The DDL commits on its own: record it as in flight first, so that a crash before its
+            // progress write can be resolved by the next run instead of running it twice.
+            self.write_intent(c, at, prefix_before, database).await?;
+            if session.is_empty() {
+                let deadline = Instant::now() + self.config.retry_for;
+                loop {
+                    match self.run_ddl(c, &segment[0], at, end, prefix, started).await {
+                        Err(failure) if failure.retry && Instant::now() < deadline => {
+                            tracing::warn!(error = %failure.error, "sending the DDL statement again");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        other => return other,
+                    }
+                }
+            }
         }
         let deadline = Instant::now() + self.config.retry_for;
         let mut delay = Duration::from_millis(200);
@@ -847,14 +934,22 @@ impl<E: Executor + 'static> Runner<E> {
                     self.wait_for(connection_id, c.database).await.map_err(|error| Failure { index: at, error, retry: false })?;
                 }
                 Err(e @ ExecError::Ambiguous { .. }) => {
-                    return Err(Failure {
-                        index: at,
-                        error: format!(
-                            "{e}: check whether it took effect; if it did, apply the rest by hand \
-                             or make the statement idempotent, then run `repair` and migrate again"
-                        ),
-                        retry: false,
-                    })
+                    // Lost answer: the fingerprint recorded before sending tells whether it ran.
+                    let history = self.read_history(c.database).await.map_err(|r| Failure { index: at, error: r.to_string(), retry: false })?;
+                    let recorded = history
+                        .iter()
+                        .find(|h| h.version == c.migration.version.as_str())
+                        .and_then(|h| h.inflight.clone())
+                        .filter(|(index, _)| *index == at)
+                        .map(|(_, fingerprint)| fingerprint);
+                    let ran = match recorded {
+                        Some(fingerprint) => self.inflight_ran(p, &fingerprint).await.map_err(|error| Failure { index: at, error, retry: false })?,
+                        None => return Err(Failure { index: at, error: format!("{e}; and no in-flight record to check it against"), retry: false }),
+                    };
+                    tracing::warn!(statement = at + 1, ran, "the answer to a DDL statement was lost; checked the schema");
+                    if !ran {
+                        return Err(Failure { index: at, error: format!("{e}; it did not take effect"), retry: true });
+                    }
                 }
                 Err(e) => return Err(Failure { index: at, error: e.to_string(), retry: false }),
             }
@@ -874,12 +969,16 @@ impl<E: Executor + 'static> Runner<E> {
                 }
             }
             let request = Request::new(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = :id AND COMMAND <> 'Sleep'",
+                // The poll itself may land on that very connection once it is free again: not itself.
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE ID = :id AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'",
             )
             .param("id", ParamValue::Long(id))
             .database(Some(database));
             let outcome = self.run_idempotent(request).await.map_err(|e| format!("waiting for connection {id}: {e}"))?;
             let running = outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0);
+            tracing::debug!(connection_id = id, running, "polled the statement that outlived its call");
+
             if running == 0 {
                 return Ok(());
             }
@@ -956,6 +1055,8 @@ impl<E: Executor + 'static> Runner<E> {
                 failed_at: None,
                 execution_ms: 0,
                 installed_by: &self.config.installed_by,
+                inflight: None,
+                inflight_database: None,
             };
             let outcome = self
                 .run_idempotent(self.tables.record(&record, &self.owner).database(Some(&database)))
@@ -992,6 +1093,10 @@ struct Failure {
     index: usize,
     error: String,
     retry: bool,
+}
+
+fn hex_digest(hasher: &Sha256) -> String {
+    format!("sha256:{}", hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn describe_steps(database: &str, migration: &Migration, from: usize) -> Result<Vec<String>, RunError> {
@@ -1075,7 +1180,8 @@ mod tests {
                     .collect::<Vec<_>>();
                 let version = row[0].as_str().unwrap().to_owned();
                 let applied = row[5].as_i64().unwrap();
-                s.log.push(format!("progress {version} {applied}{}", r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default()));
+                let what = if p.iter().any(|(n, _)| n == "inflight") { "intent" } else { "progress" };
+                s.log.push(format!("{what} {version} {applied}{}", r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default()));
                 match &r.transaction {
                     Some(tx) => s.pending.entry(tx.clone()).or_default().push((version, row)),
                     None => {
@@ -1154,6 +1260,8 @@ mod tests {
         assert_eq!(
             log(&fake),
             [
+                // A DDL statement is recorded as in flight before it is sent.
+                "intent 1 0",
                 "exec CREATE TABLE a (id INT) @app cat",
                 "progress 1 1",
                 "begin t1",
@@ -1161,6 +1269,7 @@ mod tests {
                 "exec UPDATE a SET id = 2 in t1 @app",
                 "progress 1 3 in t1",
                 "commit t1",
+                "intent 1 3",
                 "exec CREATE INDEX i ON a (id) @app cat",
                 "progress 1 4",
             ]
@@ -1222,6 +1331,7 @@ mod tests {
                 "exec INSERT INTO a VALUES (1) in t1 @app",
                 "progress 1 4 in t1",
                 "commit t1",
+                "intent 1 4",
                 "begin t2",
                 "exec SET foreign_key_checks = 0 in t2 @app",
                 "exec CREATE TABLE b (id INT) in t2 @app",

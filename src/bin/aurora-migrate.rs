@@ -97,6 +97,7 @@ enum Command {
         /// Scripts folder.
         dir: PathBuf,
         /// The version the database is already at.
+        #[arg(long = "to", value_name = "VERSION")]
         version: String,
         #[command(flatten)]
         connection: Connection,
@@ -133,6 +134,10 @@ struct Connection {
     /// Seconds to wait for another run's lock.
     #[arg(long, default_value_t = 120)]
     lock_wait: u64,
+    /// Seconds the migration lock lasts without renewal (it is renewed every third of that while the
+    /// run goes on; a crashed run's lock frees itself after this).
+    #[arg(long, default_value_t = 60)]
+    lease: u64,
     /// SQL run at the start of every segment, like the mysql client's --init-command (repeatable).
     #[arg(long)]
     init_sql: Vec<String>,
@@ -229,6 +234,7 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
         history_table: c.history_table.clone(),
         installed_by: format!("aurora-migrate@{host}"),
         lock_wait: std::time::Duration::from_secs(c.lock_wait),
+        lease: std::time::Duration::from_secs(c.lease.max(1)),
         init_sql: c.init_sql.clone(),
         ..RunConfig::default()
     };
@@ -279,6 +285,20 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
     };
     if let Some(offline) = validate_offline {
         report.command = "validate".into();
+        for db in &report.databases {
+            for e in &db.entries {
+                if let (aurora_migrate::plan::State::Resume { from, total }, Some(h)) = (&e.entry.state, &e.history) {
+                    report.problems.push(format!(
+                        "{}: migration {} failed at statement {} of {total}{}: {}; the next migrate resumes there",
+                        e.entry.script,
+                        e.entry.version,
+                        from + 1,
+                        h.failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default(),
+                        h.error.as_deref().unwrap_or("interrupted")
+                    ));
+                }
+            }
+        }
         for d in offline.diagnostics.iter().filter(|d| d.severity == aurora_migrate::Severity::Error) {
             report.problems.push(d.to_string());
         }

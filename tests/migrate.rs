@@ -1,0 +1,398 @@
+//! Migration runs against a real, throwaway MariaDB through the project's Data API emulator, with the
+//! official `aws-sdk-rdsdata` client: failure paths with the emulator's fault injection, resume,
+//! the lock, long DDL, and the real CLI killed mid-run or started four times at once.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use std::sync::atomic::Ordering::SeqCst;
+
+use aurora_migrate::data_api::DataApi;
+use aurora_migrate::executor::{ExecError, Executor, Outcome, Request};
+use aurora_migrate::runner::{Report, RunConfig, Runner};
+use aurora_migrate::source::discover;
+use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use data_api_emulator::{FaultKind, FaultRule};
+
+struct Env {
+    db: MariaDb,
+    emulator: TestEmulator,
+    scripts: tempfile::TempDir,
+}
+
+impl Env {
+    fn start(options: Options) -> Env {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let db = MariaDb::start().expect("throwaway MariaDB starts");
+        let emulator = TestEmulator::start(&db, options).expect("emulator starts");
+        let env = Env { db, emulator, scripts: tempfile::tempdir().expect("tempdir") };
+        env.sql("CREATE DATABASE app");
+        env
+    }
+
+    fn port(&self) -> String {
+        self.db.url().rsplit(':').next().expect("port").trim_end_matches('/').to_owned()
+    }
+
+    /// Runs SQL with the mariadb client, straight on the server (not through the Data API).
+    fn sql(&self, sql: &str) -> String {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "-P"])
+            .arg(self.port())
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .expect("mariadb client runs");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn write(&self, name: &str, body: &str) {
+        std::fs::write(self.scripts.path().join(name), body).expect("write script");
+    }
+
+    fn api(&self) -> DataApi {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
+            .endpoint_url(&self.emulator.endpoint)
+            .build();
+        DataApi::new(&sdk, &self.emulator.cluster_arn, &self.emulator.secret_arn)
+    }
+
+    fn runner(&self, config: RunConfig) -> Runner<DataApi> {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
+            .endpoint_url(&self.emulator.endpoint)
+            .build();
+        let api = DataApi::new(&sdk, &self.emulator.cluster_arn, &self.emulator.secret_arn);
+        Runner::new(Arc::new(api), config).expect("runner")
+    }
+
+    async fn migrate(&self, config: RunConfig) -> Report {
+        let scripts = discover(self.scripts.path()).expect("scripts");
+        self.runner(config).migrate(&scripts, false, &mut |_| {}).await.expect("run completes")
+    }
+
+    /// The CLI binary with the connection in its environment.
+    fn cli(&self, args: &[&str]) -> Command {
+        self.cli_for(self.scripts.path(), "app", args)
+    }
+
+    /// The CLI on another scripts folder and default database.
+    fn cli_for(&self, dir: &Path, database: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
+        cmd.args(args)
+            .arg(dir)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AURORA_MIGRATE_RESOURCE_ARN", &self.emulator.cluster_arn)
+            .env("AURORA_MIGRATE_SECRET_ARN", &self.emulator.secret_arn)
+            .env("AURORA_MIGRATE_DATABASE", database)
+            .env("AURORA_MIGRATE_ENDPOINT_URL", &self.emulator.endpoint);
+        cmd
+    }
+
+    fn history(&self) -> String {
+        self.sql("SELECT version, statements_applied, statements_total, success FROM app.aurora_migrate_history ORDER BY installed_at, version")
+    }
+}
+
+fn config() -> RunConfig {
+    RunConfig {
+        default_database: Some("app".into()),
+        lease: Duration::from_secs(5),
+        lock_wait: Duration::from_secs(30),
+        retry_for: Duration::from_secs(30),
+        poll_every: Duration::from_millis(200),
+        ..RunConfig::default()
+    }
+}
+
+fn short_timeouts() -> Options {
+    Options::with_timeouts(Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(600))
+}
+
+/// Ten migrations, each creating a table and writing one audit row per statement.
+fn audited_scripts(env: &Env, count: usize) {
+    env.write("V0__audit.sql", "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, version INT NOT NULL, step INT NOT NULL);");
+    for v in 1..=count {
+        env.write(
+            &format!("V{v}__step.sql"),
+            &format!(
+                "INSERT INTO audit (version, step) VALUES ({v}, 1);\nCREATE TABLE t{v} (id INT);\nINSERT INTO audit (version, step) VALUES ({v}, 2);\nINSERT INTO t{v} VALUES ({v});\n"
+            ),
+        );
+    }
+}
+
+fn assert_audit_exact(env: &Env, count: usize) {
+    let duplicates = env.sql("SELECT COUNT(*) FROM (SELECT version, step FROM app.audit GROUP BY version, step HAVING COUNT(*) > 1) d");
+    assert_eq!(duplicates, "0", "a statement was applied twice");
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.audit"), (2 * count).to_string());
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), (count + 1).to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resuming_database_is_waited_for_and_the_run_succeeds() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);");
+    env.emulator.inject(&FaultRule { fault: FaultKind::Resuming, count: 4, delay_ms: 0, operations: None }).unwrap();
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "1");
+    assert_eq!(env.history(), "1\t2\t2\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_dml_statement_rolls_back_its_segment_and_a_rerun_after_the_fix_completes() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (3);");
+    let report = env.migrate(config()).await;
+    assert!(!report.ok);
+    assert!(report.problems[0].contains("V1__a.sql:3: migration 1 failed at statement 3 of 4"), "{:?}", report.problems);
+    assert!(report.problems[0].contains("Duplicate entry"), "{:?}", report.problems);
+    // The DML segment (statements 2-4) was rolled back; the DDL before it stays, and history says so.
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "0");
+    assert_eq!(env.sql("SELECT statements_applied, success, failed_at FROM app.aurora_migrate_history"), "1\t0\tV1__a.sql:3");
+
+    env.write("V1__a.sql", "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nINSERT INTO a VALUES (3);");
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.a"), "1,2,3");
+    assert_eq!(env.history(), "1\t4\t4\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_ddl_statement_is_recorded_and_a_rerun_resumes_at_it() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN id INT;\nCREATE TABLE b (id INT);");
+    let report = env.migrate(config()).await;
+    assert!(!report.ok);
+    assert!(report.problems[0].contains("V1__a.sql:3:") && report.problems[0].contains("Duplicate column"), "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT statements_applied, success FROM app.aurora_migrate_history"), "2\t0");
+
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN name INT;\nCREATE TABLE b (id INT);");
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "1", "the INSERT before the failure ran once");
+    assert_eq!(env.history(), "1\t4\t4\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_applied_script_is_refused_with_the_file_named() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);");
+    assert!(env.migrate(config()).await.ok);
+    env.write("V1__a.sql", "CREATE TABLE a (id BIGINT);");
+    env.write("V2__b.sql", "CREATE TABLE b (id INT);");
+    let report = env.migrate(config()).await;
+    assert!(!report.ok);
+    assert!(report.problems[0].contains("V1__a.sql: applied migration 1 has changed"), "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'b'"), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_that_outlives_the_call_timeout_is_waited_for_before_going_on() {
+    let env = Env::start(short_timeouts());
+    // Takes about 2.5 s against a 1 s call timeout.
+    env.write("V1__slow.sql", "CREATE TABLE slow AS SELECT SLEEP(2.5) AS s;\nCREATE TABLE after_slow AS SELECT COUNT(*) AS n FROM slow;");
+    let start = Instant::now();
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert!(start.elapsed() >= Duration::from_millis(2400));
+    assert_eq!(env.sql("SELECT n FROM app.after_slow"), "1", "the second statement saw the first one's result");
+    assert_eq!(env.history(), "1\t2\t2\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_answer_is_resolved_from_history_without_applying_twice() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);");
+    // The commit runs on the database, then the answer is lost.
+    env.emulator
+        .inject(&FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: Some(vec!["CommitTransaction".into()]) })
+        .unwrap();
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "2");
+    assert_eq!(env.history(), "1\t3\t3\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_makes_a_second_run_wait_then_fail_naming_the_holder() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);");
+    assert!(env.migrate(config()).await.ok);
+    env.sql("UPDATE app.aurora_migrate_history_lock SET owner = 'deploy-42', expires_at = NOW(6) + INTERVAL 1 HOUR");
+    let out = env.cli(&["migrate", "--lock-wait", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another run (deploy-42) holds the migration lock"), "{stderr}");
+    // An expired lease is taken over.
+    env.sql("UPDATE app.aurora_migrate_history_lock SET expires_at = NOW(6) - INTERVAL 1 SECOND");
+    env.write("V2__b.sql", "CREATE TABLE b (id INT);");
+    let out = env.cli(&["migrate", "--lock-wait", "1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_cli_killed_mid_run_leaves_exact_progress_and_the_next_run_completes() {
+    let env = Env::start(short_timeouts());
+    audited_scripts(&env, 10);
+    // Slow every call down so that the kill lands in the middle of the run.
+    env.emulator.inject(&FaultRule { fault: FaultKind::Delay, count: 10_000, delay_ms: 60, operations: None }).unwrap();
+    let mut child = env.cli(&["migrate", "--lease", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let applied: usize = env
+            .sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME LIKE 't%'")
+            .parse()
+            .unwrap();
+        if applied >= 3 || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed, not finished");
+    env.emulator.clear_faults().unwrap();
+    let done: usize = env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().unwrap();
+    assert!(done < 11, "the kill came too late to test anything ({done} done)");
+
+    let out = env.cli(&["migrate", "--lease", "2", "--lock-wait", "30"]).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_audit_exact(&env, 10);
+}
+
+#[test]
+fn four_runs_started_at_once_apply_every_migration_exactly_once() {
+    let env = Env::start(Options::default());
+    audited_scripts(&env, 10);
+    let children: Vec<_> = (0..4)
+        .map(|_| env.cli(&["migrate", "--lock-wait", "60"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_audit_exact(&env, 10);
+}
+
+/// The real Data API client, except that the first call whose SQL starts with `prefix` fails with
+/// a lost connection, either after the server ran it (`runs`) or before it reached the server: the
+/// emulator's connection faults, aimed at one statement.
+struct LoseAnswer {
+    inner: DataApi,
+    prefix: &'static str,
+    runs: bool,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Executor for LoseAnswer {
+    async fn execute(&self, request: Request) -> Result<Outcome, ExecError> {
+        if !(request.sql.starts_with(self.prefix) && self.armed.swap(false, SeqCst)) {
+            return self.inner.execute(request).await;
+        }
+        if self.runs {
+            let _ = self.inner.execute(request).await;
+        }
+        Err(ExecError::Ambiguous { message: "connection closed before the answer".into() })
+    }
+    async fn begin(&self, database: Option<&str>) -> Result<String, ExecError> {
+        self.inner.begin(database).await
+    }
+    async fn commit(&self, transaction: &str) -> Result<(), ExecError> {
+        self.inner.commit(transaction).await
+    }
+    async fn rollback(&self, transaction: &str) -> Result<(), ExecError> {
+        self.inner.rollback(transaction).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_a_ddl_statement_is_resolved_from_the_schema_not_resent() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nCREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);");
+    let lossy = LoseAnswer { inner: env.api(), prefix: "CREATE TABLE b", runs: true, armed: true.into() };
+    let scripts = discover(env.scripts.path()).unwrap();
+    let report = Runner::new(Arc::new(lossy), config()).unwrap().migrate(&scripts, false, &mut |_| {}).await.unwrap();
+    // Resending would fail with "Table 'b' already exists"; the schema showed it had run.
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.b"), "1");
+    assert_eq!(env.history(), "1\t3\t3\t1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_statement_whose_request_was_lost_before_running_is_sent_again() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);");
+    let lossy = LoseAnswer { inner: env.api(), prefix: "CREATE TABLE a", runs: false, armed: true.into() };
+    let scripts = discover(env.scripts.path()).unwrap();
+    let runner = Runner::new(Arc::new(lossy), config()).unwrap();
+    let mut on_event = |_: &aurora_migrate::runner::Event| {};
+    let report = runner.migrate(&scripts, false, &mut on_event).await.unwrap();
+    // The schema showed the statement had not run, so it was sent again.
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "1");
+    assert_eq!(env.history(), "1\t2\t2\t1");
+}
+
+#[test]
+fn per_database_folders_run_after_the_top_level_scripts() {
+    let env = Env::start(Options::default());
+    env.write("V1__create_inventory.sql", "CREATE DATABASE inventory;");
+    std::fs::create_dir(env.scripts.path().join("inventory")).unwrap();
+    std::fs::write(env.scripts.path().join("inventory/V1__items.sql"), "CREATE TABLE items (id INT);\nINSERT INTO items VALUES (7);").unwrap();
+    let out = env.cli(&["migrate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.sql("SELECT id FROM inventory.items"), "7");
+    assert_eq!(env.sql("SELECT COUNT(*) FROM inventory.aurora_migrate_history WHERE success = 1"), "1");
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), "1");
+    let out = env.cli(&["status", "--format", "json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let databases: Vec<&str> = report["databases"].as_array().unwrap().iter().map(|d| d["database"].as_str().unwrap()).collect();
+    assert_eq!(databases, ["app", "inventory"]);
+}
+
+#[test]
+fn repair_clears_a_failed_record_and_baseline_marks_an_existing_database() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nCREATE TABLE a (id INT);");
+    let out = env.cli(&["migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // Fixed by hand: the table exists; the script is corrected to what the database now is.
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);");
+    let out = env.cli(&["validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "validate sees the failed record: {}", String::from_utf8_lossy(&out.stdout));
+    let out = env.cli(&["repair"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 1 failed record"));
+    // After repair the migration runs again from the start; the user made it idempotent.
+    env.write("V1__a.sql", "CREATE TABLE IF NOT EXISTS a (id INT);");
+    let out = env.cli(&["migrate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    env.sql("CREATE DATABASE legacy");
+    let legacy = tempfile::tempdir().unwrap();
+    std::fs::write(legacy.path().join("V1__old.sql"), "CREATE TABLE never_run (id INT);").unwrap();
+    std::fs::write(legacy.path().join("V2__new.sql"), "CREATE TABLE new_one (id INT);").unwrap();
+    let run = |args: &[&str]| env.cli_for(legacy.path(), "legacy", args).output().unwrap();
+    let out = run(&["baseline", "--to", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.sql("SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'legacy' AND TABLE_NAME NOT LIKE 'aurora%'"), "new_one");
+}
