@@ -1,0 +1,443 @@
+//! "Same result as the mysql client" (issue 4): every `ok` scenario of the real-world corpus in
+//! `../shared/corpus` is applied twice to one throwaway MariaDB, once through aurora-migrate (the
+//! library runner, the official `aws-sdk-rdsdata` client, the project's Data API emulator) and once
+//! with the `mariadb` client exactly as `expected.tsv` was made (one client process per file, in the
+//! file's folder, goose/dbmate files cut to their up section). After each, `mariadb-dump --no-data`
+//! of every database the scenario touches is taken; the two dumps must be identical (the runner's
+//! history and lock tables and `AUTO_INCREMENT=` counters left out), and the object counts must be
+//! those of `expected.tsv`.
+//!
+//! The corpus is read in place (files are copied to a temporary scripts folder, named
+//! `V1__...`, `V2__...` in apply order); without it the test says that it skipped. A scenario that
+//! cannot pass for a reason outside aurora-migrate's control is listed in [`SKIPS`] with the reason,
+//! and printed as skipped; nothing is skipped silently.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurora_migrate::data_api::DataApi;
+use aurora_migrate::runner::{Event, RunConfig, Runner};
+use aurora_migrate::source::{discover, up_section};
+use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+
+/// Scenarios that cannot pass for a reason outside aurora-migrate's control: `(folder, scenario,
+/// reason)`. Each is printed when the test runs.
+const SKIPS: &[(&str, &str, &str)] = &[];
+
+/// Set to part of a scenario id (`folder/scenario`) to run only the matching scenarios.
+const ONLY_ENV: &str = "CORPUS_APPLY_ONLY";
+
+/// The runner's own tables, left out of the comparison.
+const HISTORY_TABLES: [&str; 2] = ["aurora_migrate_history", "aurora_migrate_history_lock"];
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.join("expected.tsv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: ../shared/corpus is absent, the corpus apply test did not run");
+        None
+    }
+}
+
+/// One `ok` row of `expected.tsv`.
+struct Scenario {
+    folder: String,
+    name: String,
+    database: String,
+    create_options: String,
+    client_options: Vec<String>,
+    section_filter: bool,
+    files: Vec<PathBuf>,
+    /// tables, views, triggers, routines, events
+    counts: [u64; 5],
+    schemas: Vec<String>,
+    users: Vec<String>,
+}
+
+impl Scenario {
+    fn id(&self) -> String {
+        format!("{}/{}", self.folder, self.name)
+    }
+
+    /// The `--init-command` of the client options, which the runner replays as `init_sql`.
+    fn init_sql(&self) -> Vec<String> {
+        self.client_options.iter().filter_map(|o| o.strip_prefix("--init-command=")).map(str::to_owned).collect()
+    }
+
+    /// The databases to dump, compare and drop: `schemas_touched`, and the scenario's own database.
+    fn databases(&self) -> Vec<String> {
+        let mut out = self.schemas.clone();
+        if !out.contains(&self.database) {
+            out.insert(0, self.database.clone());
+        }
+        out
+    }
+}
+
+fn scenarios(corpus: &Path) -> Vec<Scenario> {
+    let tsv = std::fs::read_to_string(corpus.join("expected.tsv")).expect("expected.tsv reads");
+    let mut lines = tsv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("expected.tsv has no column {name}"));
+    let list = |s: &str| s.split(['|', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| line.split('\t').collect::<Vec<&str>>())
+        .filter(|f| f[col("expect")] == "ok")
+        .map(|f| {
+            let folder = f[col("folder")].to_owned();
+            let files = f[col("apply_order")]
+                .split('|')
+                .map(|p| match p.strip_prefix('/') {
+                    Some(from_root) => corpus.join(from_root),
+                    None => corpus.join(&folder).join(p),
+                })
+                .collect();
+            let options = f[col("client_options")].trim();
+            // The only client option in the corpus is one `--init-command=...` (with spaces in it).
+            let client_options = if options.is_empty() {
+                Vec::new()
+            } else if options.starts_with("--init-command=") {
+                vec![options.to_owned()]
+            } else {
+                options.split_whitespace().map(str::to_owned).collect()
+            };
+            let count = |name: &str| f[col(name)].parse::<u64>().unwrap_or_else(|e| panic!("{name}: {e}"));
+            Scenario {
+                name: f[col("scenario")].to_owned(),
+                database: f[col("database")].to_owned(),
+                create_options: f[col("create_database_options")].trim().to_owned(),
+                client_options,
+                section_filter: !f[col("section_filter")].trim().is_empty(),
+                files,
+                counts: [count("tables"), count("views"), count("triggers"), count("routines"), count("events")],
+                schemas: list(f[col("schemas_touched")]),
+                users: list(f[col("users_created")]),
+                folder,
+            }
+        })
+        .collect()
+}
+
+/// Connection details of the throwaway server, for the mariadb client and mariadb-dump.
+struct Server {
+    host: String,
+    port: String,
+    user: String,
+    password: Option<String>,
+}
+
+impl Server {
+    fn from_url(url: &str) -> Server {
+        let rest = url.strip_prefix("mysql://").expect("mysql:// URL");
+        let rest = rest.split('/').next().unwrap_or(rest);
+        let (auth, addr) = rest.rsplit_once('@').unwrap_or(("root", rest));
+        let (user, password) = match auth.split_once(':') {
+            Some((u, p)) => (u.to_owned(), Some(p.to_owned())),
+            None => (auth.to_owned(), None),
+        };
+        let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
+        Server { host: host.to_owned(), port: port.to_owned(), user, password }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.arg("--no-defaults").arg(format!("-h{}", self.host)).arg(format!("-P{}", self.port)).arg(format!("-u{}", self.user));
+        if let Some(p) = self.password.as_deref().filter(|p| !p.is_empty()) {
+            cmd.arg(format!("-p{p}"));
+        }
+        cmd
+    }
+
+    /// Runs SQL with the mariadb client; returns tab-separated rows.
+    fn sql(&self, sql: &str) -> String {
+        let out = self.command("mariadb").args(["-N", "-B", "-e", sql]).output().expect("the mariadb client runs");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    /// Drops the scenario's databases and users.
+    fn drop_all(&self, s: &Scenario) {
+        for db in s.databases() {
+            self.sql(&format!("DROP DATABASE IF EXISTS `{db}`"));
+        }
+        for user in &s.users {
+            let (name, host) = user.split_once('@').unwrap_or((user, "%"));
+            self.sql(&format!("DROP USER IF EXISTS '{name}'@'{host}'"));
+        }
+    }
+
+    /// `DROP DATABASE IF EXISTS db; CREATE DATABASE db [create_database_options]`, as expected.tsv did.
+    fn fresh(&self, s: &Scenario) {
+        self.drop_all(s);
+        self.sql(&format!("CREATE DATABASE `{}` {}", s.database, s.create_options));
+    }
+
+    /// `mariadb-dump --no-data` of the scenario's databases, normalised.
+    fn dump(&self, s: &Scenario) -> String {
+        let mut cmd = self.command("mariadb-dump");
+        cmd.args(["--no-data", "--routines", "--triggers", "--events", "--skip-dump-date"]);
+        for db in s.databases() {
+            cmd.args(HISTORY_TABLES.map(|t| format!("--ignore-table={db}.{t}")));
+        }
+        cmd.arg("--databases").args(s.databases());
+        let out = cmd.output().expect("mariadb-dump runs");
+        assert!(out.status.success(), "mariadb-dump of {:?}: {}", s.databases(), String::from_utf8_lossy(&out.stderr));
+        normalise(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Tables, views, triggers, routines, events in the scenario's databases (the runner's tables
+    /// left out).
+    fn counts(&self, s: &Scenario) -> [u64; 5] {
+        let dbs = s.databases().iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(",");
+        let excluded = HISTORY_TABLES.map(|t| format!("'{t}'")).join(",");
+        let row = self.sql(&format!(
+            "SELECT \
+               (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({dbs}) AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT IN ({excluded})), \
+               (SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ({dbs})), \
+               (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({dbs})), \
+               (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN ({dbs})), \
+               (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN ({dbs}))"
+        ));
+        let n: Vec<u64> = row.split('\t').map(|v| v.parse().expect("a count")).collect();
+        [n[0], n[1], n[2], n[3], n[4]]
+    }
+
+    /// Applies the scenario's files with the mariadb client, one process per file, as expected.tsv
+    /// did; returns the first failure.
+    fn apply_with_client(&self, s: &Scenario) -> Result<(), String> {
+        for file in &s.files {
+            let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let input = if s.section_filter {
+                let text = String::from_utf8(bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+                let range = up_section(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+                text[range].as_bytes().to_vec()
+            } else {
+                bytes
+            };
+            let mut cmd = self.command("mariadb");
+            cmd.arg("--default-character-set=utf8mb4")
+                .args(&s.client_options)
+                .arg(&s.database)
+                .current_dir(file.parent().expect("a file has a folder"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().map_err(|e| format!("mariadb: {e}"))?;
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+            let out: Output = child.wait_with_output().map_err(|e| format!("mariadb: {e}"))?;
+            let _ = writer.join();
+            if !out.status.success() {
+                return Err(format!("{}: {}", file.display(), String::from_utf8_lossy(&out.stderr).trim()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes `AUTO_INCREMENT=N` table options and the runner's history and lock tables (the dump
+/// leaves them out with `--ignore-table`; this removes their block, from the `Table structure`
+/// header to the `SET character_set_client = @saved_cs_client` line, should one be there).
+fn normalise(dump: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut lines = dump.lines();
+    while let Some(line) = lines.next() {
+        let history = line.starts_with("-- Table structure for table")
+            && HISTORY_TABLES.iter().any(|t| line.ends_with(&format!("`{t}`")));
+        if history {
+            if out.last().map(|l| l == "--").unwrap_or(false) {
+                out.pop();
+            }
+            for rest in lines.by_ref() {
+                if rest.contains("SET character_set_client = @saved_cs_client") {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(strip_event_times(&strip_auto_increment(line)));
+    }
+    out.join("\n")
+}
+
+fn strip_auto_increment(line: &str) -> String {
+    const KEY: &str = " AUTO_INCREMENT=";
+    let mut s = line.to_owned();
+    while let Some(at) = s.find(KEY) {
+        let digits = s[at + KEY.len()..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            break;
+        }
+        s.replace_range(at..at + KEY.len() + digits, "");
+    }
+    s
+}
+
+/// An event's `STARTS '...'` / `ENDS '...'` come from `CURRENT_TIMESTAMP` at creation (gh-ost's
+/// fixtures): the wall clock, not the script.
+fn strip_event_times(line: &str) -> String {
+    if !line.contains(" EVENT `") {
+        return line.to_owned();
+    }
+    let mut s = line.to_owned();
+    for key in [" STARTS '", " ENDS '"] {
+        if let Some(at) = s.find(key) {
+            let from = at + key.len();
+            if let Some(len) = s[from..].find('\'') {
+                s.replace_range(from..from + len, "<time>");
+            }
+        }
+    }
+    s
+}
+
+/// A short line diff of two dumps: the first differing region with some context.
+fn diff(through_runner: &str, with_client: &str) -> String {
+    let a: Vec<&str> = through_runner.lines().collect();
+    let b: Vec<&str> = with_client.lines().collect();
+    let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let from = first.saturating_sub(3);
+    let mut out = format!("first difference at dump line {}:\n", first + 1);
+    for (label, lines) in [("aurora-migrate", &a), ("mariadb client", &b)] {
+        out.push_str(&format!("  --- {label}:\n"));
+        for l in lines.iter().skip(from).take(12) {
+            out.push_str(&format!("    {l}\n"));
+        }
+    }
+    out
+}
+
+/// Copies the scenario's files into a scripts folder as `V1__<name>.sql`, `V2__...` in apply order.
+fn scripts_folder(s: &Scenario) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, file) in s.files.iter().enumerate() {
+        let stem = file.file_name().and_then(|n| n.to_str()).expect("a file name").trim_end_matches(".sql");
+        let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        std::fs::copy(file, dir.path().join(format!("V{}__{name}.sql", i + 1))).expect("copy a corpus file");
+    }
+    dir
+}
+
+fn runner(emulator: &TestEmulator, s: &Scenario) -> Runner<DataApi> {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
+        .endpoint_url(&emulator.endpoint)
+        .build();
+    let api = DataApi::new(&sdk, &emulator.cluster_arn, &emulator.secret_arn);
+    let config = RunConfig {
+        default_database: Some(s.database.clone()),
+        init_sql: s.init_sql(),
+        lock_wait: Duration::from_secs(10),
+        retry_for: Duration::from_secs(20),
+        poll_every: Duration::from_millis(200),
+        ..RunConfig::default()
+    };
+    Runner::new(Arc::new(api), config).expect("runner")
+}
+
+/// Applies the scenario through aurora-migrate; returns the run's problems when it failed.
+fn apply_with_runner(rt: &tokio::runtime::Runtime, emulator: &TestEmulator, s: &Scenario) -> Result<(), String> {
+    let folder = scripts_folder(s);
+    let scripts = discover(folder.path()).map_err(|e| format!("discover: {e}"))?;
+    let runner = runner(emulator, s);
+    // Failed statements as the runner reported them, also when the run then ends in an error.
+    let mut failed = Vec::new();
+    let mut on_event = |e: &Event| {
+        if let Event::Failed { at, statement, error, .. } = e {
+            failed.push(format!("{at}: statement {statement}: {error}"));
+        }
+    };
+    let names: Vec<String> = s.files.iter().enumerate().map(|(i, f)| format!("V{} = {}", i + 1, f.display())).collect();
+    let report = rt
+        .block_on(runner.migrate(&scripts, false, &mut on_event))
+        .map_err(|e| format!("run: {e}\n    (failed statements: {failed:?}; scripts: {})", names.join(", ")))?;
+    if !report.ok {
+        return Err(format!("{}\n    (scripts: {})", report.problems.join("\n"), names.join(", ")));
+    }
+    if report.applied != s.files.len() {
+        return Err(format!("applied {} migration(s) of {}", report.applied, s.files.len()));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_the_mariadb_client() {
+    let Some(corpus) = corpus() else { return };
+    let scenarios = scenarios(&corpus);
+    assert!(!scenarios.is_empty(), "expected.tsv has no ok scenarios");
+    let only = std::env::var(ONLY_ENV).ok();
+    let db = MariaDb::start().expect("throwaway MariaDB starts");
+    let server = Server::from_url(db.url());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+
+    let (mut identical, mut skipped, mut failures) = (0, 0, Vec::new());
+    for s in &scenarios {
+        if let Some((_, _, reason)) = SKIPS.iter().find(|(f, n, _)| *f == s.folder && *n == s.name) {
+            eprintln!("SKIPPED corpus scenario {}: {reason}", s.id());
+            skipped += 1;
+            continue;
+        }
+        if only.as_deref().is_some_and(|o| !s.id().contains(o)) {
+            continue;
+        }
+        // A fresh emulator per scenario: its pooled connections remember the current database
+        // (and its character set) of a database that the previous scenario dropped.
+        let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
+        server.fresh(s);
+        let started = Instant::now();
+        let applied = apply_with_runner(&rt, &emulator, s);
+        let calls: u64 = emulator.counters().expect("emulator counters").values().sum();
+        drop(emulator);
+        if let Err(e) = applied {
+            failures.push(format!("{}: through aurora-migrate: {e}", s.id()));
+            server.drop_all(s);
+            continue;
+        }
+        let runner_time = started.elapsed();
+        let counts = server.counts(s);
+        let through_runner = server.dump(s);
+
+        server.fresh(s);
+        let client_started = Instant::now();
+        if let Err(e) = server.apply_with_client(s) {
+            failures.push(format!("{}: the mariadb client failed (expected.tsv says it applies): {e}", s.id()));
+            server.drop_all(s);
+            continue;
+        }
+        let client_time = client_started.elapsed();
+        let with_client = server.dump(s);
+        server.drop_all(s);
+
+        let mut problems = Vec::new();
+        if counts != s.counts {
+            problems.push(format!(
+                "object counts (tables, views, triggers, routines, events) through aurora-migrate are {counts:?}, expected.tsv says {:?}",
+                s.counts
+            ));
+        }
+        if through_runner != with_client {
+            problems.push(format!("the schema differs from the mariadb client's: {}", diff(&through_runner, &with_client)));
+        }
+        if problems.is_empty() {
+            identical += 1;
+            eprintln!(
+                "ok {}: identical ({} file(s); aurora-migrate {:.1?} in {calls} Data API calls, mariadb client {:.1?})",
+                s.id(),
+                s.files.len(),
+                runner_time,
+                client_time
+            );
+        } else {
+            failures.push(format!("{}: {}", s.id(), problems.join("\n    ")));
+        }
+    }
+    eprintln!("{identical} scenarios identical, {skipped} skipped, {} failed", failures.len());
+    assert!(failures.is_empty(), "{} corpus scenario(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+}
