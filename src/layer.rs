@@ -102,43 +102,16 @@ pub fn build_layer(dir: &Path) -> Result<Layer, SourceError> {
     Ok(Layer { zip, summary })
 }
 
-/// Every `.sql` file below `dir` as (relative `/` path, path, bytes), sorted by relative path.
-///
-/// The same walk as `source::sql_files` (which is private): names starting with `.` are skipped,
-/// symbolic links are followed. A test pins the result to `hash_dir`.
+/// Every `.sql` file below `dir` as (relative `/` path, path, bytes), sorted by relative path: the
+/// files `source::sql_files` lists, which the content hash covers too.
 fn read_sql_files(dir: &Path) -> Result<Vec<(String, PathBuf, Vec<u8>)>, SourceError> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::new(), dir.to_path_buf())];
-    while let Some((prefix, folder)) = stack.pop() {
-        let io = |source| SourceError::Io { path: folder.clone(), source };
-        for entry in std::fs::read_dir(&folder).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let path = entry.path();
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                return Err(SourceError::Io {
-                    path,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "the name is not UTF-8, so it cannot be named in the zip as it is on disk: rename it",
-                    ),
-                });
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            let relative = format!("{prefix}{name}");
-            let meta = std::fs::metadata(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
-            if meta.is_dir() {
-                stack.push((format!("{relative}/"), path));
-            } else if name.ends_with(".sql") {
-                let bytes = std::fs::read(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
-                out.push((relative, path, bytes));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    crate::source::sql_files(dir)?
+        .into_iter()
+        .map(|(relative, path)| {
+            let bytes = std::fs::read(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            Ok((relative, path, bytes))
+        })
+        .collect()
 }
 
 /// The zip's entries, sorted by name: `migrations/`, a folder entry for every folder that holds a

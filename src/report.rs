@@ -149,17 +149,7 @@ impl fmt::Display for ListReport<'_> {
                 ]
             })
             .collect();
-        let header = ["DATABASE", "VERSION", "STATEMENTS", "CHECKSUM", "SCRIPT", "DESCRIPTION"].map(String::from);
-        let mut widths = header.clone().map(|h| h.len());
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        for row in std::iter::once(&header).chain(&rows) {
-            let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-            writeln!(f, "{}", line.join("  ").trim_end())?;
-        }
+        table(f, "", ["DATABASE", "VERSION", "STATEMENTS", "CHECKSUM", "SCRIPT", "DESCRIPTION"], &rows)?;
         for ignored in &self.0.ignored {
             writeln!(f, "(ignored: {ignored})")?;
         }
@@ -178,7 +168,6 @@ impl fmt::Display for RunText<'_> {
         }
         for db in &report.databases {
             writeln!(f, "database {}", db.database)?;
-            let header = ["VERSION", "STATE", "STATEMENTS", "INSTALLED AT", "SCRIPT"].map(String::from);
             let rows: Vec<[String; 5]> = db
                 .entries
                 .iter()
@@ -192,16 +181,7 @@ impl fmt::Display for RunText<'_> {
                     [e.entry.version.clone(), state, statements, at, e.entry.script.clone()]
                 })
                 .collect();
-            let mut widths = header.clone().map(|h| h.len());
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            for row in std::iter::once(&header).chain(&rows) {
-                let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-                writeln!(f, "  {}", line.join("  ").trim_end())?;
-            }
+            table(f, "  ", ["VERSION", "STATE", "STATEMENTS", "INSTALLED AT", "SCRIPT"], &rows)?;
             if let Some(error) = &db.error {
                 writeln!(f, "  stopped: {error}")?;
             }
@@ -218,4 +198,20 @@ impl fmt::Display for RunText<'_> {
             report.content_hash
         )
     }
+}
+
+/// Writes a left-aligned table with a header row, each line prefixed by `indent`.
+fn table<const N: usize>(f: &mut fmt::Formatter<'_>, indent: &str, header: [&str; N], rows: &[[String; N]]) -> fmt::Result {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header = header.map(String::from);
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(f, "{indent}{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
 }

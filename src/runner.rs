@@ -671,22 +671,12 @@ impl<E: Executor + 'static> Runner<E> {
                 let prefix_at = format!("sha256:{}", prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
                 let shortened: String = p.text.chars().take(2000).collect();
                 let record = Progress {
-                    version: migration.version.as_str(),
-                    description: &migration.description,
-                    script: &migration.script,
-                    checksum: &migration.checksum,
-                    kind: AppliedKind::Script,
-                    applied: at,
-                    total,
-                    prefix: &prefix_at,
                     success: false,
                     error: Some(&failure.error),
                     failed_statement: Some(&shortened),
                     failed_at: Some(&failed_at),
                     execution_ms: started.elapsed().as_millis() as i64,
-                    installed_by: &self.config.installed_by,
-                    inflight: None,
-                    inflight_database: None,
+                    ..self.progress(&context, at, &prefix_at)
                 };
                 if let Err(e) = self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(database))).await {
                     tracing::error!(error = %e, "recording the failure failed");
@@ -715,8 +705,9 @@ impl<E: Executor + 'static> Runner<E> {
         Ok(total - from)
     }
 
-    async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
-        let record = Progress {
+    /// The history row of `c`'s migration with `applied` statements done and nothing else to say.
+    fn progress<'a>(&'a self, c: &'a ApplyContext<'_>, applied: usize, prefix: &'a str) -> Progress<'a> {
+        Progress {
             version: c.migration.version.as_str(),
             description: &c.migration.description,
             script: &c.migration.script,
@@ -729,11 +720,15 @@ impl<E: Executor + 'static> Runner<E> {
             error: None,
             failed_statement: None,
             failed_at: None,
-            execution_ms: ms,
+            execution_ms: 0,
             installed_by: &self.config.installed_by,
             inflight: None,
             inflight_database: None,
-        };
+        }
+    }
+
+    async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
+        let record = Progress { execution_ms: ms, ..self.progress(c, applied, prefix) };
         let request = self.tables.record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
         let outcome = match transaction {
             Some(_) => self.exec.execute(request).await,
@@ -749,22 +744,9 @@ impl<E: Executor + 'static> Runner<E> {
     /// Records that DDL statement `at` is about to be sent, with the schema fingerprint before it.
     async fn write_intent(&self, c: &ApplyContext<'_>, at: usize, prefix: &str, database: Option<&str>) -> Result<(), Failure> {
         let record = Progress {
-            version: c.migration.version.as_str(),
-            description: &c.migration.description,
-            script: &c.migration.script,
-            checksum: &c.migration.checksum,
-            kind: AppliedKind::Script,
-            applied: at,
-            total: c.total,
-            prefix,
-            success: false,
-            error: None,
-            failed_statement: None,
-            failed_at: None,
-            execution_ms: 0,
-            installed_by: &self.config.installed_by,
             inflight: Some(at),
             inflight_database: Some(database.unwrap_or(c.database)),
+            ..self.progress(c, at, prefix)
         };
         match self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(c.database))).await {
             Ok(o) if o.updated > 0 => Ok(()),

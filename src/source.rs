@@ -256,19 +256,26 @@ pub fn content_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     format!("sha256:{}", hex(&hasher.finalize()))
 }
 
-/// Every `.sql` file below `dir` (relative `/` path, full path), sorted by relative path.
-fn sql_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
+/// Every `.sql` file below `dir` (relative `/` path, full path), sorted by relative path. Names
+/// starting with `.` are skipped; a name that is not UTF-8 is an error (it could not be recorded or
+/// hashed as it is on disk).
+pub fn sql_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
     while let Some((prefix, folder)) = stack.pop() {
         let io = |source| SourceError::Io { path: folder.clone(), source };
         for entry in std::fs::read_dir(&folder).map_err(io)? {
             let entry = entry.map_err(io)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Err(SourceError::Io {
+                    path,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the name is not UTF-8: rename it"),
+                });
+            };
             if name.starts_with('.') {
                 continue;
             }
-            let path = entry.path();
             let relative = format!("{prefix}{name}");
             let meta = std::fs::metadata(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
             if meta.is_dir() {
