@@ -102,6 +102,35 @@ pub fn classify(text: &str) -> StatementClass {
     }
 }
 
+/// What the runner does with a statement that it does not simply send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// Counted, not sent; the text says why.
+    NotSent(&'static str),
+    /// Cannot run through aurora-migrate; the text says why.
+    Refused(&'static str),
+}
+
+/// Statements the runner counts without sending, or refuses: table locks and the script's own
+/// transaction control.
+pub fn special(text: &str) -> Option<Special> {
+    let words = crate::split::head_words(text, 2);
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match (word(0), classify(text)) {
+        ("LOCK" | "UNLOCK", _) => Some(Special::NotSent(
+            "table locks cannot outlive a Data API call, so aurora-migrate counts this statement without sending it",
+        )),
+        ("START" | "BEGIN" | "COMMIT" | "SET", StatementClass::Transaction) => Some(Special::NotSent(
+            "aurora-migrate runs statements in transactions of its own, so it counts this statement without sending it",
+        )),
+        ("ROLLBACK" | "SAVEPOINT" | "RELEASE" | "XA", _) => Some(Special::Refused(
+            "aurora-migrate runs each run of statements in a transaction of its own, which this statement would \
+             break: remove it (a failing statement already rolls its segment back)",
+        )),
+        _ => None,
+    }
+}
+
 /// The result of checking one script.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FileCheck {
@@ -145,7 +174,23 @@ pub fn check_migration(script_name: &str, script: &Script) -> FileCheck {
             StatementClass::Dml if first_dml.is_none() => first_dml = Some((statement.line, head())),
             _ => {}
         }
-        check_statement(script_name, &statement, &mut out.diagnostics);
+        match special(statement.text) {
+            Some(Special::NotSent(why)) => out.diagnostics.push(Diagnostic {
+                severity: Severity::Note,
+                script: script_name.to_owned(),
+                line: Some(statement.line),
+                column: Some(statement.column),
+                message: why.to_owned(),
+            }),
+            Some(Special::Refused(why)) => out.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                script: script_name.to_owned(),
+                line: Some(statement.line),
+                column: Some(statement.column),
+                message: why.to_owned(),
+            }),
+            None => check_statement(script_name, &statement, &mut out.diagnostics),
+        }
     }
     out.chunks = chunks;
     if let (Some((ddl_line, ddl)), Some((dml_line, dml))) = (first_ddl, first_dml) {
@@ -398,6 +443,15 @@ mod tests {
         let d = check("SELECT 1;\nSELECT 'oops;\n").diagnostics;
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].severity, d[0].line, d[0].column), (Severity::Error, Some(2), Some(8)));
+    }
+
+    #[test]
+    fn locks_and_transaction_control_are_notes_and_rollback_is_an_error() {
+        let d = check("LOCK TABLES a WRITE;\nINSERT INTO a VALUES (1);\nUNLOCK TABLES;\nSTART TRANSACTION;\nCOMMIT;\nSET autocommit=0;").diagnostics;
+        let notes: Vec<_> = d.iter().filter(|d| d.severity == Severity::Note).map(|d| d.line.unwrap()).collect();
+        assert_eq!(notes, [1, 3, 4, 5, 6], "{d:?}");
+        let d = check("INSERT INTO a VALUES (1);\nROLLBACK;").diagnostics;
+        assert_eq!((d[0].severity, d[0].line), (Severity::Error, Some(2)), "{d:?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::check::{classify, StatementClass};
+use crate::check::{classify, Special, StatementClass};
 use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request};
 use crate::history::{parse_history, Progress, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
@@ -238,20 +238,22 @@ enum Disposition {
     Ddl,
     /// Runs in a transaction segment.
     Dml,
+    /// Cannot run here: fails the migration with this reason.
+    Refused(&'static str),
 }
 
 fn disposition(statement: &Statement<'_>) -> Disposition {
     if let StatementKind::Use { database } = &statement.kind {
         return Disposition::Use(database.clone());
     }
-    let words = crate::split::head_words(statement.text, 2);
-    let first = words.first().map(String::as_str).unwrap_or("");
+    match crate::check::special(statement.text) {
+        Some(Special::NotSent(_)) => return Disposition::Skip,
+        Some(Special::Refused(why)) => return Disposition::Refused(why),
+        None => {}
+    }
     match classify(statement.text) {
-        StatementClass::Ddl if matches!(first, "LOCK" | "UNLOCK") => Disposition::Skip,
         StatementClass::Ddl => Disposition::Ddl,
-        StatementClass::Transaction if matches!(first, "START" | "BEGIN" | "COMMIT" | "SET") => Disposition::Skip,
-        StatementClass::Transaction => Disposition::Dml,
-        _ if first == "SET" => Disposition::Session,
+        _ if crate::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => Disposition::Session,
         _ => Disposition::Dml,
     }
 }
@@ -602,6 +604,12 @@ impl<E: Executor + 'static> Runner<E> {
         }
         let mut at = from;
         let context = ApplyContext { database, migration, total, lease };
+        if let Some((i, why)) = prepared.iter().enumerate().skip(from).find_map(|(i, p)| match p.disposition {
+            Disposition::Refused(why) => Some((i, why)),
+            _ => None,
+        }) {
+            return Err(format!("{}:{}: statement {} of {total}: {why}", migration.script, prepared[i].statement.line, i + 1));
+        }
         // A crash between a DDL statement and its progress write: did the statement run?
         if let Some((index, recorded)) = row.and_then(|r| r.inflight.as_ref()) {
             if *index == from && from < total {
