@@ -9,6 +9,7 @@ pub mod check;
 pub mod data_api;
 pub mod executor;
 pub mod history;
+pub mod lambda;
 pub mod layer;
 pub mod names;
 pub mod plan;

@@ -1,0 +1,2 @@
+//! Lambda benchmark (being written).
+fn main() {}

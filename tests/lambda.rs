@@ -1,0 +1,631 @@
+//! The real `aurora-migrate-lambda` binary under a local Lambda runtime API, against a throwaway
+//! MariaDB behind the project's Data API emulator. A local HTTP server stands in for the
+//! pre-signed S3 `ResponseURL` and records every PUT (method, Content-Type, body).
+//!
+//! The runtime API here implements what the Lambda service offers a custom runtime
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>): `GET .../invocation/next`
+//! (long poll, with `Lambda-Runtime-Aws-Request-Id`, `Lambda-Runtime-Deadline-Ms` and
+//! `Lambda-Runtime-Invoked-Function-Arn`), `POST .../invocation/{id}/response`,
+//! `POST .../invocation/{id}/error` and `POST .../init/error`.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    r
+}
+
+/// Serves `handle` on 127.0.0.1:0 on `rt`; returns the address.
+fn serve<F, Fut>(rt: &tokio::runtime::Runtime, handle: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Reply> + Send + 'static,
+{
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("address");
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let handle = handle.clone();
+                    async move { Ok::<_, Infallible>(handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn body_of(req: Request<Incoming>) -> Vec<u8> {
+    req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default()
+}
+
+/// What the function did with an invocation.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Response(Value),
+    Error { error_type: String, message: String },
+}
+
+struct Pending {
+    id: String,
+    payload: String,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct RuntimeState {
+    queue: VecDeque<Pending>,
+    outcomes: HashMap<String, (Outcome, Instant)>,
+    init_errors: Vec<String>,
+}
+
+/// One PUT to the response URL.
+#[derive(Debug, Clone)]
+struct Put {
+    method: String,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    at: SystemTime,
+}
+
+impl Put {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the answer is JSON")
+    }
+}
+
+/// The function under test with its world: database, emulator, scripts, runtime API, S3 stand-in.
+struct Lambda {
+    /// Runs the runtime API and the response URL servers; kept alive with the test.
+    _rt: tokio::runtime::Runtime,
+    runtime: Arc<Mutex<RuntimeState>>,
+    puts: Arc<Mutex<Vec<Put>>>,
+    /// PUTs still to refuse with a 500.
+    refuse: Arc<AtomicUsize>,
+    response_url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    child: Child,
+    next_id: AtomicUsize,
+    scripts: tempfile::TempDir,
+    emulator: TestEmulator,
+    db: MariaDb,
+}
+
+impl Drop for Lambda {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const DATABASE: &str = "app";
+/// The AWS secret key the function gets: it must never appear in a log line.
+const SECRET_KEY: &str = "secret-key-never-logged-5f1c";
+
+impl Lambda {
+    fn start() -> Lambda {
+        Lambda::start_with(&[])
+    }
+
+    fn start_with(extra_env: &[(&str, &str)]) -> Lambda {
+        let db = MariaDb::start().expect("throwaway MariaDB starts");
+        let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let runtime = Arc::new(Mutex::new(RuntimeState::default()));
+        let api = serve(&rt, {
+            let state = runtime.clone();
+            move |req: Request<Incoming>| {
+                let state = state.clone();
+                async move { runtime_api(state, req).await }
+            }
+        });
+        let puts = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(AtomicUsize::new(0));
+        let s3 = serve(&rt, {
+            let (puts, refuse) = (puts.clone(), refuse.clone());
+            move |req: Request<Incoming>| {
+                let (puts, refuse) = (puts.clone(), refuse.clone());
+                async move {
+                    let method = req.method().to_string();
+                    let content_type = req.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    let body = body_of(req).await;
+                    puts.lock().expect("lock").push(Put { method, content_type, body, at: SystemTime::now() });
+                    if refuse.load(Ordering::SeqCst) > 0 {
+                        refuse.fetch_sub(1, Ordering::SeqCst);
+                        return reply(500, "<Error><Code>InternalError</Code></Error>");
+                    }
+                    reply(200, "")
+                }
+            }
+        });
+        let scripts = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate-lambda"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "aurora-migrate-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
+            .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
+            .env("AURORA_MIGRATE_DATABASE", DATABASE)
+            .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
+            .env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts.path());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the Lambda binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    logs.lock().expect("lock").push(line);
+                }
+            });
+        }
+        let lambda = Lambda {
+            _rt: rt,
+            runtime,
+            puts,
+            refuse,
+            response_url: format!("http://{s3}/cloudformation-custom-resource-response?X-Amz-Signature=abc"),
+            logs,
+            child,
+            next_id: AtomicUsize::new(1),
+            scripts,
+            emulator,
+            db,
+        };
+        lambda.sql(&format!("CREATE DATABASE {DATABASE}"));
+        lambda
+    }
+
+    fn write(&self, name: &str, body: &str) {
+        std::fs::write(self.scripts.path().join(name), body).expect("write script");
+    }
+
+    fn remove(&self, name: &str) {
+        std::fs::remove_file(self.scripts.path().join(name)).expect("remove script");
+    }
+
+    fn hash(&self) -> String {
+        aurora_migrate::source::hash_dir(self.scripts.path()).expect("hash")
+    }
+
+    /// Runs SQL with the mariadb client, straight on the server.
+    fn sql(&self, sql: &str) -> String {
+        let port = self.db.url().rsplit(':').next().expect("port").trim_end_matches('/').to_owned();
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "-P", &port, "-e", sql])
+            .output()
+            .expect("mariadb client runs");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn history(&self) -> String {
+        self.sql(&format!("SELECT version, statements_applied, statements_total, success FROM {DATABASE}.aurora_migrate_history ORDER BY version"))
+    }
+
+    fn tables(&self) -> String {
+        self.sql(&format!("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = '{DATABASE}'"))
+    }
+
+    /// Queues `payload` with a deadline `within` from now and waits for the function's outcome.
+    fn invoke_within(&self, payload: &Value, within: Duration) -> (Outcome, Instant) {
+        let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        let deadline_ms = (SystemTime::now() + within).duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64;
+        self.runtime.lock().expect("lock").queue.push_back(Pending { id: id.clone(), payload: payload.to_string(), deadline_ms });
+        let give_up = Instant::now() + within + Duration::from_secs(30);
+        while Instant::now() < give_up {
+            if let Some(done) = self.runtime.lock().expect("lock").outcomes.get(&id) {
+                return done.clone();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no outcome for {payload} after {within:?} + 30 s; logs:\n{}", self.logs().join("\n"));
+    }
+
+    fn invoke(&self, payload: &Value) -> Outcome {
+        self.invoke_within(payload, Duration::from_secs(120)).0
+    }
+
+    /// Invokes a custom-resource event and returns the one PUT it caused.
+    fn event(&self, payload: &Value) -> Value {
+        let before = self.puts().len();
+        let outcome = self.invoke(payload);
+        assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+        let puts = self.puts();
+        assert_eq!(puts.len(), before + 1, "exactly one answer per event: {puts:?}");
+        puts[before].json()
+    }
+
+    fn puts(&self) -> Vec<Put> {
+        self.puts.lock().expect("lock").clone()
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("lock").clone()
+    }
+
+    /// A custom-resource request. `old_hash` makes it carry OldResourceProperties (Update).
+    fn request(&self, kind: &str, hash: &str, old_hash: Option<&str>) -> Value {
+        let mut v = json!({
+            "RequestType": kind,
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:aurora-migrate-test",
+            "ResponseURL": self.response_url,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/shop/1f0e",
+            "RequestId": format!("cfn-{}", self.next_id.fetch_add(1, Ordering::SeqCst)),
+            "LogicalResourceId": "Migrations",
+            "ResourceType": "Custom::AuroraMigrations",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:aurora-migrate-test", "ContentHash": hash, "Database": DATABASE}
+        });
+        if kind != "Create" {
+            v["PhysicalResourceId"] = json!("aurora-migrate-Migrations");
+        }
+        if let Some(old) = old_hash {
+            v["OldResourceProperties"] = json!({"ServiceToken": "x", "ContentHash": old, "Database": DATABASE});
+        }
+        v
+    }
+}
+
+async fn runtime_api(state: Arc<Mutex<RuntimeState>>, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else { return reply(404, "not found") };
+    if method == hyper::Method::GET && rest == "invocation/next" {
+        loop {
+            let next = state.lock().expect("lock").queue.pop_front();
+            if let Some(p) = next {
+                return Response::builder()
+                    .header("Lambda-Runtime-Aws-Request-Id", &p.id)
+                    .header("Lambda-Runtime-Deadline-Ms", p.deadline_ms.to_string())
+                    .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:aurora-migrate-test")
+                    .header("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(p.payload)))
+                    .expect("response");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    if method == hyper::Method::POST && rest == "init/error" {
+        let body = String::from_utf8_lossy(&body_of(req).await).into_owned();
+        state.lock().expect("lock").init_errors.push(body);
+        return reply(202, "{}");
+    }
+    if method == hyper::Method::POST {
+        if let Some(inner) = rest.strip_prefix("invocation/") {
+            if let Some((id, what)) = inner.split_once('/') {
+                let id = id.to_owned();
+                let header_type = req.headers().get("Lambda-Runtime-Function-Error-Type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let body = body_of(req).await;
+                let outcome = match what {
+                    "response" => Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
+                    "error" => {
+                        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        Outcome::Error {
+                            error_type: v["errorType"].as_str().map(str::to_owned).or(header_type).unwrap_or_default(),
+                            message: v["errorMessage"].as_str().unwrap_or_default().to_owned(),
+                        }
+                    }
+                    _ => return reply(404, "not found"),
+                };
+                state.lock().expect("lock").outcomes.insert(id, (outcome, Instant::now()));
+                return reply(202, "{\"status\":\"OK\"}");
+            }
+        }
+    }
+    reply(404, "not found")
+}
+
+fn two_scripts(l: &Lambda) {
+    l.write("V1__customers.sql", "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50));\nINSERT INTO customers VALUES (1, 'a');\n");
+    l.write("V2__orders.sql", "CREATE TABLE orders (id INT PRIMARY KEY, customer INT);\n");
+}
+
+#[test]
+fn create_applies_the_scripts_and_answers_success_with_data_and_json_logs() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let hash = l.hash();
+    let answer = l.event(&l.request("Create", &hash, None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["PhysicalResourceId"], "aurora-migrate-Migrations");
+    assert_eq!(answer["LogicalResourceId"], "Migrations");
+    assert_eq!(answer["StackId"], "arn:aws:cloudformation:us-east-1:123456789012:stack/shop/1f0e");
+    assert_eq!(answer["Data"]["CurrentVersion"], "2");
+    assert_eq!(answer["Data"]["Applied"], "2");
+    assert_eq!(answer["Data"]["AppliedVersions"], "1,2");
+    assert_eq!(answer["Data"]["ContentHash"], hash.as_str());
+    let put = &l.puts()[0];
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.content_type.as_deref(), Some(""), "S3 pre-signed URLs want an empty Content-Type");
+    assert!(put.body.len() < 4096);
+    assert_eq!(l.tables(), "aurora_migrate_history,aurora_migrate_history_lock,customers,orders");
+    assert_eq!(l.history(), "1\t2\t2\t1\n2\t1\t1\t1");
+    assert!(l.runtime.lock().expect("lock").init_errors.is_empty());
+
+    let logs = l.logs();
+    let events: Vec<Value> = logs.iter().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))).collect();
+    let applied: Vec<&Value> = events.iter().filter(|e| e["message"] == "migration applied").collect();
+    assert_eq!(applied.len(), 2, "{logs:?}");
+    assert_eq!(applied[0]["version"], "1");
+    assert!(applied[0]["duration_ms"].is_u64() && applied[0]["statements"] == 2, "{}", applied[0]);
+    assert!(events.iter().all(|e| e["level"].is_string()));
+    assert!(!logs.iter().any(|line| line.contains(SECRET_KEY)), "a log line holds the AWS secret key");
+}
+
+#[test]
+fn an_update_with_new_scripts_applies_only_those() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let first = l.hash();
+    assert_eq!(l.event(&l.request("Create", &first, None))["Status"], "SUCCESS");
+    l.write("V3__index.sql", "CREATE INDEX ix_orders_customer ON orders (customer);\nINSERT INTO customers VALUES (2, 'b');\n");
+    let answer = l.event(&l.request("Update", &l.hash(), Some(&first)));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["PhysicalResourceId"], "aurora-migrate-Migrations");
+    assert_eq!(answer["Data"]["Applied"], "1");
+    assert_eq!(answer["Data"]["AppliedVersions"], "3");
+    assert_eq!(answer["Data"]["CurrentVersion"], "3");
+    assert_eq!(l.sql("SELECT COUNT(*) FROM app.customers"), "2");
+    assert_eq!(l.history(), "1\t2\t2\t1\n2\t1\t1\t1\n3\t2\t2\t1");
+}
+
+#[test]
+fn a_rollback_update_answers_success_and_runs_nothing() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let old = l.hash();
+    assert_eq!(l.event(&l.request("Create", &old, None))["Status"], "SUCCESS");
+    // The layer now holds a new script, but CloudFormation rolls back to the old properties
+    // before this resource ran it: the event carries the old hash, the folder the new one.
+    l.write("V3__bad_idea.sql", "CREATE TABLE bad_idea (id INT);\n");
+    let new = l.hash();
+    let answer = l.event(&l.request("Update", &old, Some(&new)));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert!(answer["Reason"].as_str().unwrap_or_default().contains("rollback"), "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "2");
+    assert_eq!(answer["PhysicalResourceId"], "aurora-migrate-Migrations");
+    assert!(!l.tables().contains("bad_idea"));
+
+    // Forward again (applies V3), then a rollback after the layer went back to the old scripts,
+    // with an older script pending that a migrate would refuse as out of order.
+    assert_eq!(l.event(&l.request("Update", &new, Some(&old)))["Data"]["Applied"], "1");
+    let history = l.history();
+    l.remove("V3__bad_idea.sql");
+    l.write("V2.5__late.sql", "CREATE TABLE late (id INT);\n");
+    let rolled_back = l.hash();
+    let answer = l.event(&l.request("Update", &rolled_back, Some(&new)));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert!(answer["Reason"].as_str().unwrap_or_default().contains("app:3"), "{answer}");
+    assert_eq!(answer["Data"]["Applied"], "0");
+    assert_eq!(l.history(), history);
+    assert!(!l.tables().contains("late"));
+}
+
+#[test]
+fn delete_answers_success_and_leaves_the_database_untouched() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    assert_eq!(l.event(&l.request("Create", &l.hash(), None))["Status"], "SUCCESS");
+    let (tables, history) = (l.tables(), l.history());
+    l.emulator.reset_counters().expect("counters");
+    let answer = l.event(&l.request("Delete", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["PhysicalResourceId"], "aurora-migrate-Migrations");
+    let calls: u64 = l.emulator.counters().expect("counters").values().sum();
+    assert_eq!(calls, 0, "Delete made Data API calls");
+    assert_eq!((l.tables(), l.history()), (tables, history));
+}
+
+#[test]
+fn a_failing_script_answers_failed_with_a_short_reason_naming_file_line_and_error() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    l.write("V3__broken.sql", "INSERT INTO customers VALUES (5, 'e');\n\nINSERT INTO no_such_table VALUES (1);\n");
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().expect("a Reason");
+    assert!(reason.contains("V3__broken.sql:3"), "{reason}");
+    assert!(reason.contains("migration 3"), "{reason}");
+    assert!(reason.contains("no_such_table"), "{reason}");
+    assert!(l.puts()[0].body.len() <= 4096);
+    assert!(answer.get("Data").is_none() || answer["Data"].get("CurrentVersion").is_none());
+    // V1 and V2 stay applied; V3's transaction segment rolled back as a whole.
+    assert_eq!(l.sql("SELECT COUNT(*) FROM app.customers"), "1");
+    let failures: Vec<String> = l.logs().into_iter().filter(|line| line.contains("statement failed")).collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure: Value = serde_json::from_str(&failures[0]).expect("JSON");
+    assert_eq!((failure["version"].as_str(), failure["statement"].as_u64(), failure["line"].as_u64()), (Some("3"), Some(2), Some(3)));
+}
+
+#[test]
+fn a_create_whose_hash_does_not_match_the_scripts_answers_failed_naming_both() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let answer = l.event(&l.request("Create", "sha256:0000", None));
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().expect("a Reason");
+    assert!(reason.contains("sha256:0000") && reason.contains(&l.hash()), "{reason}");
+    assert!(!l.tables().contains("customers"));
+}
+
+#[test]
+fn a_run_that_hits_the_deadline_answers_failed_before_it_and_the_next_run_resumes() {
+    let l = Lambda::start_with(&[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "2000")]);
+    for v in 1..=6 {
+        l.write(&format!("V{v}__slow.sql"), &format!("CREATE TABLE slow{v} (id INT);\nDO SLEEP(1);\nINSERT INTO slow{v} VALUES ({v});\n"));
+    }
+    let request = l.request("Create", &l.hash(), None);
+    let deadline = SystemTime::now() + Duration::from_secs(4);
+    let (outcome, _) = l.invoke_within(&request, Duration::from_secs(4));
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let puts = l.puts();
+    assert_eq!(puts.len(), 1);
+    assert!(puts[0].at < deadline, "answered {:?} after the deadline", puts[0].at.duration_since(deadline));
+    let answer = puts[0].json();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    assert!(answer["Reason"].as_str().unwrap_or_default().contains("deadline"), "{answer}");
+    let done: usize = l.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().expect("count");
+    assert!((1..6).contains(&done), "{done} migration(s) done before the deadline");
+
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "6");
+    for v in 1..=6 {
+        assert_eq!(l.sql(&format!("SELECT COUNT(*) FROM app.slow{v}")), "1", "slow{v} written once");
+    }
+    assert_eq!(l.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), "6");
+}
+
+#[test]
+fn a_malformed_event_gets_exactly_one_failed_answer() {
+    let l = Lambda::start();
+    let mut request = l.request("Create", "sha256:00", None);
+    request["RequestType"] = json!("Upsert");
+    let answer = l.event(&request);
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(answer["Reason"].as_str().unwrap_or_default().contains("malformed"), "{answer}");
+    assert_eq!(answer["LogicalResourceId"], "Migrations");
+    assert_eq!(answer["RequestId"], request["RequestId"]);
+}
+
+#[test]
+fn a_panic_gets_exactly_one_failed_answer_and_the_function_lives_on() {
+    let l = Lambda::start_with(&[("AURORA_MIGRATE_TEST_PANIC", "1")]);
+    two_scripts(&l);
+    for _ in 0..2 {
+        let answer = l.event(&l.request("Create", &l.hash(), None));
+        assert_eq!(answer["Status"], "FAILED");
+        assert!(answer["Reason"].as_str().unwrap_or_default().contains("panicked"), "{answer}");
+    }
+    match l.invoke(&json!({"command": "status"})) {
+        Outcome::Error { error_type, message } => assert_eq!((error_type.as_str(), message.contains("panicked")), ("Panic", true)),
+        other => panic!("{other:?}"),
+    }
+    assert!(!l.tables().contains("customers"));
+}
+
+#[test]
+fn the_same_event_delivered_twice_applies_nothing_twice() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let request = l.request("Create", &l.hash(), None);
+    let first = l.event(&request);
+    let second = l.event(&request);
+    assert_eq!((first["Status"].as_str(), second["Status"].as_str()), (Some("SUCCESS"), Some("SUCCESS")));
+    assert_eq!((first["Data"]["Applied"].as_str(), second["Data"]["Applied"].as_str()), (Some("2"), Some("0")));
+    assert_eq!(first["PhysicalResourceId"], second["PhysicalResourceId"]);
+    assert_eq!(l.sql("SELECT COUNT(*) FROM app.customers"), "1");
+    assert_eq!(l.history(), "1\t2\t2\t1\n2\t1\t1\t1");
+}
+
+#[test]
+fn an_answer_the_response_url_refuses_is_sent_again() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    l.refuse.store(2, Ordering::SeqCst);
+    let outcome = l.invoke(&l.request("Create", &l.hash(), None));
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let puts = l.puts();
+    assert_eq!(puts.len(), 3, "two refused, the third accepted");
+    assert_eq!(puts[0].body, puts[2].body);
+    assert_eq!(puts[2].json()["Status"], "SUCCESS");
+}
+
+fn report(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Response(v) => v,
+        other => panic!("not a report: {other:?}"),
+    }
+}
+
+#[test]
+fn each_manual_command_returns_its_report() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let status = report(l.invoke(&json!({"command": "status"})));
+    assert_eq!((status["command"].as_str(), status["ok"].as_bool()), (Some("status"), Some(true)));
+    assert_eq!(status["databases"][0]["entries"][0]["state"], "pending");
+
+    let dry = report(l.invoke(&json!({"command": "migrate", "dry_run": true})));
+    assert_eq!(dry["command"], "migrate --dry-run");
+    assert!(dry["would_run"].as_array().is_some_and(|w| !w.is_empty()), "{dry}");
+    assert!(!l.tables().contains("customers"));
+
+    let migrate = report(l.invoke(&json!({"command": "migrate", "target": "1"})));
+    assert_eq!((migrate["applied"].as_u64(), migrate["current_version"].as_str()), (Some(1), Some("1")));
+    let migrate = report(l.invoke(&json!({"command": "migrate"})));
+    assert_eq!((migrate["applied"].as_u64(), migrate["current_version"].as_str()), (Some(1), Some("2")));
+
+    let validate = report(l.invoke(&json!({"command": "validate"})));
+    assert_eq!((validate["command"].as_str(), validate["ok"].as_bool()), (Some("validate"), Some(true)));
+    l.write("V1__customers.sql", "CREATE TABLE customers (id INT PRIMARY KEY);\n");
+    let validate = report(l.invoke(&json!({"command": "validate"})));
+    assert_eq!(validate["ok"], false);
+    assert!(validate["problems"][0].as_str().unwrap_or_default().contains("changed"), "{validate}");
+
+    let repair = report(l.invoke(&json!({"command": "repair", "accept_checksums": true})));
+    assert_eq!(repair["command"], "repair");
+    assert_eq!(report(l.invoke(&json!({"command": "validate"})))["ok"], true);
+
+    l.sql("CREATE DATABASE legacy");
+    let baseline = report(l.invoke(&json!({"command": "baseline", "version": "2", "database": "legacy"})));
+    assert_eq!((baseline["command"].as_str(), baseline["current_version"].as_str()), (Some("baseline"), Some("2")));
+    assert_eq!(l.sql("SELECT version, kind FROM legacy.aurora_migrate_history"), "2\tbaseline");
+}
+
+#[test]
+fn bad_manual_commands_are_rejected_with_a_clear_error() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let cases = [
+        (json!({"command": "drop"}), "unknown variant `drop`"),
+        (json!({"command": "migrate", "dryrun": true}), "unknown field `dryrun`"),
+        (json!({"command": "baseline"}), "missing field `version`"),
+        (json!({"command": "migrate", "target": "next"}), "not a version"),
+        (json!("status"), "not a JSON object"),
+        (json!({"hello": "world"}), "neither a command"),
+    ];
+    for (payload, expected) in cases {
+        match l.invoke(&payload) {
+            Outcome::Error { error_type, message } => {
+                assert_eq!(error_type, "InvalidPayload", "{payload}: {message}");
+                assert!(message.contains(expected), "{payload}: {message}");
+            }
+            other => panic!("{payload} accepted: {other:?}"),
+        }
+    }
+    assert!(l.puts().is_empty());
+    assert!(!l.tables().contains("customers"));
+}
