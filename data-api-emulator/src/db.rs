@@ -21,7 +21,7 @@ const ER_PARSE_ERROR: u16 = 1064;
 const MAX_IDLE: usize = 64;
 
 /// Where and as whom to connect: a cluster plus a secret's credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub cluster_arn: String,
     pub host: String,
@@ -30,9 +30,13 @@ pub struct Target {
     pub password: String,
     /// The database of the cluster URL, used when a call names none.
     pub default_db: Option<String>,
+    /// The pool its connections live in: the same for targets with the same server, credentials
+    /// and database, so the pool key is a number, not five strings to hash and copy per call.
+    pub pool: usize,
 }
 
-type Key = (Target, Option<String>);
+/// The pool and the default database.
+type Key = (usize, Option<String>);
 
 /// A connection checked out for one call, remembering where it goes back.
 pub struct Lease {
@@ -61,7 +65,7 @@ impl Pools {
         flavor: ErrorFlavor,
     ) -> Result<Lease, ApiError> {
         let db = database.map(str::to_string).or_else(|| target.default_db.clone());
-        let key = (target.clone(), db);
+        let key = (target.pool, db);
         let idle = self.idle.lock().ok().and_then(|mut m| m.get_mut(&key).and_then(Vec::pop));
         if let Some(conn) = idle {
             return Ok(Lease { conn, key });

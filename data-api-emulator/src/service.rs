@@ -2,16 +2,20 @@
 //! pooled connection (autocommit), inside one on the transaction's pinned connection, always
 //! under the call timeout.
 //!
-//! The statement runs in its own task. When the call times out, the client gets
+//! The statement runs in place while the call waits for it, and is handed to a task of its own
+//! only if the call stops waiting (a timeout, or the client's connection closing), so it always
+//! runs to its end and returns its connection. When the call times out, the client gets
 //! `StatementTimeoutException` with the connection id; without `continueAfterTimeout` the
 //! statement is stopped with `KILL QUERY`, with it the statement keeps running and its connection
 //! goes back to the pool only when it has finished, so other calls never wait for it.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use mysql_async::Conn;
-use tokio::sync::oneshot;
 
 use crate::config::{Config, ErrorFlavor, SecretValue};
 use crate::db::{self, Outcome, Pools, Target};
@@ -23,19 +27,17 @@ use crate::transactions::{not_found, Transactions};
 /// The longest `sql` the Data API accepts (`SqlStatement` max length in the model).
 pub const MAX_SQL_CHARS: usize = 65_536;
 
-struct ClusterAddr {
-    host: String,
-    port: u16,
-    user: Option<String>,
-    password: Option<String>,
-    db: Option<String>,
+/// A configured cluster, with the call target of every secret key (ARN or name) resolved once, so a
+/// call pays two map look-ups and a reference count rather than string copies.
+struct ClusterEntry {
+    /// `None`: the secret has no `username` and the cluster URL none either.
+    targets: HashMap<String, Option<Arc<Target>>>,
 }
 
 /// Shared state of one emulator.
 pub struct Service {
     pub config: Config,
-    clusters: HashMap<String, ClusterAddr>,
-    secrets: HashMap<String, SecretValue>,
+    clusters: HashMap<String, ClusterEntry>,
     pub pools: Pools,
     pub transactions: Transactions,
     pub faults: Faults,
@@ -66,6 +68,17 @@ pub struct BadClusterUrl {
 
 impl Service {
     pub fn new(config: Config) -> Result<Service, BadClusterUrl> {
+        let mut secrets: HashMap<&str, &SecretValue> = HashMap::new();
+        for s in &config.secrets {
+            secrets.insert(s.arn.as_str(), &s.value);
+        }
+        for s in &config.secrets {
+            if let Some(name) = &s.name {
+                secrets.entry(name.as_str()).or_insert(&s.value);
+            }
+        }
+        // Targets with the same server, credentials and database share one pool.
+        let mut pool_ids: HashMap<(String, u16, String, String, Option<String>), usize> = HashMap::new();
         let mut clusters = HashMap::new();
         for c in &config.clusters {
             let opts = mysql_async::Opts::from_url(&c.url).map_err(|source| BadClusterUrl {
@@ -73,28 +86,28 @@ impl Service {
                 url: c.url.clone(),
                 source,
             })?;
-            clusters.insert(
-                c.arn.clone(),
-                ClusterAddr {
-                    host: opts.ip_or_hostname().to_string(),
-                    port: opts.tcp_port(),
-                    user: opts.user().map(str::to_string),
-                    password: opts.pass().map(str::to_string),
-                    db: opts.db_name().map(str::to_string),
-                },
-            );
-        }
-        let mut secrets = HashMap::new();
-        for s in &config.secrets {
-            secrets.insert(s.arn.clone(), s.value.clone());
-            if let Some(name) = &s.name {
-                secrets.entry(name.clone()).or_insert_with(|| s.value.clone());
+            let mut targets = HashMap::new();
+            for (&key, secret) in &secrets {
+                let user = secret.username.clone().or_else(|| opts.user().map(str::to_string));
+                let target = user.map(|user| {
+                    let password =
+                        secret.password.clone().or_else(|| opts.pass().map(str::to_string)).unwrap_or_default();
+                    let host = opts.ip_or_hostname().to_string();
+                    let port = opts.tcp_port();
+                    let default_db = opts.db_name().map(str::to_string);
+                    let next = pool_ids.len();
+                    let pool = *pool_ids
+                        .entry((host.clone(), port, user.clone(), password.clone(), default_db.clone()))
+                        .or_insert(next);
+                    Arc::new(Target { cluster_arn: c.arn.clone(), host, port, user, password, default_db, pool })
+                });
+                targets.insert(key.to_string(), target);
             }
+            clusters.insert(c.arn.clone(), ClusterEntry { targets });
         }
         Ok(Service {
             config,
             clusters,
-            secrets,
             pools: Pools::default(),
             transactions: Transactions::default(),
             faults: Faults::default(),
@@ -107,78 +120,72 @@ impl Service {
     }
 
     /// Resolves the cluster and secret of a call.
-    pub fn target(&self, resource_arn: Option<&str>, secret_arn: Option<&str>) -> Result<Target, ApiError> {
+    pub fn target(&self, resource_arn: Option<&str>, secret_arn: Option<&str>) -> Result<Arc<Target>, ApiError> {
         let resource_arn = required(resource_arn, "resourceArn")?;
         let secret_arn = required(secret_arn, "secretArn")?;
         let cluster = self
             .clusters
             .get(resource_arn)
             .ok_or_else(|| ApiError::BadRequest(format!("Invalid cluster arn: {resource_arn}")))?;
-        let secret = self.secrets.get(secret_arn).ok_or_else(|| {
-            ApiError::SecretsError(format!(
+        match cluster.targets.get(secret_arn) {
+            Some(Some(target)) => Ok(Arc::clone(target)),
+            Some(None) => Err(ApiError::InvalidSecret(format!("The secret {secret_arn} has no username"))),
+            None => Err(ApiError::SecretsError(format!(
                 "Secrets Manager can't find the specified secret. (Service: SecretsManager, \
                  Status Code: 400, Error Code: ResourceNotFoundException): {secret_arn}"
-            ))
-        })?;
-        let user = secret.username.clone().or_else(|| cluster.user.clone()).ok_or_else(|| {
-            ApiError::InvalidSecret(format!("The secret {secret_arn} has no username"))
-        })?;
-        let password = secret.password.clone().or_else(|| cluster.password.clone()).unwrap_or_default();
-        Ok(Target {
-            cluster_arn: resource_arn.to_string(),
-            host: cluster.host.clone(),
-            port: cluster.port,
-            user,
-            password,
-            default_db: cluster.db.clone(),
-        })
+            ))),
+        }
     }
 
     /// Runs `work` for one call: in transaction `tx_id` if given, else on a pooled connection
     /// with `database` as default database.
     pub async fn dispatch(
         self: &Arc<Self>,
-        target: Target,
+        target: Arc<Target>,
         tx_id: Option<&str>,
         database: Option<&str>,
         continue_after_timeout: bool,
         work: Work,
     ) -> Result<Done, ApiError> {
         let flavor = self.flavor();
-        let (send, recv) = oneshot::channel();
         let connection_id;
-        match tx_id {
+        // The statement's future owns its connection and work, so it can outlive the call: polled
+        // in place while the caller waits (no task spawn and hand-off per call), and spawned to
+        // finish on its own when the caller stops waiting (timeout, or the HTTP connection went).
+        let mut statement: Detachable<Result<Done, ApiError>> = match tx_id {
             None => {
                 let mut lease = self.pools.checkout(&target, database, flavor).await?;
                 connection_id = lease.id();
                 let svc = Arc::clone(self);
-                tokio::spawn(async move {
+                Detachable::new(async move {
                     let (result, reusable) = perform(&mut lease.conn, &work, flavor).await;
                     if reusable {
                         svc.pools.checkin(lease);
                     }
-                    let _ = send.send(result);
-                });
+                    result
+                })
             }
             Some(id) => {
                 let (tx, mut guard) = self.transactions.acquire(id, &target.cluster_arn)?;
                 connection_id = tx.connection_id;
                 let id = id.to_string();
-                tokio::spawn(async move {
+                Detachable::new(async move {
                     let result = match guard.as_mut() {
                         Some(lease) => perform(&mut lease.conn, &work, flavor).await.0,
                         None => Err(not_found(&id)),
                     };
                     tx.touch();
                     drop(guard);
-                    let _ = send.send(result);
-                });
+                    result
+                })
             }
-        }
-        match tokio::time::timeout(self.config.timeouts.call, recv).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ApiError::Internal("the statement's task ended without an answer".into())),
+        };
+        match tokio::time::timeout(self.config.timeouts.call, &mut statement).await {
+            Ok(result) => result,
             Err(_) => {
+                // Keeps running (and returns its connection, or releases its transaction, when it
+                // ends) whatever happens to this call from now on.
+                statement.detach();
                 if !continue_after_timeout {
                     self.pools.kill(&target, connection_id, false).await;
                 }
@@ -188,6 +195,55 @@ impl Service {
                 })
             }
         }
+    }
+}
+
+/// A statement's future, run in place by whoever polls it; if it is dropped or detached before it
+/// has finished, it is spawned onto the runtime and finishes on its own (its result discarded).
+struct Detachable<T: Send + 'static> {
+    future: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> Detachable<T> {
+    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Detachable { future: Some(Box::pin(future)) }
+    }
+
+    /// Lets the statement finish on its own, now.
+    fn detach(&mut self) {
+        if let Some(future) = self.future.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        let _ = future.await;
+                    });
+                }
+                // Only when the runtime itself is going away; its connections close with it.
+                Err(_) => tracing::debug!("statement dropped outside a runtime"),
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Detachable<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Some(future) = self.future.as_mut() else {
+            // Polled after it finished or was detached; `dispatch` never does.
+            return Poll::Pending;
+        };
+        let result = future.as_mut().poll(cx);
+        if result.is_ready() {
+            self.future = None;
+        }
+        result
+    }
+}
+
+impl<T: Send + 'static> Drop for Detachable<T> {
+    fn drop(&mut self) {
+        self.detach();
     }
 }
 
@@ -245,4 +301,29 @@ async fn perform(conn: &mut Conn, work: &Work, flavor: ErrorFlavor) -> (Result<D
         Work::Many(_) => Done::Many(outcomes),
     };
     (Ok(done), reusable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_statement_the_caller_stops_waiting_for_still_runs_to_its_end() {
+        let (finished, ended) = tokio::sync::oneshot::channel::<()>();
+        let mut statement = Detachable::new(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = finished.send(());
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(1), &mut statement).await.is_err());
+        drop(statement);
+        let done = tokio::time::timeout(Duration::from_secs(5), ended).await;
+        assert!(matches!(done, Ok(Ok(()))), "the dropped statement was not finished");
+    }
+
+    #[tokio::test]
+    async fn a_statement_waited_for_answers_in_place() {
+        let statement = Detachable::new(async { 7 });
+        assert_eq!(statement.await, 7);
+    }
 }

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 /// One open transaction.
 pub struct Transaction {
     pub id: String,
-    pub target: Target,
+    pub target: Arc<Target>,
     pub connection_id: u32,
     /// `None` once the transaction has ended.
     pub conn: Arc<tokio::sync::Mutex<Option<Lease>>>,
@@ -58,7 +58,7 @@ pub fn still_running() -> ApiError {
 
 impl Transactions {
     /// Registers a connection on which `START TRANSACTION` has run; returns the new id.
-    pub fn open(&self, target: Target, lease: Lease) -> String {
+    pub fn open(&self, target: Arc<Target>, lease: Lease) -> String {
         let id = self.new_id();
         let tx = Arc::new(Transaction {
             id: id.clone(),
