@@ -39,7 +39,8 @@ pub enum ResponseError {
 /// Sends answers. Build one per process: it keeps connections and the TLS configuration.
 #[derive(Debug)]
 pub struct Responder {
-    connector: Connector,
+    /// Built on the first answer: manual commands never pay for loading the TLS roots.
+    connector: std::sync::OnceLock<Connector>,
     /// Pause before the second attempt; doubled after each failure.
     first_backoff: Duration,
 }
@@ -53,8 +54,11 @@ impl Default for Responder {
 impl Responder {
     /// A responder with the SDK's rustls connector.
     pub fn new() -> Responder {
-        let connector = Connector::builder().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build();
-        Responder { connector, first_backoff: Duration::from_millis(500) }
+        Responder { connector: std::sync::OnceLock::new(), first_backoff: Duration::from_millis(500) }
+    }
+
+    fn connector(&self) -> &Connector {
+        self.connector.get_or_init(|| Connector::builder().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build())
     }
 
     /// PUTs `body` to `url`, up to [`ATTEMPTS`] times until a 2xx answer. Returns the attempts used.
@@ -70,7 +74,7 @@ impl Responder {
                 .body(SdkBody::from(body.to_vec()))
                 .map_err(|e| ResponseError::Url(e.to_string()))?;
             let request = HttpRequest::try_from(request).map_err(|e| ResponseError::Url(e.to_string()))?;
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.connector.call(request)).await {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.connector().call(request)).await {
                 Ok(Ok(response)) if response.status().is_success() => {
                     tracing::info!(attempt, status = response.status().as_u16(), "answer delivered to CloudFormation");
                     return Ok(attempt);
