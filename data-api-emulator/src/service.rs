@@ -247,6 +247,21 @@ impl<T: Send + 'static> Drop for Detachable<T> {
     }
 }
 
+#[cfg(test)]
+mod default_database_tests {
+    use super::changes_default_database;
+
+    #[test]
+    fn use_and_drop_database_retire_the_connection() {
+        for sql in ["USE shop", "use `shop`", "DROP DATABASE shop", "drop schema if exists sakila", "  DROP  SCHEMA x"] {
+            assert!(changes_default_database(sql), "{sql}");
+        }
+        for sql in ["SELECT 1", "DROP TABLE t", "CREATE DATABASE x", "INSERT INTO used VALUES (1)"] {
+            assert!(!changes_default_database(sql), "{sql}");
+        }
+    }
+}
+
 fn required<'a>(value: Option<&'a str>, member: &str) -> Result<&'a str, ApiError> {
     value.ok_or_else(|| {
         ApiError::Validation(format!(
@@ -272,6 +287,18 @@ pub fn check_sql(sql: Option<&str>, schema: Option<&str>) -> Result<String, ApiE
     Ok(sql.to_string())
 }
 
+/// Whether `sql` may change or remove a connection's default database (`USE`, `DROP DATABASE`,
+/// `DROP SCHEMA`), found by its words outside quotes.
+fn changes_default_database(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    let mut words = upper.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    match words.next() {
+        Some("USE") => true,
+        Some("DROP") => matches!(words.next(), Some("DATABASE" | "SCHEMA")),
+        _ => false,
+    }
+}
+
 /// Runs the work on one connection. The flag says whether the connection may be reused.
 async fn perform(conn: &mut Conn, work: &Work, flavor: ErrorFlavor) -> (Result<Done, ApiError>, bool) {
     let statements: &[Prepared] = match work {
@@ -284,8 +311,10 @@ async fn perform(conn: &mut Conn, work: &Work, flavor: ErrorFlavor) -> (Result<D
         if let Err(e) = db::check_single_statement(conn, p).await {
             return (Err(e), true);
         }
-        // `USE` changes the default database the pool keys the connection by.
-        if p.sql.trim_start().get(..4).is_some_and(|w| w.eq_ignore_ascii_case("use ")) {
+        // `USE` changes the default database the pool keys the connection by, and dropping a
+        // database leaves connections on it without one (and with its old character set if it is
+        // created again): such a connection is not handed out again.
+        if changes_default_database(&p.sql) {
             reusable = false;
         }
         match db::run(conn, &p.sql).await {
