@@ -13,6 +13,8 @@ use crate::plan::{Applied, AppliedKind};
 pub struct Tables {
     history: String,
     lock: String,
+    /// The database holding both, when names are qualified.
+    database: Option<String>,
 }
 
 /// A table name that is not a plain identifier.
@@ -29,7 +31,33 @@ impl Tables {
         if !valid {
             return Err(BadTableName(history.to_owned()));
         }
-        Ok(Tables { history: history.to_owned(), lock: format!("{history}_lock") })
+        Ok(Tables { history: history.to_owned(), lock: format!("{history}_lock"), database: None })
+    }
+
+    /// The same tables in `database`: every statement names them `db`.`table`, so they are found
+    /// whatever database a connection or transaction is on (a script's `USE` moves those).
+    pub fn in_database(&self, database: &str) -> Tables {
+        Tables { database: Some(database.to_owned()), ..self.clone() }
+    }
+
+    /// The database holding the tables, if set.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    fn qualified(&self, name: &str) -> String {
+        match &self.database {
+            Some(db) => format!("{}.`{name}`", quote_identifier(db)),
+            None => format!("`{name}`"),
+        }
+    }
+
+    fn h(&self) -> String {
+        self.qualified(&self.history)
+    }
+
+    fn l(&self) -> String {
+        self.qualified(&self.lock)
     }
 
     /// The history table's name.
@@ -40,7 +68,7 @@ impl Tables {
     /// `CREATE TABLE IF NOT EXISTS` for the history table.
     pub fn create_history(&self) -> String {
         format!(
-            "CREATE TABLE IF NOT EXISTS `{}` (\n\
+            "CREATE TABLE IF NOT EXISTS {} (\n\
              `version` VARCHAR(100) NOT NULL,\n\
              `description` VARCHAR(500) NOT NULL,\n\
              `script` VARCHAR(1000) NOT NULL,\n\
@@ -60,30 +88,30 @@ impl Tables {
              `installed_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n\
              PRIMARY KEY (`version`)\n\
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-            self.history
+            self.h()
         )
     }
 
     /// `CREATE TABLE IF NOT EXISTS` for the lock table.
     pub fn create_lock(&self) -> String {
         format!(
-            "CREATE TABLE IF NOT EXISTS `{}` (\n\
+            "CREATE TABLE IF NOT EXISTS {} (\n\
              `id` TINYINT NOT NULL,\n\
              `owner` VARCHAR(200) NOT NULL,\n\
              `acquired_at` DATETIME(6) NOT NULL,\n\
              `expires_at` DATETIME(6) NOT NULL,\n\
              PRIMARY KEY (`id`)\n\
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-            self.lock
+            self.l()
         )
     }
 
     /// Makes sure the lock row exists (an expired, unowned lease).
     pub fn seed_lock(&self) -> Request {
         Request::new(format!(
-            "INSERT IGNORE INTO `{}` (`id`, `owner`, `acquired_at`, `expires_at`) \
+            "INSERT IGNORE INTO {} (`id`, `owner`, `acquired_at`, `expires_at`) \
              VALUES (1, '', NOW(6), NOW(6) - INTERVAL 1 SECOND)",
-            self.lock
+            self.l()
         ))
     }
 
@@ -91,10 +119,10 @@ impl Tables {
     /// means we hold it.
     pub fn acquire(&self, owner: &str, seconds: i64) -> Request {
         Request::new(format!(
-            "UPDATE `{}` SET `owner` = :owner, `acquired_at` = NOW(6), \
+            "UPDATE {} SET `owner` = :owner, `acquired_at` = NOW(6), \
              `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
              WHERE `id` = 1 AND (`expires_at` < NOW(6) OR `owner` = :owner)",
-            self.lock
+            self.l()
         ))
         .param("owner", ParamValue::Text(owner.to_owned()))
         .param("seconds", ParamValue::Long(seconds))
@@ -103,9 +131,9 @@ impl Tables {
     /// Extends the lease if it is still ours: 1 row updated means it is.
     pub fn renew(&self, owner: &str, seconds: i64) -> Request {
         Request::new(format!(
-            "UPDATE `{}` SET `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
+            "UPDATE {} SET `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
              WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6)",
-            self.lock
+            self.l()
         ))
         .param("owner", ParamValue::Text(owner.to_owned()))
         .param("seconds", ParamValue::Long(seconds))
@@ -114,8 +142,8 @@ impl Tables {
     /// Gives the lease up.
     pub fn release(&self, owner: &str) -> Request {
         Request::new(format!(
-            "UPDATE `{}` SET `expires_at` = NOW(6) - INTERVAL 1 SECOND WHERE `id` = 1 AND `owner` = :owner",
-            self.lock
+            "UPDATE {} SET `expires_at` = NOW(6) - INTERVAL 1 SECOND WHERE `id` = 1 AND `owner` = :owner",
+            self.l()
         ))
         .param("owner", ParamValue::Text(owner.to_owned()))
     }
@@ -123,8 +151,8 @@ impl Tables {
     /// Who holds the lease and for how many more seconds.
     pub fn holder(&self) -> Request {
         Request::new(format!(
-            "SELECT `owner`, TIMESTAMPDIFF(SECOND, NOW(6), `expires_at`) FROM `{}` WHERE `id` = 1",
-            self.lock
+            "SELECT `owner`, TIMESTAMPDIFF(SECOND, NOW(6), `expires_at`) FROM {} WHERE `id` = 1",
+            self.l()
         ))
     }
 
@@ -134,8 +162,8 @@ impl Tables {
             "SELECT `version`, `description`, `script`, `checksum`, `kind`, `statements_applied`, \
              `statements_total`, `applied_prefix`, `success`, `error`, `failed_at`, `installed_by`, \
              CAST(`installed_at` AS CHAR), `execution_ms`, `inflight_statement`, `inflight_fingerprint` \
-             FROM `{}`",
-            self.history
+             FROM {}",
+            self.h()
         ))
     }
 
@@ -145,12 +173,12 @@ impl Tables {
         let text = |s: &str| ParamValue::Text(s.to_owned());
         let opt = |s: Option<&str>| s.map_or(ParamValue::Null, |s| ParamValue::Text(s.to_owned()));
         let request = Request::new(format!(
-            "INSERT INTO `{h}` (`version`, `description`, `script`, `checksum`, `kind`, \
+            "INSERT INTO {h} (`version`, `description`, `script`, `checksum`, `kind`, \
              `statements_applied`, `statements_total`, `applied_prefix`, `success`, `error`, \
              `failed_statement`, `failed_at`, `execution_ms`, `installed_by`, `installed_at`, \
              `inflight_statement`, `inflight_fingerprint`) \
              SELECT :version, :description, :script, :checksum, :kind, :applied, :total, :prefix, \
-             :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6), {inflight} FROM `{l}` \
+             :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6), {inflight} FROM {l} \
              WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6) \
              ON DUPLICATE KEY UPDATE `description` = VALUES(`description`), `script` = VALUES(`script`), \
              `checksum` = VALUES(`checksum`), `kind` = VALUES(`kind`), \
@@ -161,8 +189,8 @@ impl Tables {
              `execution_ms` = `execution_ms` + VALUES(`execution_ms`), `installed_by` = VALUES(`installed_by`), \
              `installed_at` = VALUES(`installed_at`), `inflight_statement` = VALUES(`inflight_statement`), \
              `inflight_fingerprint` = VALUES(`inflight_fingerprint`)",
-            h = self.history,
-            l = self.lock,
+            h = self.h(),
+            l = self.l(),
             inflight = match row.inflight {
                 Some(_) => format!(":inflight, ({})", FINGERPRINT),
                 None => "NULL, NULL".to_owned(),
@@ -213,10 +241,10 @@ impl Tables {
     /// Deletes failed rows (`repair`), while `owner` holds the lease.
     pub fn delete_failed(&self, owner: &str) -> Request {
         Request::new(format!(
-            "DELETE FROM `{h}` WHERE `success` = 0 AND EXISTS (SELECT 1 FROM `{l}` WHERE `id` = 1 \
+            "DELETE FROM {h} WHERE `success` = 0 AND EXISTS (SELECT 1 FROM {l} WHERE `id` = 1 \
              AND `owner` = :owner AND `expires_at` >= NOW(6))",
-            h = self.history,
-            l = self.lock
+            h = self.h(),
+            l = self.l()
         ))
         .param("owner", ParamValue::Text(owner.to_owned()))
     }
@@ -224,15 +252,20 @@ impl Tables {
     /// Records a new checksum for an applied migration (`repair`).
     pub fn set_checksum(&self, version: &str, checksum: &str, owner: &str) -> Request {
         Request::new(format!(
-            "UPDATE `{h}` SET `checksum` = :checksum WHERE `version` = :version AND `success` = 1 \
-             AND EXISTS (SELECT 1 FROM `{l}` WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6))",
-            h = self.history,
-            l = self.lock
+            "UPDATE {h} SET `checksum` = :checksum WHERE `version` = :version AND `success` = 1 \
+             AND EXISTS (SELECT 1 FROM {l} WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6))",
+            h = self.h(),
+            l = self.l()
         ))
         .param("checksum", ParamValue::Text(checksum.to_owned()))
         .param("version", ParamValue::Text(version.to_owned()))
         .param("owner", ParamValue::Text(owner.to_owned()))
     }
+}
+
+/// `name` as a backtick-quoted identifier.
+pub fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// A progress write.

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::check::{classify, Special, StatementClass};
 use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request};
-use crate::history::{parse_history, Progress, Tables};
+use crate::history::{parse_history, quote_identifier, Progress, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
 use crate::source::{Migration, Script, Scripts, SourceError, Version};
 use crate::split::{Statement, StatementKind};
@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub default_database: Option<String>,
     /// History table name (the lock table adds `_lock`).
     pub history_table: String,
+    /// Keep the top-level scripts' history in this database instead of the default database (for
+    /// scripts that drop and re-create their own database).
+    pub history_database: Option<String>,
     /// Recorded as `installed_by` and as the lease owner's prefix.
     pub installed_by: String,
     /// How long to wait for another run's lease.
@@ -64,6 +67,7 @@ impl Default for RunConfig {
         RunConfig {
             default_database: None,
             history_table: crate::names::DEFAULT_HISTORY_TABLE.to_owned(),
+            history_database: None,
             installed_by: "aurora-migrate".to_owned(),
             lock_wait: Duration::from_secs(120),
             lease: Duration::from_secs(60),
@@ -295,6 +299,15 @@ impl<E: Executor + 'static> Runner<E> {
         Ok(Runner { exec, config, tables, owner })
     }
 
+    /// The history and lock tables of a database group: in `history_database` for the top-level
+    /// scripts when one is set, else in the group's own database.
+    fn tables_for(&self, database: &str) -> Tables {
+        match &self.config.history_database {
+            Some(h) if self.config.default_database.as_deref() == Some(database) => self.tables.in_database(h),
+            _ => self.tables.in_database(database),
+        }
+    }
+
     /// Calls `f` until it succeeds, fails for good, or transient failures outlast `retry_for`.
     /// Ambiguous failures and timeouts are retried only for idempotent calls.
     async fn retry<T, F, Fut>(&self, idempotent: bool, mut f: F) -> Result<T, ExecError>
@@ -350,12 +363,19 @@ impl<E: Executor + 'static> Runner<E> {
     }
 
     async fn ensure_tables(&self, database: &str) -> Result<(), RunError> {
-        for sql in [self.tables.create_history(), self.tables.create_lock()] {
+        let tables = self.tables_for(database);
+        if tables.database() != Some(database) {
+            let create = format!("CREATE DATABASE IF NOT EXISTS {}", quote_identifier(tables.database().unwrap_or(database)));
+            self.run_idempotent(Request::new(create))
+                .await
+                .map_err(call_error(format!("database {database}: creating the history database")))?;
+        }
+        for sql in [tables.create_history(), tables.create_lock()] {
             self.run_idempotent(Request::new(sql).database(Some(database)))
                 .await
                 .map_err(call_error(format!("database {database}: creating the history tables")))?;
         }
-        self.run_idempotent(self.tables.seed_lock().database(Some(database)))
+        self.run_idempotent(tables.seed_lock().database(Some(database)))
             .await
             .map_err(call_error(format!("database {database}: creating the lock row")))?;
         Ok(())
@@ -367,7 +387,7 @@ impl<E: Executor + 'static> Runner<E> {
         let start = Instant::now();
         let mut created = false;
         loop {
-            let acquire = self.tables.acquire(&self.owner, seconds).database(Some(database));
+            let acquire = self.tables_for(database).acquire(&self.owner, seconds).database(Some(database));
             match self.run_idempotent(acquire).await {
                 Ok(outcome) if outcome.updated == 1 => break,
                 Ok(_) if !created => {
@@ -386,7 +406,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
             if start.elapsed() >= self.config.lock_wait {
                 let holder = self
-                    .run_idempotent(self.tables.holder().database(Some(database)))
+                    .run_idempotent(self.tables_for(database).holder().database(Some(database)))
                     .await
                     .map_err(call_error(format!("database {database}: reading the lock")))?;
                 let row = holder.rows.first();
@@ -402,7 +422,7 @@ impl<E: Executor + 'static> Runner<E> {
         tracing::info!(database, owner = %self.owner, "lock taken");
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables.renew(&self.owner, seconds).database(Some(database)));
+            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables_for(database).renew(&self.owner, seconds).database(Some(database)));
             let every = self.config.lease / 3;
             tokio::spawn(async move {
                 loop {
@@ -423,13 +443,13 @@ impl<E: Executor + 'static> Runner<E> {
 
     async fn unlock(&self, database: &str, lease: Lease) {
         drop(lease);
-        if let Err(e) = self.run_idempotent(self.tables.release(&self.owner).database(Some(database))).await {
+        if let Err(e) = self.run_idempotent(self.tables_for(database).release(&self.owner).database(Some(database))).await {
             tracing::warn!(database, error = %e, "releasing the lock failed; it expires by itself");
         }
     }
 
     async fn read_history(&self, database: &str) -> Result<Vec<Applied>, RunError> {
-        match self.run_idempotent(self.tables.select_history().database(Some(database))).await {
+        match self.run_idempotent(self.tables_for(database).select_history().database(Some(database))).await {
             Ok(outcome) => parse_history(&outcome).map_err(call_error(format!("database {database}: reading history"))),
             Err(ExecError::Database { message }) if is_missing_table(&message) || is_missing_database(&message) => Ok(Vec::new()),
             Err(e) => Err(call_error(format!("database {database}: reading history"))(e)),
@@ -504,7 +524,12 @@ impl<E: Executor + 'static> Runner<E> {
                 Ok(applied) => (applied, None),
                 Err((applied, e)) => (applied, Some(e)),
             };
-            let history = history?;
+            // A failed run's own error says more than a failure to read history afterwards.
+            let history = match (history, &error) {
+                (Ok(history), _) => history,
+                (Err(e), None) => return Err(e),
+                (Err(_), Some(_)) => Vec::new(),
+            };
             let plan = self.plan_for(&migrations, &history);
             report.applied += applied.len();
             if let Some(e) = &error {
@@ -604,6 +629,16 @@ impl<E: Executor + 'static> Runner<E> {
         }
         let mut at = from;
         let context = ApplyContext { database, migration, total, lease };
+        let history_database = self.tables_for(database).database().unwrap_or(database).to_owned();
+        if let Some((i, _)) = prepared.iter().enumerate().skip(from).find(|(_, p)| dropped_database(p.statement.text).is_some_and(|d| d == history_database)) {
+            return Err(format!(
+                "{}:{}: statement {} of {total} drops database {history_database}, which holds the migration \
+                 history: keep the history elsewhere with --history-database (AURORA_MIGRATE_HISTORY_DATABASE)",
+                migration.script,
+                prepared[i].statement.line,
+                i + 1
+            ));
+        }
         if let Some((i, why)) = prepared.iter().enumerate().skip(from).find_map(|(i, p)| match p.disposition {
             Disposition::Refused(why) => Some((i, why)),
             _ => None,
@@ -686,7 +721,7 @@ impl<E: Executor + 'static> Runner<E> {
                     execution_ms: started.elapsed().as_millis() as i64,
                     ..self.progress(&context, at, &prefix_at)
                 };
-                if let Err(e) = self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(database))).await {
+                if let Err(e) = self.run_idempotent(self.tables_for(database).record(&record, &self.owner).database(Some(database))).await {
                     tracing::error!(error = %e, "recording the failure failed");
                 }
                 return Err(format!(
@@ -737,7 +772,7 @@ impl<E: Executor + 'static> Runner<E> {
 
     async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
         let record = Progress { execution_ms: ms, ..self.progress(c, applied, prefix) };
-        let request = self.tables.record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
+        let request = self.tables_for(c.database).record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
         let outcome = match transaction {
             Some(_) => self.exec.execute(request).await,
             None => self.run_idempotent(request).await,
@@ -756,7 +791,7 @@ impl<E: Executor + 'static> Runner<E> {
             inflight_database: Some(database.unwrap_or(c.database)),
             ..self.progress(c, at, prefix)
         };
-        match self.run_idempotent(self.tables.record(&record, &self.owner).database(Some(c.database))).await {
+        match self.run_idempotent(self.tables_for(c.database).record(&record, &self.owner).database(Some(c.database))).await {
             Ok(o) if o.updated > 0 => Ok(()),
             Ok(_) => Err(Failure { index: at, error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
             Err(e) => Err(Failure { index: at, error: format!("recording the statement about to run: {e}"), retry: false }),
@@ -984,7 +1019,7 @@ impl<E: Executor + 'static> Runner<E> {
             let lease = self.lock(&database).await?;
             let result = async {
                 let removed = self
-                    .run_idempotent(self.tables.delete_failed(&self.owner).database(Some(&database)))
+                    .run_idempotent(self.tables_for(&database).delete_failed(&self.owner).database(Some(&database)))
                     .await
                     .map_err(call_error(format!("database {database}: removing failed records")))?;
                 let mut notes = Vec::new();
@@ -995,7 +1030,7 @@ impl<E: Executor + 'static> Runner<E> {
                     let history = self.read_history(&database).await?;
                     for h in history.iter().filter(|h| h.success && h.kind == AppliedKind::Script) {
                         if let Some(m) = migrations.iter().find(|m| m.version.as_str() == h.version && m.checksum != h.checksum) {
-                            self.run_idempotent(self.tables.set_checksum(&h.version, &m.checksum, &self.owner).database(Some(&database)))
+                            self.run_idempotent(self.tables_for(&database).set_checksum(&h.version, &m.checksum, &self.owner).database(Some(&database)))
                                 .await
                                 .map_err(call_error(format!("database {database}: updating a checksum")))?;
                             notes.push(format!("database {database}: {} now recorded with checksum {}", m.script, m.checksum));
@@ -1049,7 +1084,7 @@ impl<E: Executor + 'static> Runner<E> {
                 inflight_database: None,
             };
             let outcome = self
-                .run_idempotent(self.tables.record(&record, &self.owner).database(Some(&database)))
+                .run_idempotent(self.tables_for(&database).record(&record, &self.owner).database(Some(&database)))
                 .await
                 .map_err(call_error(format!("database {database}: recording the baseline")))?;
             if outcome.updated == 0 {
@@ -1111,12 +1146,31 @@ fn current_version(report: &Report) -> Option<String> {
     })
 }
 
+/// The database a `DROP DATABASE|SCHEMA [IF EXISTS] name` statement drops.
+fn dropped_database(text: &str) -> Option<String> {
+    let words = crate::split::head_words(text, 4);
+    if words.first().map(String::as_str) != Some("DROP") || !matches!(words.get(1).map(String::as_str), Some("DATABASE" | "SCHEMA")) {
+        return None;
+    }
+    let upper = text.to_ascii_uppercase();
+    let at = upper.find(words[1].as_str())? + words[1].len();
+    let mut rest = text[at..].trim_start();
+    if rest.to_ascii_uppercase().starts_with("IF EXISTS") {
+        rest = rest[9..].trim_start();
+    }
+    let name = match rest.strip_prefix('`') {
+        Some(quoted) => quoted.split('`').next()?.to_owned(),
+        None => rest.split(|c: char| c.is_whitespace() || c == ';').next()?.to_owned(),
+    };
+    (!name.is_empty()).then_some(name)
+}
+
 fn is_missing_table(message: &str) -> bool {
     message.contains("1146") || message.contains("doesn't exist")
 }
 
 fn is_missing_database(message: &str) -> bool {
-    message.contains("1049") || message.contains("Unknown database")
+    message.contains("1049") || message.contains("Unknown database") || message.contains("1046")
 }
 
 #[cfg(test)]
@@ -1154,14 +1208,14 @@ mod tests {
         async fn execute(&self, r: Request) -> Result<Outcome, ExecError> {
             let mut s = self.state.lock().unwrap();
             let sql = r.sql.clone();
-            if sql.contains("_lock` SET") || sql.starts_with("INSERT IGNORE") || sql.starts_with("CREATE TABLE IF NOT EXISTS `aurora") {
+            if sql.contains("_lock` SET") || sql.starts_with("INSERT IGNORE") || (sql.starts_with("CREATE TABLE IF NOT EXISTS") && sql.contains("`aurora_migrate_history")) {
                 return Ok(Outcome { rows: vec![], updated: 1 });
             }
             if sql.starts_with("SELECT `version`") {
                 let rows = s.rows.values().cloned().collect();
                 return Ok(Outcome { rows, updated: 0 });
             }
-            if sql.starts_with("INSERT INTO `aurora_migrate_history`") {
+            if sql.starts_with("INSERT INTO `app`.`aurora_migrate_history`") {
                 let p = &r.params;
                 let row = ["version", "description", "script", "checksum", "kind", "applied", "total", "prefix", "success", "error", "failed_at", "by"]
                     .iter()
@@ -1359,6 +1413,24 @@ mod tests {
         assert_eq!(report.applied, 0);
         assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
         assert_eq!(report.current_version.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn dropped_databases_are_read_from_drop_statements() {
+        assert_eq!(dropped_database("DROP SCHEMA IF EXISTS sakila").as_deref(), Some("sakila"));
+        assert_eq!(dropped_database("drop database `odd name`").as_deref(), Some("odd name"));
+        assert_eq!(dropped_database("DROP TABLE sakila"), None);
+        assert_eq!(dropped_database("CREATE DATABASE x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_script_dropping_the_history_database_is_refused_before_anything_runs() {
+        let fake = Arc::new(Fake::default());
+        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nDROP SCHEMA IF EXISTS app;\nCREATE SCHEMA app;")]);
+        let report = migrate(&fake, &s).await;
+        assert!(!report.ok);
+        assert!(report.problems[0].contains("V1__a.sql:2: statement 2 of 3 drops database app"), "{:?}", report.problems);
+        assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
     }
 
     #[tokio::test]
