@@ -71,6 +71,16 @@ pub struct Shape {
 
 /// The calls that run `text`.
 pub fn calls(text: &str) -> Result<Vec<Call>, TooLong> {
+    let mut calls = fitted_calls(text)?;
+    for call in &mut calls {
+        if let Some(escaped) = escape_stray_colons(&call.sql, &call.params) {
+            call.sql = escaped;
+        }
+    }
+    Ok(calls)
+}
+
+fn fitted_calls(text: &str) -> Result<Vec<Call>, TooLong> {
     let chars = text.chars().count();
     if chars <= MAX_SQL_CHARS {
         return Ok(vec![Call { sql: text.to_owned(), params: Vec::new() }]);
@@ -79,6 +89,39 @@ pub fn calls(text: &str) -> Result<Vec<Call>, TooLong> {
         return cut_insert(text, chars, prefix_end, &rows);
     }
     with_parameters(text).ok_or(TooLong::Statement { chars }).map(|call| vec![call])
+}
+
+/// The Data API reads `:name` outside quotes as a named parameter, but in MySQL a colon before a
+/// word is also a label (`proc:BEGIN ... END`). A space after such a colon means the same to MySQL
+/// and is no parameter to the Data API. Returns the text with those spaces, if any were needed.
+fn escape_stray_colons(sql: &str, params: &[(String, Param)]) -> Option<String> {
+    let bytes = sql.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut p = 0;
+    while p < bytes.len() {
+        match bytes[p] {
+            b'\'' | b'"' | b'`' => p = quoted_end(bytes, p).unwrap_or(bytes.len()),
+            b':' if bytes.get(p + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                && (p == 0 || bytes[p - 1] != b':') =>
+            {
+                let len = bytes[p + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                let name = &sql[p + 1..p + 1 + len];
+                if !params.iter().any(|(n, _)| n == name) {
+                    let out = out.get_or_insert_with(|| String::with_capacity(sql.len() + 8));
+                    out.push_str(&sql[copied..=p]);
+                    out.push(' ');
+                    copied = p + 1;
+                }
+                p += 1 + len;
+            }
+            _ => p += 1,
+        }
+    }
+    out.map(|mut out| {
+        out.push_str(&sql[copied..]);
+        out
+    })
 }
 
 /// Like [`calls`], but only counts.
@@ -408,6 +451,19 @@ mod tests {
         ] {
             assert!(matches!(calls(&text), Err(TooLong::Statement { .. })), "{}", &text[..30]);
         }
+    }
+
+    #[test]
+    fn labels_are_not_taken_for_parameters() {
+        let sql = "CREATE PROCEDURE p() proc:BEGIN SELECT ':x', `a:b`; SET @v:=1; LEAVE proc; END";
+        assert_eq!(
+            calls(sql).unwrap()[0].sql,
+            "CREATE PROCEDURE p() proc: BEGIN SELECT ':x', `a:b`; SET @v:=1; LEAVE proc; END"
+        );
+        assert_eq!(calls("SELECT 1").unwrap()[0].sql, "SELECT 1");
+        let image = "ab".repeat(40_000);
+        let call = &calls(&format!("UPDATE t SET v = 0x{image} WHERE k = 'a:b'")).unwrap()[0];
+        assert_eq!(call.sql, "UPDATE t SET v = :_am0 WHERE k = 'a:b'");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request};
 use crate::history::{parse_history, quote_identifier, Progress, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
 use crate::source::{Migration, Script, Scripts, SourceError, Version};
-use crate::split::{Statement, StatementKind};
+use crate::split::{client_text, Statement, StatementKind};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -624,7 +624,7 @@ impl<E: Executor + 'static> Runner<E> {
             prefix.update(p.statement.text.as_bytes());
             prefix.update([0]);
             if p.disposition == Disposition::Session {
-                session.push(p.statement.text.to_owned());
+                session.push(client_text(p.statement.text).into_owned());
             }
         }
         let mut at = from;
@@ -734,7 +734,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
             for p in segment {
                 if p.disposition == Disposition::Session {
-                    session.push(p.statement.text.to_owned());
+                    session.push(client_text(p.statement.text).into_owned());
                 }
             }
             prefix = next_prefix;
@@ -804,7 +804,7 @@ impl<E: Executor + 'static> Runner<E> {
         let database = p.database.as_deref().unwrap_or_default();
         loop {
             let outcome = self
-                .run_idempotent(self.tables.running(p.statement.text).database(Some(database)))
+                .run_idempotent(self.tables.running(&client_text(p.statement.text)).database(Some(database)))
                 .await
                 .map_err(|e| format!("checking whether statement still runs: {e}"))?;
             if outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0) == 0 {
@@ -904,7 +904,7 @@ impl<E: Executor + 'static> Runner<E> {
             if !matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session) {
                 continue;
             }
-            let calls = crate::calls::calls(p.statement.text).map_err(|e| Failure { index: at + offset, error: e.to_string(), retry: false });
+            let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at + offset, error: e.to_string(), retry: false });
             let calls = match calls {
                 Ok(calls) => calls,
                 Err(f) => {
@@ -947,7 +947,7 @@ impl<E: Executor + 'static> Runner<E> {
 
     /// One DDL statement outside a transaction, with `continueAfterTimeout`.
     async fn run_ddl(&self, c: &ApplyContext<'_>, p: &Prepared<'_>, at: usize, end: usize, prefix: &str, started: Instant) -> Result<(), Failure> {
-        let calls = crate::calls::calls(p.statement.text).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
+        let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
         for call in calls {
             let mut request = Request::new(call.sql).database(p.database.as_deref());
             request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();

@@ -653,6 +653,45 @@ pub(crate) fn starts_compound(text: &str) -> bool {
     }
 }
 
+/// A statement's text as the mysql client sends it by default (`--skip-comments`): `--`, `#` and
+/// `/* */` comments removed (a removed `/* */` leaves one space where words would otherwise join),
+/// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
+/// stored exactly as the client would store them.
+pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut changed = false;
+    let mut p = 0;
+    while p < bytes.len() {
+        match bytes[p] {
+            b'\'' | b'"' | b'`' => p = quoted_end(bytes, p).unwrap_or(bytes.len()),
+            b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
+            _ => match comment_end(bytes, p) {
+                Some(end) => {
+                    out.push_str(&text[copied..p]);
+                    changed = true;
+                    let block = bytes[p] == b'/';
+                    let end = if block { end } else { end.min(bytes.len()) };
+                    if block && bytes.get(end).is_some_and(|c| !is_space(*c)) && !out.ends_with(|c: char| c.is_ascii_whitespace()) {
+                        out.push(' ');
+                    }
+                    copied = end;
+                    p = end;
+                }
+                None => p += 1,
+            },
+        }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The offset just after the quoted string or identifier opening at `bytes[p]` (`'`, `"` or a
 /// backtick): backslash escapes in strings, none in backticks, doubled quotes read as two strings.
 pub(crate) fn quoted_end(bytes: &[u8], p: usize) -> Option<usize> {
@@ -829,6 +868,23 @@ mod tests {
             let e = err(sql);
             assert_eq!((e.line, e.column), (*line, *column), "input {sql:?}: {e}");
             assert!(e.to_string().contains(message), "input {sql:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn client_text_drops_comments_like_the_mysql_client() {
+        let cases = [
+            ("SELECT 1", "SELECT 1"),
+            ("SELECT 1 -- one\n, 2 # two\n", "SELECT 1 \n, 2"),
+            ("SELECT/* x */1", "SELECT 1"),
+            ("SELECT /* x */ 1", "SELECT  1"),
+            ("SELECT '-- no', \"# no\", `/* no */`", "SELECT '-- no', \"# no\", `/* no */`"),
+            ("SELECT /*!40101 1 */ /*M!100101 2 */", "SELECT /*!40101 1 */ /*M!100101 2 */"),
+            ("BEGIN\n  -- Complex logic\n  SET x = 1;\nEND", "BEGIN\n  \n  SET x = 1;\nEND"),
+            ("SELECT 1 --x", "SELECT 1 --x"),
+        ];
+        for (text, sent) in cases {
+            assert_eq!(client_text(text), sent, "{text:?}");
         }
     }
 
