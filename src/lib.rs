@@ -15,6 +15,7 @@ pub mod names;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod session;
 pub mod source;
 pub mod split;
 

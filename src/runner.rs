@@ -28,7 +28,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::check::{classify, Special, StatementClass};
-use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request};
+use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
+use crate::session::Session;
 use crate::history::{parse_history, quote_identifier, Progress, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
 use crate::source::{Migration, Script, Scripts, SourceError, Version};
@@ -257,7 +258,15 @@ fn disposition(statement: &Statement<'_>) -> Disposition {
     }
     match classify(statement.text) {
         StatementClass::Ddl => Disposition::Ddl,
-        _ if crate::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => Disposition::Session,
+        _ if crate::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => {
+            // A global assignment changes the server, not the session: it runs once.
+            let global = crate::split::head_words(statement.text, usize::MAX).iter().any(|w| w == "GLOBAL" || w == "PERSIST");
+            if global && crate::session::assigned(statement.text).is_none() {
+                Disposition::Dml
+            } else {
+                Disposition::Session
+            }
+        }
         _ => Disposition::Dml,
     }
 }
@@ -619,12 +628,12 @@ impl<E: Executor + 'static> Runner<E> {
             prepared.push(Prepared { statement, disposition, database: current.clone() });
         }
         let mut prefix = Sha256::new();
-        let mut session: Vec<String> = self.config.init_sql.clone();
+        let mut session = Session::default();
         for p in &prepared[..from.min(total)] {
             prefix.update(p.statement.text.as_bytes());
             prefix.update([0]);
             if p.disposition == Disposition::Session {
-                session.push(client_text(p.statement.text).into_owned());
+                session.ran(&client_text(p.statement.text));
             }
         }
         let mut at = from;
@@ -700,7 +709,8 @@ impl<E: Executor + 'static> Runner<E> {
             let started = Instant::now();
             let before = hex_digest(&prefix);
             let result = self.run_segment(&context, segment, at, end, &session, &before, &prefix_text, started).await;
-            if let Err(failure) = result {
+            if let Err(failure) = &result {
+                let failure = Failure { index: failure.index, error: failure.error.clone(), retry: failure.retry };
                 let p = &prepared[failure.index].statement;
                 let failed_at = format!("{}:{}", migration.script, p.line);
                 on_event(&Event::Failed {
@@ -732,10 +742,14 @@ impl<E: Executor + 'static> Runner<E> {
                     if at > from || at > 0 { format!(" ({at} statement(s) before it are applied and recorded)") } else { String::new() }
                 ));
             }
-            for p in segment {
-                if p.disposition == Disposition::Session {
-                    session.push(client_text(p.statement.text).into_owned());
-                }
+            let sent: Vec<String> = segment
+                .iter()
+                .filter(|p| p.disposition == Disposition::Session)
+                .map(|p| client_text(p.statement.text).into_owned())
+                .collect();
+            match result {
+                Ok(Some((targets, values))) => session.captured(&targets, &values, sent.iter().map(String::as_str)),
+                _ => session.append_unread(sent.iter().map(String::as_str)),
             }
             prefix = next_prefix;
             at = end;
@@ -829,26 +843,28 @@ impl<E: Executor + 'static> Runner<E> {
         segment: &[Prepared<'_>],
         at: usize,
         end: usize,
-        session: &[String],
+        session: &Session,
         prefix_before: &str,
         prefix: &str,
         started: Instant,
-    ) -> Result<(), Failure> {
+    ) -> Result<Option<Captured>, Failure> {
         let database = segment[0].database.as_deref();
+        let mut replay = self.config.init_sql.clone();
+        replay.extend(session.replay());
         let sends: Vec<_> = segment.iter().filter(|p| matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session)).collect();
         let is_ddl = segment[0].disposition == Disposition::Ddl;
         if sends.is_empty() {
             // Only USE / skipped statements: just count them.
-            return self.write_progress(c, end, prefix, 0, None).await;
+            return self.write_progress(c, end, prefix, 0, None).await.map(|()| None);
         }
         if is_ddl {
             // The DDL commits on its own: record it as in flight first, so that a crash before its
             // progress write can be resolved by the next run instead of running it twice.
             self.write_intent(c, at, prefix_before, database).await?;
-            if session.is_empty() {
+            if replay.is_empty() {
                 let deadline = Instant::now() + self.config.retry_for;
                 loop {
-                    match self.run_ddl(c, &segment[0], at, end, prefix, started).await {
+                    match self.run_ddl(c, &segment[0], at, end, prefix, started).await.map(|()| None) {
                         Err(failure) if failure.retry && Instant::now() < deadline => {
                             tracing::warn!(error = %failure.error, "sending the DDL statement again");
                             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -858,10 +874,23 @@ impl<E: Executor + 'static> Runner<E> {
                 }
             }
         }
+        // Read back what the session statements assigned (this segment's, and replayed ones not yet
+        // read), so that later segments restore it with one statement.
+        let capture = if is_ddl {
+            Vec::new()
+        } else {
+            let sent: Vec<String> = segment
+                .iter()
+                .filter(|p| p.disposition == Disposition::Session)
+                .map(|p| client_text(p.statement.text).into_owned())
+                .collect();
+            session.to_capture(sent.iter().map(String::as_str))
+        };
         let deadline = Instant::now() + self.config.retry_for;
         let mut delay = Duration::from_millis(200);
         loop {
-            match self.try_transaction(c, segment, at, end, session, prefix, started, database).await {
+            let attempt = self.try_transaction(c, segment, at, end, &replay, &capture, prefix, started, database).await;
+            match attempt.map(|values| values.map(|v| (capture.clone(), v))) {
                 Err(failure) if failure.retry && Instant::now() + delay < deadline => {
                     tracing::warn!(error = %failure.error, "segment rolled back; running it again");
                     tokio::time::sleep(delay).await;
@@ -879,11 +908,12 @@ impl<E: Executor + 'static> Runner<E> {
         segment: &[Prepared<'_>],
         at: usize,
         end: usize,
-        session: &[String],
+        replay: &[String],
+        capture: &[String],
         prefix: &str,
         started: Instant,
         database: Option<&str>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Option<Vec<Value>>, Failure> {
         let transient = |e: &ExecError| matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. });
         let tx = self
             .retry(true, || self.exec.begin(database))
@@ -894,7 +924,7 @@ impl<E: Executor + 'static> Runner<E> {
                 tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
             }
         };
-        for sql in session {
+        for sql in replay {
             if let Err(e) = self.exec.execute(Request::new(sql.clone()).database(database).transaction(Some(&tx))).await {
                 rollback().await;
                 return Err(Failure { index: at, error: format!("replaying session statement `{sql}`: {e}"), retry: transient(&e) });
@@ -925,18 +955,46 @@ impl<E: Executor + 'static> Runner<E> {
                 }
             }
         }
+        let mut captured = None;
+        if !capture.is_empty() {
+            let read = Request::new(format!("SELECT {}", capture.join(", "))).database(database).transaction(Some(&tx));
+            match self.exec.execute(read).await {
+                Ok(outcome) => captured = outcome.rows.into_iter().next(),
+                Err(e) => {
+                    rollback().await;
+                    return Err(Failure { index: at, error: format!("reading back session variables: {e}"), retry: transient(&e) });
+                }
+            }
+        }
         if let Err(f) = self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx)).await {
             rollback().await;
             return Err(f);
         }
         match self.exec.commit(&tx).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(captured),
             Err(e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. })) => {
-                // Did the commit land? The progress row written inside the transaction tells.
+                // Did the commit land? First make sure the transaction is over: a rollback that
+                // succeeds means it was still open (so nothing was committed, and now nothing will
+                // be); "not found" means it ended. Then the progress row written inside it tells.
+                tracing::warn!(error = %e, "the answer to a commit was lost; finding out whether it landed");
+                let deadline = Instant::now() + self.config.retry_for;
+                loop {
+                    match self.exec.rollback(&tx).await {
+                        Ok(()) => return Err(Failure { index: at, error: format!("committing: {e}; rolled back"), retry: true }),
+                        Err(ExecError::TransactionGone { .. }) => break,
+                        Err(other) if Instant::now() < deadline => {
+                            tracing::warn!(error = %other, "waiting for the transaction whose commit answer was lost");
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        Err(other) => {
+                            return Err(Failure { index: at, error: format!("committing: {e}; then: {other}"), retry: false })
+                        }
+                    }
+                }
                 let history = self.read_history(c.database).await.map_err(|r| Failure { index: at, error: r.to_string(), retry: false })?;
                 let done = history.iter().any(|h| h.version == c.migration.version.as_str() && h.applied >= end && h.prefix == prefix);
                 if done {
-                    Ok(())
+                    Ok(captured)
                 } else {
                     Err(Failure { index: at, error: format!("committing: {e}"), retry: true })
                 }
@@ -1105,6 +1163,9 @@ impl<E: Executor + 'static> Runner<E> {
     }
 }
 
+/// Session variables read back after a segment: the expressions and their values.
+type Captured = (Vec<String>, Vec<Value>);
+
 struct ApplyContext<'a> {
     database: &'a str,
     migration: &'a Migration,
@@ -1248,6 +1309,10 @@ mod tests {
             if sql.contains("FAIL") {
                 return Err(ExecError::Database { message: "Error 1064: syntax".into() });
             }
+            if let Some(list) = sql.strip_prefix("SELECT @") {
+                let n = list.split(", ").count();
+                return Ok(Outcome { rows: vec![vec![Value::Long(0); n]], updated: 0 });
+            }
             Ok(Outcome::default())
         }
         async fn begin(&self, _database: Option<&str>) -> Result<String, ExecError> {
@@ -1373,17 +1438,19 @@ mod tests {
                 "begin t1",
                 "exec SET foreign_key_checks = 0 in t1 @app",
                 "exec INSERT INTO a VALUES (1) in t1 @app",
+                // The value is read back, and later segments restore it with one statement.
+                "exec SELECT @@SESSION.foreign_key_checks in t1 @app",
                 "progress 1 4 in t1",
                 "commit t1",
                 "intent 1 4",
                 "begin t2",
-                "exec SET foreign_key_checks = 0 in t2 @app",
+                "exec SET @@SESSION.foreign_key_checks = 0 in t2 @app",
                 "exec CREATE TABLE b (id INT) in t2 @app",
                 "progress 1 5 in t2",
                 "commit t2",
                 // USE starts the next segment, whose calls go to the new database.
                 "begin t3",
-                "exec SET foreign_key_checks = 0 in t3 @other",
+                "exec SET @@SESSION.foreign_key_checks = 0 in t3 @other",
                 "exec INSERT INTO c VALUES (1) in t3 @other",
                 "progress 1 8 in t3",
                 "commit t3",
