@@ -12,6 +12,9 @@ pub const ENV_DATABASE: &str = "AURORA_MIGRATE_DATABASE";
 pub const ENV_MIGRATIONS_DIR: &str = "AURORA_MIGRATE_MIGRATIONS_DIR";
 /// Name of the history table.
 pub const ENV_HISTORY_TABLE: &str = "AURORA_MIGRATE_HISTORY_TABLE";
+/// Database holding the history and lock tables of the top-level scripts; when unset, the default
+/// database. Needed by scripts that drop and re-create their own database.
+pub const ENV_HISTORY_DATABASE: &str = "AURORA_MIGRATE_HISTORY_DATABASE";
 /// Data API endpoint override (the local emulator); unset means the AWS endpoint.
 pub const ENV_ENDPOINT_URL: &str = "AURORA_MIGRATE_ENDPOINT_URL";
 
@@ -22,3 +25,17 @@ pub const DEFAULT_HISTORY_TABLE: &str = "aurora_migrate_history";
 
 /// Custom-resource property that carries the content hash of the scripts.
 pub const PROPERTY_CONTENT_HASH: &str = "ContentHash";
+/// Custom-resource property: the default database (the construct's `database`); overrides the
+/// function's environment for this resource, and changing it re-runs the migrations.
+pub const PROPERTY_DATABASE: &str = "Database";
+
+/// Custom-resource `Data` key: the newest applied version after the run (what the CDK construct's
+/// `currentVersion` reads with `Fn::GetAtt`). Empty when nothing is applied.
+pub const DATA_CURRENT_VERSION: &str = "CurrentVersion";
+/// Custom-resource `Data` key: how many migrations this event applied.
+pub const DATA_APPLIED: &str = "Applied";
+/// Custom-resource `Data` key: the versions this event applied, comma-separated (shortened to fit
+/// 4096 bytes).
+pub const DATA_APPLIED_VERSIONS: &str = "AppliedVersions";
+/// Custom-resource `Data` key: the content hash of the scripts found in the layer.
+pub const DATA_CONTENT_HASH: &str = "ContentHash";

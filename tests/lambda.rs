@@ -385,6 +385,34 @@ fn create_applies_the_scripts_and_answers_success_with_data_and_json_logs() {
 }
 
 #[test]
+fn the_history_database_from_the_environment_holds_the_top_level_history() {
+    // AURORA_MIGRATE_HISTORY_DATABASE (what the construct's historyDatabase sets): the top-level
+    // scripts' history and lock tables live there, not in the default database.
+    let l = Lambda::start_with(&[("AURORA_MIGRATE_HISTORY_DATABASE", "migrations")]);
+    two_scripts(&l);
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "2");
+    assert_eq!(l.tables(), "customers,orders");
+    assert_eq!(
+        l.sql("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'migrations'"),
+        "aurora_migrate_history,aurora_migrate_history_lock"
+    );
+    assert_eq!(l.sql("SELECT version, statements_applied, statements_total, success FROM migrations.aurora_migrate_history ORDER BY version"), "1\t2\t2\t1\n2\t1\t1\t1");
+}
+
+#[test]
+#[ignore = "runner: recording progress after DROP DATABASE of the default database fails with 1049 Unknown database (the call's database field is still the dropped one)"]
+fn the_history_database_from_the_environment_survives_a_script_that_recreates_its_database() {
+    let l = Lambda::start_with(&[("AURORA_MIGRATE_HISTORY_DATABASE", "migrations")]);
+    l.write("V1__recreate.sql", &format!("DROP DATABASE IF EXISTS {DATABASE};\nCREATE DATABASE {DATABASE};\nCREATE TABLE {DATABASE}.t (id INT);\n"));
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(l.tables(), "t");
+    assert_eq!(l.sql("SELECT version, statements_applied, statements_total, success FROM migrations.aurora_migrate_history"), "1\t3\t3\t1");
+}
+
+#[test]
 fn an_update_with_new_scripts_applies_only_those() {
     let l = Lambda::start();
     two_scripts(&l);

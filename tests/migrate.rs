@@ -368,6 +368,24 @@ fn per_database_folders_run_after_the_top_level_scripts() {
 }
 
 #[test]
+fn the_cli_keeps_the_top_level_history_in_the_history_database_option_or_its_variable() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);");
+    let out = env.cli(&["migrate", "--history-database", "migrations"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tables = |db: &str| env.sql(&format!("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = '{db}'"));
+    assert_eq!(tables("app"), "a");
+    assert_eq!(tables("migrations"), "aurora_migrate_history,aurora_migrate_history_lock");
+    assert_eq!(env.sql("SELECT version, statements_applied, success FROM migrations.aurora_migrate_history"), "1\t2\t1");
+    // The same through AURORA_MIGRATE_HISTORY_DATABASE: V1 is found applied there, V2 is recorded there.
+    env.write("V2__b.sql", "CREATE TABLE b (id INT);");
+    let out = env.cli(&["migrate"]).env("AURORA_MIGRATE_HISTORY_DATABASE", "migrations").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tables("app"), "a,b");
+    assert_eq!(env.sql("SELECT GROUP_CONCAT(version ORDER BY version) FROM migrations.aurora_migrate_history WHERE success = 1"), "1,2");
+}
+
+#[test]
 fn repair_clears_a_failed_record_and_baseline_marks_an_existing_database() {
     let env = Env::start(Options::default());
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nCREATE TABLE a (id INT);");

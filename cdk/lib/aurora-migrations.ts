@@ -14,14 +14,17 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { contentHash, migrationFiles } from './content-hash';
 import {
+  DATA_CURRENT_VERSION,
   DEFAULT_HISTORY_TABLE,
   DEFAULT_MIGRATIONS_DIR,
   ENV_DATABASE,
+  ENV_HISTORY_DATABASE,
   ENV_HISTORY_TABLE,
   ENV_MIGRATIONS_DIR,
   ENV_RESOURCE_ARN,
   ENV_SECRET_ARN,
   PROPERTY_CONTENT_HASH,
+  PROPERTY_DATABASE,
 } from './names';
 
 /** Environment variable that overrides where the default `code` is read from. */
@@ -66,6 +69,16 @@ export interface AuroraMigrationsProps {
    * @default 'aurora_migrate_history' (DEFAULT_HISTORY_TABLE)
    */
   readonly historyTable?: string;
+
+  /**
+   * Database that holds the history and lock tables of the top-level scripts (scripts in
+   * `<database>/` subfolders keep theirs in their own database). Set it when a script drops and
+   * re-creates the default database, which would otherwise take the history with it (the function
+   * refuses such a script). Changing it later does not move an existing history: the function then
+   * looks for the history in the new database.
+   * @default - the default database (`database`, else the secret's `dbname`)
+   */
+  readonly historyDatabase?: string;
 
   /**
    * Timeout of the migration function; the custom resource waits one minute longer, so the function
@@ -126,6 +139,7 @@ export class AuroraMigrations extends Construct {
       [ENV_HISTORY_TABLE]: props.historyTable ?? DEFAULT_HISTORY_TABLE,
     };
     if (props.database !== undefined) environment[ENV_DATABASE] = props.database;
+    if (props.historyDatabase !== undefined) environment[ENV_HISTORY_DATABASE] = props.historyDatabase;
 
     // An own role and log group instead of the AWSLambdaBasicExecutionRole managed policy, whose
     // logs:* statements are on Resource "*": here the function may write to its own log group only.
@@ -168,9 +182,9 @@ export class AuroraMigrations extends Construct {
     props.secret.grantRead(this.function);
 
     const properties: Record<string, string> = { [PROPERTY_CONTENT_HASH]: this.contentHash };
-    // "Database" is not in names.rs yet; the Lambda reads the database from its environment, the
-    // property is here so that changing the database re-runs the migrations.
-    if (props.database !== undefined) properties.Database = props.database;
+    // The Lambda takes the database from this property before its environment; as a property it also
+    // makes a changed database re-run the migrations.
+    if (props.database !== undefined) properties[PROPERTY_DATABASE] = props.database;
 
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
@@ -185,7 +199,7 @@ export class AuroraMigrations extends Construct {
     // first invoke must not come before the grants and the no-retry setting are in place.
     this.resource.node.addDependency(props.cluster, role, asyncConfig);
 
-    this.currentVersion = this.resource.getAttString('CurrentVersion');
+    this.currentVersion = this.resource.getAttString(DATA_CURRENT_VERSION);
   }
 }
 

@@ -12,6 +12,11 @@ export const ENV_DATABASE = 'AURORA_MIGRATE_DATABASE';
 export const ENV_MIGRATIONS_DIR = 'AURORA_MIGRATE_MIGRATIONS_DIR';
 /** Name of the history table. */
 export const ENV_HISTORY_TABLE = 'AURORA_MIGRATE_HISTORY_TABLE';
+/**
+ * Database holding the history and lock tables of the top-level scripts; when unset, the default
+ * database. Needed by scripts that drop and re-create their own database.
+ */
+export const ENV_HISTORY_DATABASE = 'AURORA_MIGRATE_HISTORY_DATABASE';
 /** Data API endpoint override (the local emulator); unset means the AWS endpoint. Never set by the construct. */
 export const ENV_ENDPOINT_URL = 'AURORA_MIGRATE_ENDPOINT_URL';
 
@@ -22,3 +27,20 @@ export const DEFAULT_HISTORY_TABLE = 'aurora_migrate_history';
 
 /** Custom-resource property that carries the content hash of the scripts. */
 export const PROPERTY_CONTENT_HASH = 'ContentHash';
+/**
+ * Custom-resource property: the default database (the construct's `database`); overrides the
+ * function's environment for this resource, and changing it re-runs the migrations.
+ */
+export const PROPERTY_DATABASE = 'Database';
+
+/**
+ * Custom-resource `Data` key: the newest applied version after the run (what `currentVersion` reads
+ * with `Fn::GetAtt`). Empty when nothing is applied.
+ */
+export const DATA_CURRENT_VERSION = 'CurrentVersion';
+/** Custom-resource `Data` key: how many migrations this event applied. */
+export const DATA_APPLIED = 'Applied';
+/** Custom-resource `Data` key: the versions this event applied, comma-separated (shortened to fit 4096 bytes). */
+export const DATA_APPLIED_VERSIONS = 'AppliedVersions';
+/** Custom-resource `Data` key: the content hash of the scripts found in the layer. */
+export const DATA_CONTENT_HASH = 'ContentHash';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { contentHash, migrationFiles } from '../lib/content-hash';
-import { ENV_LAMBDA_DIR } from '../lib/aurora-migrations';
+import { AuroraMigrations, ENV_LAMBDA_DIR } from '../lib/aurora-migrations';
 import * as names from '../lib/names';
 import { fakeLambdaDir, removeAll, scriptsFolder, tempDir } from './support/fixtures';
 import { IMPORTED_SECRET_ARN, assetFiles, only, synthExample, synthImported } from './support/synth';
@@ -77,8 +77,28 @@ test('the environment carries the names the Rust Lambda reads, with the defaults
   assert.equal(env(custom)[names.ENV_DATABASE], 'shop');
   assert.equal(env(custom)[names.ENV_HISTORY_TABLE], 'schema_history');
   // Changing the database must re-run the migrations, so it is a property too; without one, none.
-  assert.equal(only(custom.template, CUSTOM_RESOURCE).resource.Properties.Database, 'shop');
-  assert.equal(only(defaults.template, CUSTOM_RESOURCE).resource.Properties.Database, undefined);
+  assert.equal(only(custom.template, CUSTOM_RESOURCE).resource.Properties[names.PROPERTY_DATABASE], 'shop');
+  assert.equal(only(defaults.template, CUSTOM_RESOURCE).resource.Properties[names.PROPERTY_DATABASE], undefined);
+  // currentVersion reads the Data key the Lambda answers.
+  const construct = custom.stack.node.findChild('Migrations') as AuroraMigrations;
+  assert.deepEqual(custom.stack.resolve(construct.currentVersion), {
+    'Fn::GetAtt': [only(custom.template, CUSTOM_RESOURCE).id, names.DATA_CURRENT_VERSION],
+  });
+});
+
+test('historyDatabase sets the environment variable the Lambda reads, and only when given', (t) => {
+  const lambdaDir = fakeLambdaDir();
+  const scriptsDir = scriptsFolder();
+  const defaults = synthImported({ scriptsDir, lambdaDir, database: 'shop' });
+  const custom = synthImported({ scriptsDir, lambdaDir, database: 'shop', historyDatabase: 'migrations' });
+  t.after(() => removeAll(lambdaDir, scriptsDir, defaults.outdir, custom.outdir));
+
+  const env = (s: typeof defaults) => only(s.template, 'AWS::Lambda::Function').resource.Properties.Environment.Variables;
+  assert.equal(names.ENV_HISTORY_DATABASE, 'AURORA_MIGRATE_HISTORY_DATABASE');
+  assert.equal(env(custom)[names.ENV_HISTORY_DATABASE], 'migrations');
+  assert.equal(env(custom)[names.ENV_DATABASE], 'shop');
+  // Not set: the Lambda keeps the history in the default database.
+  assert.ok(!(names.ENV_HISTORY_DATABASE in env(defaults)), `unexpected ${names.ENV_HISTORY_DATABASE} in ${JSON.stringify(env(defaults))}`);
 });
 
 /** Every `Resource` of every statement of every IAM policy (inline and managed) in the template. */

@@ -131,6 +131,10 @@ struct Connection {
     /// History table name (the lock table adds `_lock`).
     #[arg(long, env = names::ENV_HISTORY_TABLE, default_value = names::DEFAULT_HISTORY_TABLE)]
     history_table: String,
+    /// Database holding the history and lock tables of the top-level scripts (else the default
+    /// database); for scripts that drop and re-create their own database.
+    #[arg(long, env = names::ENV_HISTORY_DATABASE)]
+    history_database: Option<String>,
     /// Seconds to wait for another run's lock.
     #[arg(long, default_value_t = 120)]
     lock_wait: u64,
@@ -232,6 +236,7 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
     let mut config = RunConfig {
         default_database: c.database.clone().or(dbname),
         history_table: c.history_table.clone(),
+        history_database: c.history_database.clone(),
         installed_by: format!("aurora-migrate@{host}"),
         lock_wait: std::time::Duration::from_secs(c.lock_wait),
         lease: std::time::Duration::from_secs(c.lease.max(1)),

@@ -18,18 +18,9 @@ use serde_json::Value;
 /// limited to 4096 bytes").
 pub const MAX_RESPONSE_BYTES: usize = 4096;
 
-/// `Data` key: the newest applied version after the run (what the CDK construct's
-/// `currentVersion` reads with `Fn::GetAtt`). Empty when nothing is applied.
-pub const DATA_CURRENT_VERSION: &str = "CurrentVersion";
-/// `Data` key: how many migrations this event applied.
-pub const DATA_APPLIED: &str = "Applied";
-/// `Data` key: the versions this event applied, comma-separated (shortened to fit 4096 bytes).
-pub const DATA_APPLIED_VERSIONS: &str = "AppliedVersions";
-/// `Data` key: the content hash of the scripts found in the layer.
-pub const DATA_CONTENT_HASH: &str = "ContentHash";
-/// Resource property: the default database (the construct's `database`); overrides the function's
-/// environment for this resource.
-pub const PROPERTY_DATABASE: &str = "Database";
+// The `Data` keys and the `Database` property are shared with the CDK construct, so they live in
+// `crate::names` (which `cdk/lib/names.ts` repeats); re-exported here where they are used.
+pub use crate::names::{DATA_APPLIED, DATA_APPLIED_VERSIONS, DATA_CONTENT_HASH, DATA_CURRENT_VERSION, PROPERTY_DATABASE};
 
 /// Which lifecycle event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -32,8 +32,8 @@
 //! A redelivered event is harmless: the history makes a second migrate apply nothing. The
 //! PhysicalResourceId is `aurora-migrate-<LogicalResourceId>` on Create and the one CloudFormation
 //! sends afterwards: never derived from the hash, so an Update never replaces the resource.
-//! `Data`: [`events::DATA_CURRENT_VERSION`], [`events::DATA_APPLIED`],
-//! [`events::DATA_APPLIED_VERSIONS`], [`events::DATA_CONTENT_HASH`]; the whole body stays under
+//! `Data`: [`names::DATA_CURRENT_VERSION`], [`names::DATA_APPLIED`],
+//! [`names::DATA_APPLIED_VERSIONS`], [`names::DATA_CONTENT_HASH`]; the whole body stays under
 //! 4096 bytes ([`events::CustomResourceResponse::body`]).
 //!
 //! # Manual commands
@@ -87,6 +87,9 @@ pub struct Settings {
     pub migrations_dir: PathBuf,
     /// History table ([`names::ENV_HISTORY_TABLE`]).
     pub history_table: String,
+    /// Database of the top-level scripts' history and lock tables ([`names::ENV_HISTORY_DATABASE`];
+    /// unset: the default database).
+    pub history_database: Option<String>,
     /// Data API endpoint override ([`names::ENV_ENDPOINT_URL`]).
     pub endpoint_url: Option<String>,
     /// Stop this long before the Lambda's deadline ([`ENV_DEADLINE_MARGIN_MS`]).
@@ -110,6 +113,7 @@ impl Settings {
             database: get(names::ENV_DATABASE),
             migrations_dir: PathBuf::from(get(names::ENV_MIGRATIONS_DIR).unwrap_or_else(|| names::DEFAULT_MIGRATIONS_DIR.into())),
             history_table: get(names::ENV_HISTORY_TABLE).unwrap_or_else(|| names::DEFAULT_HISTORY_TABLE.into()),
+            history_database: get(names::ENV_HISTORY_DATABASE),
             endpoint_url: get(names::ENV_ENDPOINT_URL),
             margin: Duration::from_millis(get(ENV_DEADLINE_MARGIN_MS).and_then(|v| v.parse().ok()).unwrap_or(10_000)),
             installed_by: format!("aurora-migrate-lambda@{}", get(ENV_FUNCTION_NAME).unwrap_or_else(|| "local".into())),
@@ -197,8 +201,8 @@ impl Handler {
                     request_type = ?request.request_type,
                     status = ?answer.status,
                     reason = %answer.reason,
-                    applied = answer.data.get(events::DATA_APPLIED).map(String::as_str).unwrap_or("0"),
-                    current_version = answer.data.get(events::DATA_CURRENT_VERSION).map(String::as_str).unwrap_or(""),
+                    applied = answer.data.get(names::DATA_APPLIED).map(String::as_str).unwrap_or("0"),
+                    current_version = answer.data.get(names::DATA_CURRENT_VERSION).map(String::as_str).unwrap_or(""),
                     duration_ms = started.elapsed().as_millis() as u64,
                     "custom-resource event handled"
                 );
@@ -258,6 +262,7 @@ impl Handler {
         let config = RunConfig {
             default_database: database.map(str::to_owned).or_else(|| self.settings.database.clone()).or_else(|| dbname.clone()),
             history_table: self.settings.history_table.clone(),
+            history_database: self.settings.history_database.clone(),
             installed_by: self.settings.installed_by.clone(),
             // Waiting for a lock or retrying a paused cluster must not outlast the invocation.
             lock_wait: defaults.lock_wait.min(left),
@@ -296,7 +301,7 @@ impl Handler {
         let Some(wanted) = request.property(names::PROPERTY_CONTENT_HASH, false) else {
             return failed(format!("the resource has no {} property (the content hash of the scripts)", names::PROPERTY_CONTENT_HASH));
         };
-        let database = request.property(events::PROPERTY_DATABASE, false);
+        let database = request.property(names::PROPERTY_DATABASE, false);
         let update = request.request_type == RequestType::Update;
         if wanted != hash {
             if update && request.property(names::PROPERTY_CONTENT_HASH, true) == Some(hash) {
@@ -358,9 +363,9 @@ impl Handler {
         match status {
             Some(status) => data(&status),
             None => [
-                (events::DATA_CURRENT_VERSION.to_owned(), String::new()),
-                (events::DATA_APPLIED.to_owned(), "0".to_owned()),
-                (events::DATA_CONTENT_HASH.to_owned(), scripts.content_hash.clone()),
+                (names::DATA_CURRENT_VERSION.to_owned(), String::new()),
+                (names::DATA_APPLIED.to_owned(), "0".to_owned()),
+                (names::DATA_CONTENT_HASH.to_owned(), scripts.content_hash.clone()),
             ]
             .into(),
         }
@@ -452,10 +457,10 @@ pub fn newer_in_history(report: &Report) -> Vec<String> {
 fn data(report: &Report) -> std::collections::BTreeMap<String, String> {
     let versions: Vec<&str> = report.databases.iter().flat_map(|d| d.applied.iter().map(|a| a.version.as_str())).collect();
     [
-        (events::DATA_CURRENT_VERSION.to_owned(), report.current_version.clone().unwrap_or_default()),
-        (events::DATA_APPLIED.to_owned(), report.applied.to_string()),
-        (events::DATA_APPLIED_VERSIONS.to_owned(), versions.join(",")),
-        (events::DATA_CONTENT_HASH.to_owned(), report.content_hash.clone()),
+        (names::DATA_CURRENT_VERSION.to_owned(), report.current_version.clone().unwrap_or_default()),
+        (names::DATA_APPLIED.to_owned(), report.applied.to_string()),
+        (names::DATA_APPLIED_VERSIONS.to_owned(), versions.join(",")),
+        (names::DATA_CONTENT_HASH.to_owned(), report.content_hash.clone()),
     ]
     .into()
 }
@@ -515,6 +520,7 @@ mod tests {
         assert_eq!(s.history_table, "aurora_migrate_history");
         assert_eq!(s.margin, Duration::from_secs(10));
         assert_eq!(s.resource_arn, None);
+        assert_eq!(s.history_database, None);
         assert_eq!(s.installed_by, "aurora-migrate-lambda@local");
     }
 
@@ -526,6 +532,7 @@ mod tests {
                 "AURORA_MIGRATE_SECRET_ARN" => "secret".into(),
                 "AURORA_MIGRATE_DATABASE" => "shop".into(),
                 "AURORA_MIGRATE_MIGRATIONS_DIR" => "/tmp/m".into(),
+                "AURORA_MIGRATE_HISTORY_DATABASE" => "migrations".into(),
                 "AURORA_MIGRATE_DEADLINE_MARGIN_MS" => "1500".into(),
                 "AWS_LAMBDA_FUNCTION_NAME" => "fn".into(),
                 _ => return None,
@@ -534,6 +541,7 @@ mod tests {
         assert_eq!(s.resource_arn.as_deref(), Some("arn:cluster"));
         assert_eq!(s.database.as_deref(), Some("shop"));
         assert_eq!(s.migrations_dir, PathBuf::from("/tmp/m"));
+        assert_eq!(s.history_database.as_deref(), Some("migrations"));
         assert_eq!(s.margin, Duration::from_millis(1500));
         assert_eq!(s.installed_by, "aurora-migrate-lambda@fn");
     }
@@ -597,8 +605,8 @@ mod tests {
         report.databases[0].entries.push(entry("3", State::NewerInHistory));
         assert_eq!(newer_in_history(&report), vec!["app:3".to_owned()]);
         let d = data(&report);
-        assert_eq!(d[events::DATA_CURRENT_VERSION], "1");
-        assert_eq!(d[events::DATA_APPLIED], "0");
-        assert_eq!(d[events::DATA_CONTENT_HASH], "sha256:00");
+        assert_eq!(d[names::DATA_CURRENT_VERSION], "1");
+        assert_eq!(d[names::DATA_APPLIED], "0");
+        assert_eq!(d[names::DATA_CONTENT_HASH], "sha256:00");
     }
 }

@@ -25,6 +25,7 @@ export interface ImportedOptions {
   readonly lambdaDir?: string;
   readonly database?: string;
   readonly historyTable?: string;
+  readonly historyDatabase?: string;
   readonly timeout?: Duration;
   /** Whether the imported cluster says its Data API is on. @default true */
   readonly dataApiEnabled?: boolean;
@@ -53,6 +54,7 @@ export function synthImported(options: ImportedOptions): Synthesized {
       scriptsDir: options.scriptsDir,
       database: options.database,
       historyTable: options.historyTable,
+      historyDatabase: options.historyDatabase,
       timeout: options.timeout,
       // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
       code: options.lambdaDir ? lambda.Code.fromAsset(options.lambdaDir) : undefined,
