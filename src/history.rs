@@ -52,6 +52,11 @@ impl Tables {
         }
     }
 
+    /// A request on these tables: with the `database` field of the database holding them.
+    fn request(&self, sql: String) -> Request {
+        Request::new(sql).database(self.database.as_deref())
+    }
+
     fn h(&self) -> String {
         self.qualified(&self.history)
     }
@@ -108,7 +113,7 @@ impl Tables {
 
     /// Makes sure the lock row exists (an expired, unowned lease).
     pub fn seed_lock(&self) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "INSERT IGNORE INTO {} (`id`, `owner`, `acquired_at`, `expires_at`) \
              VALUES (1, '', NOW(6), NOW(6) - INTERVAL 1 SECOND)",
             self.l()
@@ -118,7 +123,7 @@ impl Tables {
     /// Takes (or renews) the lease for `seconds` if it is free, expired, or ours: 1 row updated
     /// means we hold it.
     pub fn acquire(&self, owner: &str, seconds: i64) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "UPDATE {} SET `owner` = :owner, `acquired_at` = NOW(6), \
              `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
              WHERE `id` = 1 AND (`expires_at` < NOW(6) OR `owner` = :owner)",
@@ -130,7 +135,7 @@ impl Tables {
 
     /// Extends the lease if it is still ours: 1 row updated means it is.
     pub fn renew(&self, owner: &str, seconds: i64) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "UPDATE {} SET `expires_at` = NOW(6) + INTERVAL :seconds SECOND \
              WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6)",
             self.l()
@@ -141,7 +146,7 @@ impl Tables {
 
     /// Gives the lease up.
     pub fn release(&self, owner: &str) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "UPDATE {} SET `expires_at` = NOW(6) - INTERVAL 1 SECOND WHERE `id` = 1 AND `owner` = :owner",
             self.l()
         ))
@@ -150,7 +155,7 @@ impl Tables {
 
     /// Who holds the lease and for how many more seconds.
     pub fn holder(&self) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "SELECT `owner`, TIMESTAMPDIFF(SECOND, NOW(6), `expires_at`) FROM {} WHERE `id` = 1",
             self.l()
         ))
@@ -158,7 +163,7 @@ impl Tables {
 
     /// Every history row.
     pub fn select_history(&self) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "SELECT `version`, `description`, `script`, `checksum`, `kind`, `statements_applied`, \
              `statements_total`, `applied_prefix`, `success`, `error`, `failed_at`, `installed_by`, \
              CAST(`installed_at` AS CHAR), `execution_ms`, `inflight_statement`, `inflight_fingerprint` \
@@ -172,7 +177,7 @@ impl Tables {
     pub fn record(&self, row: &Progress<'_>, owner: &str) -> Request {
         let text = |s: &str| ParamValue::Text(s.to_owned());
         let opt = |s: Option<&str>| s.map_or(ParamValue::Null, |s| ParamValue::Text(s.to_owned()));
-        let request = Request::new(format!(
+        let request = self.request(format!(
             "INSERT INTO {h} (`version`, `description`, `script`, `checksum`, `kind`, \
              `statements_applied`, `statements_total`, `applied_prefix`, `success`, `error`, \
              `failed_statement`, `failed_at`, `execution_ms`, `installed_by`, `installed_at`, \
@@ -224,9 +229,8 @@ impl Tables {
 
     /// The schema fingerprint of `database` now (compare with a recorded in-flight one).
     pub fn fingerprint(&self, database: &str) -> Request {
-        Request::new(format!("SELECT {FINGERPRINT}"))
-            .param("fp_db", ParamValue::Text(database.to_owned()))
-            .database(Some(database))
+        // No `database` field: the database may just have been dropped.
+        Request::new(format!("SELECT {FINGERPRINT}")).param("fp_db", ParamValue::Text(database.to_owned()))
     }
 
     /// How many other connections are running exactly `sql` right now.
@@ -240,7 +244,7 @@ impl Tables {
 
     /// Deletes failed rows (`repair`), while `owner` holds the lease.
     pub fn delete_failed(&self, owner: &str) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "DELETE FROM {h} WHERE `success` = 0 AND EXISTS (SELECT 1 FROM {l} WHERE `id` = 1 \
              AND `owner` = :owner AND `expires_at` >= NOW(6))",
             h = self.h(),
@@ -251,7 +255,7 @@ impl Tables {
 
     /// Records a new checksum for an applied migration (`repair`).
     pub fn set_checksum(&self, version: &str, checksum: &str, owner: &str) -> Request {
-        Request::new(format!(
+        self.request(format!(
             "UPDATE {h} SET `checksum` = :checksum WHERE `version` = :version AND `success` = 1 \
              AND EXISTS (SELECT 1 FROM {l} WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6))",
             h = self.h(),

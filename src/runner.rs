@@ -380,11 +380,11 @@ impl<E: Executor + 'static> Runner<E> {
                 .map_err(call_error(format!("database {database}: creating the history database")))?;
         }
         for sql in [tables.create_history(), tables.create_lock()] {
-            self.run_idempotent(Request::new(sql).database(Some(database)))
+            self.run_idempotent(Request::new(sql).database(tables.database()))
                 .await
                 .map_err(call_error(format!("database {database}: creating the history tables")))?;
         }
-        self.run_idempotent(tables.seed_lock().database(Some(database)))
+        self.run_idempotent(tables.seed_lock())
             .await
             .map_err(call_error(format!("database {database}: creating the lock row")))?;
         Ok(())
@@ -396,7 +396,7 @@ impl<E: Executor + 'static> Runner<E> {
         let start = Instant::now();
         let mut created = false;
         loop {
-            let acquire = self.tables_for(database).acquire(&self.owner, seconds).database(Some(database));
+            let acquire = self.tables_for(database).acquire(&self.owner, seconds);
             match self.run_idempotent(acquire).await {
                 Ok(outcome) if outcome.updated == 1 => break,
                 Ok(_) if !created => {
@@ -406,7 +406,7 @@ impl<E: Executor + 'static> Runner<E> {
                     continue;
                 }
                 Ok(_) => {}
-                Err(ExecError::Database { message }) if !created && is_missing_table(&message) => {
+                Err(ExecError::Database { message }) if !created && (is_missing_table(&message) || is_missing_database(&message)) => {
                     self.ensure_tables(database).await?;
                     created = true;
                     continue;
@@ -415,7 +415,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
             if start.elapsed() >= self.config.lock_wait {
                 let holder = self
-                    .run_idempotent(self.tables_for(database).holder().database(Some(database)))
+                    .run_idempotent(self.tables_for(database).holder())
                     .await
                     .map_err(call_error(format!("database {database}: reading the lock")))?;
                 let row = holder.rows.first();
@@ -431,7 +431,7 @@ impl<E: Executor + 'static> Runner<E> {
         tracing::info!(database, owner = %self.owner, "lock taken");
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables_for(database).renew(&self.owner, seconds).database(Some(database)));
+            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables_for(database).renew(&self.owner, seconds));
             let every = self.config.lease / 3;
             tokio::spawn(async move {
                 loop {
@@ -452,13 +452,13 @@ impl<E: Executor + 'static> Runner<E> {
 
     async fn unlock(&self, database: &str, lease: Lease) {
         drop(lease);
-        if let Err(e) = self.run_idempotent(self.tables_for(database).release(&self.owner).database(Some(database))).await {
+        if let Err(e) = self.run_idempotent(self.tables_for(database).release(&self.owner)).await {
             tracing::warn!(database, error = %e, "releasing the lock failed; it expires by itself");
         }
     }
 
     async fn read_history(&self, database: &str) -> Result<Vec<Applied>, RunError> {
-        match self.run_idempotent(self.tables_for(database).select_history().database(Some(database))).await {
+        match self.run_idempotent(self.tables_for(database).select_history()).await {
             Ok(outcome) => parse_history(&outcome).map_err(call_error(format!("database {database}: reading history"))),
             Err(ExecError::Database { message }) if is_missing_table(&message) || is_missing_database(&message) => Ok(Vec::new()),
             Err(e) => Err(call_error(format!("database {database}: reading history"))(e)),
@@ -625,7 +625,12 @@ impl<E: Executor + 'static> Runner<E> {
             if let Disposition::Use(db) = &disposition {
                 current = Some(db.clone());
             }
+            let dropped = dropped_database(statement.text);
             prepared.push(Prepared { statement, disposition, database: current.clone() });
+            // As in MySQL, dropping the current database leaves the session without one.
+            if dropped.is_some() && dropped == current {
+                current = None;
+            }
         }
         let mut prefix = Sha256::new();
         let mut session = Session::default();
@@ -731,7 +736,7 @@ impl<E: Executor + 'static> Runner<E> {
                     execution_ms: started.elapsed().as_millis() as i64,
                     ..self.progress(&context, at, &prefix_at)
                 };
-                if let Err(e) = self.run_idempotent(self.tables_for(database).record(&record, &self.owner).database(Some(database))).await {
+                if let Err(e) = self.run_idempotent(self.tables_for(database).record(&record, &self.owner)).await {
                     tracing::error!(error = %e, "recording the failure failed");
                 }
                 return Err(format!(
@@ -786,7 +791,7 @@ impl<E: Executor + 'static> Runner<E> {
 
     async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
         let record = Progress { execution_ms: ms, ..self.progress(c, applied, prefix) };
-        let request = self.tables_for(c.database).record(&record, &self.owner).database(Some(c.database)).transaction(transaction);
+        let request = self.tables_for(c.database).record(&record, &self.owner).transaction(transaction);
         let outcome = match transaction {
             Some(_) => self.exec.execute(request).await,
             None => self.run_idempotent(request).await,
@@ -805,7 +810,7 @@ impl<E: Executor + 'static> Runner<E> {
             inflight_database: Some(database.unwrap_or(c.database)),
             ..self.progress(c, at, prefix)
         };
-        match self.run_idempotent(self.tables_for(c.database).record(&record, &self.owner).database(Some(c.database))).await {
+        match self.run_idempotent(self.tables_for(c.database).record(&record, &self.owner)).await {
             Ok(o) if o.updated > 0 => Ok(()),
             Ok(_) => Err(Failure { index: at, error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
             Err(e) => Err(Failure { index: at, error: format!("recording the statement about to run: {e}"), retry: false }),
@@ -818,7 +823,7 @@ impl<E: Executor + 'static> Runner<E> {
         let database = p.database.as_deref().unwrap_or_default();
         loop {
             let outcome = self
-                .run_idempotent(self.tables.running(&client_text(p.statement.text)).database(Some(database)))
+                .run_idempotent(self.tables.running(&client_text(p.statement.text)))
                 .await
                 .map_err(|e| format!("checking whether statement still runs: {e}"))?;
             if outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0) == 0 {
@@ -1014,7 +1019,7 @@ impl<E: Executor + 'static> Runner<E> {
                 Ok(_) => {}
                 Err(ExecError::Timeout { connection_id }) => {
                     tracing::info!(statement = at + 1, connection_id, "statement outlived its call; waiting for it to finish");
-                    self.wait_for(connection_id, c.database).await.map_err(|error| Failure { index: at, error, retry: false })?;
+                    self.wait_for(connection_id).await.map_err(|error| Failure { index: at, error, retry: false })?;
                 }
                 Err(e @ ExecError::Ambiguous { .. }) => {
                     // Lost answer: the fingerprint recorded before sending tells whether it ran.
@@ -1041,7 +1046,7 @@ impl<E: Executor + 'static> Runner<E> {
     }
 
     /// Waits until connection `id` no longer runs a statement.
-    async fn wait_for(&self, id: Option<i64>, database: &str) -> Result<(), String> {
+    async fn wait_for(&self, id: Option<i64>) -> Result<(), String> {
         let Some(id) = id else {
             return Err("the statement outlived its call and the Data API gave no connection id to wait for".into());
         };
@@ -1056,8 +1061,7 @@ impl<E: Executor + 'static> Runner<E> {
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
                  WHERE ID = :id AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'",
             )
-            .param("id", ParamValue::Long(id))
-            .database(Some(database));
+            .param("id", ParamValue::Long(id));
             let outcome = self.run_idempotent(request).await.map_err(|e| format!("waiting for connection {id}: {e}"))?;
             let running = outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0);
             tracing::debug!(connection_id = id, running, "polled the statement that outlived its call");
@@ -1077,7 +1081,7 @@ impl<E: Executor + 'static> Runner<E> {
             let lease = self.lock(&database).await?;
             let result = async {
                 let removed = self
-                    .run_idempotent(self.tables_for(&database).delete_failed(&self.owner).database(Some(&database)))
+                    .run_idempotent(self.tables_for(&database).delete_failed(&self.owner))
                     .await
                     .map_err(call_error(format!("database {database}: removing failed records")))?;
                 let mut notes = Vec::new();
@@ -1088,7 +1092,7 @@ impl<E: Executor + 'static> Runner<E> {
                     let history = self.read_history(&database).await?;
                     for h in history.iter().filter(|h| h.success && h.kind == AppliedKind::Script) {
                         if let Some(m) = migrations.iter().find(|m| m.version.as_str() == h.version && m.checksum != h.checksum) {
-                            self.run_idempotent(self.tables_for(&database).set_checksum(&h.version, &m.checksum, &self.owner).database(Some(&database)))
+                            self.run_idempotent(self.tables_for(&database).set_checksum(&h.version, &m.checksum, &self.owner))
                                 .await
                                 .map_err(call_error(format!("database {database}: updating a checksum")))?;
                             notes.push(format!("database {database}: {} now recorded with checksum {}", m.script, m.checksum));
@@ -1142,7 +1146,7 @@ impl<E: Executor + 'static> Runner<E> {
                 inflight_database: None,
             };
             let outcome = self
-                .run_idempotent(self.tables_for(&database).record(&record, &self.owner).database(Some(&database)))
+                .run_idempotent(self.tables_for(&database).record(&record, &self.owner))
                 .await
                 .map_err(call_error(format!("database {database}: recording the baseline")))?;
             if outcome.updated == 0 {

@@ -42,6 +42,9 @@ type Key = (usize, Option<String>);
 pub struct Lease {
     pub conn: Conn,
     key: Key,
+    /// Set when the connection may have lost its default database (`USE`, `DROP DATABASE` in a
+    /// transaction): it is closed instead of pooled when the transaction ends.
+    pub retire: bool,
 }
 
 impl Lease {
@@ -57,6 +60,14 @@ pub struct Pools {
 }
 
 impl Pools {
+    /// Closes every idle connection: after `DROP DATABASE` any of them may sit on a database that
+    /// no longer exists (MariaDB leaves such a session without a default database).
+    pub fn clear_idle(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
     /// An idle connection or a new one, with `database` (or the cluster's) as default database.
     pub async fn checkout(
         &self,
@@ -68,7 +79,7 @@ impl Pools {
         let key = (target.pool, db);
         let idle = self.idle.lock().ok().and_then(|mut m| m.get_mut(&key).and_then(Vec::pop));
         if let Some(conn) = idle {
-            return Ok(Lease { conn, key });
+            return Ok(Lease { conn, key, retire: false });
         }
         let opts = OptsBuilder::default()
             .ip_or_hostname(target.host.clone())
@@ -81,11 +92,14 @@ impl Pools {
             .stmt_cache_size(0)
             .init(vec!["SET NAMES utf8mb4"]);
         let conn = Conn::new(Opts::from(opts)).await.map_err(|e| connect_error(e, target, flavor))?;
-        Ok(Lease { conn, key })
+        Ok(Lease { conn, key, retire: false })
     }
 
     /// Returns a connection after a call that left it in a clean state.
     pub fn checkin(&self, lease: Lease) {
+        if lease.retire {
+            return;
+        }
         if let Ok(mut idle) = self.idle.lock() {
             let list = idle.entry(lease.key).or_default();
             if list.len() < MAX_IDLE {

@@ -159,6 +159,9 @@ impl Service {
                 let svc = Arc::clone(self);
                 Detachable::new(async move {
                     let (result, reusable) = perform(&mut lease.conn, &work, flavor).await;
+                    if drops_database(&work) {
+                        svc.pools.clear_idle();
+                    }
                     if reusable {
                         svc.pools.checkin(lease);
                     }
@@ -169,11 +172,19 @@ impl Service {
                 let (tx, mut guard) = self.transactions.acquire(id, &target.cluster_arn)?;
                 connection_id = tx.connection_id;
                 let id = id.to_string();
+                let svc = Arc::clone(self);
                 Detachable::new(async move {
                     let result = match guard.as_mut() {
-                        Some(lease) => perform(&mut lease.conn, &work, flavor).await.0,
+                        Some(lease) => {
+                            let (result, reusable) = perform(&mut lease.conn, &work, flavor).await;
+                            lease.retire |= !reusable;
+                            result
+                        }
                         None => Err(not_found(&id)),
                     };
+                    if drops_database(&work) {
+                        svc.pools.clear_idle();
+                    }
                     tx.touch();
                     drop(guard);
                     result
@@ -297,6 +308,16 @@ fn changes_default_database(sql: &str) -> bool {
         Some("DROP") => matches!(words.next(), Some("DATABASE" | "SCHEMA")),
         _ => false,
     }
+}
+
+/// Whether the work drops a database (then no pooled connection can be trusted to have its default
+/// database any more).
+fn drops_database(work: &Work) -> bool {
+    let statements: &[Prepared] = match work {
+        Work::One(p) => std::slice::from_ref(p),
+        Work::Many(ps) => ps,
+    };
+    statements.iter().any(|p| changes_default_database(&p.sql) && !p.sql.trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("use")))
 }
 
 /// Runs the work on one connection. The flag says whether the connection may be reused.
