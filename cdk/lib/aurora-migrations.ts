@@ -209,7 +209,7 @@ function defaultCode(): lambda.Code {
   if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
     throw new Error(
       `aurora-migrate: no Lambda binary at ${path.join(dir, 'bootstrap')}. Build it (from the repository ` +
-        'root: cargo lambda build --release --arm64 --lambda-dir build/lambda/arm64 --bin aurora-migrate-lambda), ' +
+        'root: bash dev/build-lambda arm64, which runs cargo lambda build --release --arm64), ' +
         `set ${ENV_LAMBDA_DIR} to a folder holding \`bootstrap\`, or pass \`code\` to AuroraMigrations.`,
     );
   }

@@ -6,8 +6,10 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ENV_LAMBDA_DIR } from '../lib/aurora-migrations';
+import * as names from '../lib/names';
 import { fakeLambdaDir, removeAll, scriptsFolder, tempDir } from './support/fixtures';
-import { only, synthExample } from './support/synth';
+import { assetFiles, only, synthExample } from './support/synth';
 
 const CDK_DIR = path.resolve(__dirname, '..');
 const STACK = 'AuroraMigrateExample';
@@ -28,7 +30,7 @@ test('the example cluster is Aurora Serverless v2 MySQL 3.x with the Data API an
   assert.equal(only(s.template, 'AWS::Lambda::Function').resource.Properties.VpcConfig, undefined);
   // The output is the version the custom resource reports.
   const { id } = only(s.template, 'Custom::AuroraMigrations');
-  s.template.hasOutput('SchemaVersion', { Value: { 'Fn::GetAtt': [id, 'CurrentVersion'] } });
+  s.template.hasOutput('SchemaVersion', { Value: { 'Fn::GetAtt': [id, names.DATA_CURRENT_VERSION] } });
 });
 
 /** cfn-lint rules whose warnings are expected on CDK output and harmless. */
@@ -37,15 +39,58 @@ const HARMLESS_WARNINGS: Record<string, string> = {
   W3005: 'redundant DependsOn',
 };
 
-test('the example app synthesizes offline with the CDK CLI and passes cfn-lint', (t) => {
+/** Set to 1 to synth the example app with a placeholder `bootstrap` instead of the cargo-lambda build. */
+const ENV_SKIP_LAMBDA_BUILD = 'AURORA_MIGRATE_SKIP_LAMBDA_BUILD';
+
+/** ELF e_machine of AArch64 (what Lambda's arm64 architecture runs). */
+const EM_AARCH64 = 0xb7;
+
+/**
+ * Why `file` is not a 64-bit little-endian ELF executable for AArch64 with the executable bit set,
+ * or undefined when it is one. Reads the ELF header: magic 0x7f 'E' 'L' 'F', EI_CLASS 2 (64-bit),
+ * EI_DATA 1 (little-endian), e_type 2 or 3 (executable or PIE) at 16, e_machine at 18.
+ */
+function notAnArm64Executable(file: string): string | undefined {
+  const fd = fs.openSync(file, 'r');
+  const header = Buffer.alloc(20);
+  const read = fs.readSync(fd, header, 0, header.length, 0);
+  fs.closeSync(fd);
+  if (read < header.length || !header.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
+    return `not an ELF file (starts with ${JSON.stringify(header.subarray(0, Math.min(read, 16)).toString('latin1'))})`;
+  }
+  if (header[4] !== 2 || header[5] !== 1) return `not a 64-bit little-endian ELF file (class ${header[4]}, data ${header[5]})`;
+  const type = header.readUInt16LE(16);
+  if (type !== 2 && type !== 3) return `ELF type ${type}, not an executable`;
+  const machine = header.readUInt16LE(18);
+  if (machine !== EM_AARCH64) return `ELF machine 0x${machine.toString(16)}, not AArch64 (0xb7): built for the wrong architecture`;
+  if ((fs.statSync(file).mode & 0o100) === 0) return 'not executable (mode lacks u+x)';
+  return undefined;
+}
+
+test('the example app synthesizes offline with the CDK CLI, with the real arm64 bootstrap, and passes cfn-lint', async (t) => {
+  // The real function code: the cargo-lambda build (dev/test runs dev/build-lambda arm64 and sets
+  // AURORA_MIGRATE_LAMBDA_DIR). Without it, only AURORA_MIGRATE_SKIP_LAMBDA_BUILD=1 lets a placeholder stand in.
+  let lambdaDir = process.env[ENV_LAMBDA_DIR] || undefined;
+  const real = lambdaDir !== undefined;
+  if (lambdaDir === undefined) {
+    const why =
+      `${ENV_LAMBDA_DIR} is not set: build the Lambda with \`bash dev/build-lambda arm64\` (from the repository root) ` +
+      `and set ${ENV_LAMBDA_DIR} to build/lambda/arm64/aurora-migrate-lambda (dev/test does both)`;
+    if (process.env[ENV_SKIP_LAMBDA_BUILD] !== '1') assert.fail(`${why}, or set ${ENV_SKIP_LAMBDA_BUILD}=1 to synth with a placeholder bootstrap`);
+    t.diagnostic(`${why}; using a placeholder bootstrap (${ENV_SKIP_LAMBDA_BUILD}=1)`);
+    lambdaDir = fakeLambdaDir();
+  } else {
+    const bootstrap = path.join(lambdaDir, 'bootstrap');
+    assert.ok(fs.existsSync(bootstrap), `${ENV_LAMBDA_DIR}=${lambdaDir} holds no bootstrap: run \`bash dev/build-lambda arm64\` from the repository root`);
+  }
+  const placeholder = real ? undefined : lambdaDir;
   const outdir = tempDir('synth');
-  const lambdaDir = fakeLambdaDir();
-  t.after(() => removeAll(outdir, lambdaDir));
+  t.after(() => removeAll(outdir, ...(placeholder ? [placeholder] : [])));
 
   // `cdk synth` as `npm run synth` runs it, with no AWS credentials and no network use by the CLI.
   const env = {
     ...process.env,
-    AURORA_MIGRATE_LAMBDA_DIR: lambdaDir, // placeholder `bootstrap`: the real one comes from the cargo-lambda build
+    [ENV_LAMBDA_DIR]: lambdaDir,
     CDK_DISABLE_VERSION_CHECK: 'true',
     CDK_DISABLE_CLI_TELEMETRY: 'true',
     AWS_ACCESS_KEY_ID: '',
@@ -60,6 +105,19 @@ test('the example app synthesizes offline with the CDK CLI and passes cfn-lint',
   assert.ok(fs.existsSync(template), `no ${template}`);
   const resources = JSON.parse(fs.readFileSync(template, 'utf8')).Resources;
   assert.ok(Object.values(resources).some((r: any) => r.Type === 'Custom::AuroraMigrations'));
+
+  await t.test('the function asset is the arm64 bootstrap', (st) => {
+    if (!real) {
+      st.skip(`placeholder bootstrap (${ENV_SKIP_LAMBDA_BUILD}=1)`);
+      return;
+    }
+    const fns = Object.values(resources).filter((r: any) => r.Type === 'AWS::Lambda::Function') as any[];
+    assert.equal(fns.length, 1, 'one function in the example stack');
+    const asset = assetFiles(outdir, fns[0].Properties.Code.S3Key);
+    assert.deepEqual(asset.files, ['bootstrap'], `the function asset ${asset.dir} must hold exactly the bootstrap`);
+    const why = notAnArm64Executable(path.join(asset.dir, 'bootstrap'));
+    assert.equal(why, undefined, `the staged bootstrap from ${lambdaDir}: ${why}`);
+  });
 
   const cfnLint = process.env.CFN_LINT;
   if (!cfnLint) {
