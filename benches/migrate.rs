@@ -24,7 +24,6 @@ use aurora_migrate::data_api::DataApi;
 use aurora_migrate::runner::{RunConfig, Runner};
 use aurora_migrate::source::{discover, Script};
 use aurora_migrate::split::{Statement, StatementKind};
-use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 const MIGRATIONS: usize = 200;
@@ -298,13 +297,7 @@ fn wall_time(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmula
 }
 
 fn runner(emulator: &TestEmulator, database: &str) -> Runner<DataApi> {
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
-        .endpoint_url(&emulator.endpoint)
-        .build();
-    let api = DataApi::new(&sdk, &emulator.cluster_arn, &emulator.secret_arn);
+    let api = DataApi::local(&emulator.endpoint, &emulator.cluster_arn, &emulator.secret_arn);
     Runner::new(Arc::new(api), RunConfig { default_database: Some(database.to_owned()), ..RunConfig::default() }).expect("runner")
 }
 

@@ -60,6 +60,20 @@ impl DataApi {
         }
     }
 
+    /// A client for a local Data API (the project's emulator) at `endpoint_url`, with fixed
+    /// test credentials and region: such a server accepts any signature, and no AWS account or
+    /// environment is involved.
+    pub fn local(endpoint_url: &str, resource_arn: &str, secret_arn: &str) -> DataApi {
+        use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("local", "local", None, None, "local")))
+            .endpoint_url(endpoint_url)
+            .build();
+        DataApi::new(&config, resource_arn, secret_arn)
+    }
+
     /// Loads the standard AWS configuration (environment, profile, IMDS / Lambda role), resolves a
     /// secret given by name to its ARN, and returns the client with the secret's `dbname` if it has
     /// one (read only when `need_dbname`, or when the secret is not an ARN).

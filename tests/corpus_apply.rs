@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use aurora_migrate::data_api::DataApi;
 use aurora_migrate::runner::{Event, RunConfig, Runner};
 use aurora_migrate::source::{discover, up_section};
-use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 /// Scenarios that cannot pass for a reason outside aurora-migrate's control: `(folder, scenario,
@@ -348,13 +347,7 @@ fn history_database(s: &Scenario) -> String {
 }
 
 fn runner(emulator: &TestEmulator, s: &Scenario) -> Runner<DataApi> {
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
-        .endpoint_url(&emulator.endpoint)
-        .build();
-    let api = DataApi::new(&sdk, &emulator.cluster_arn, &emulator.secret_arn);
+    let api = DataApi::local(&emulator.endpoint, &emulator.cluster_arn, &emulator.secret_arn);
     // Scripts that drop and re-create the database they run in (Sakila) need the history kept
     // elsewhere, as `--history-database` does for users; everything else keeps the default.
     let drops_own = s.files.iter().any(|f| {

@@ -13,7 +13,6 @@ use aurora_migrate::data_api::DataApi;
 use aurora_migrate::executor::{ExecError, Executor, Outcome, Request};
 use aurora_migrate::runner::{Report, RunConfig, Runner};
 use aurora_migrate::source::discover;
-use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 use data_api_emulator::{FaultKind, FaultRule};
 
@@ -58,24 +57,11 @@ impl Env {
     }
 
     fn api(&self) -> DataApi {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
-            .endpoint_url(&self.emulator.endpoint)
-            .build();
-        DataApi::new(&sdk, &self.emulator.cluster_arn, &self.emulator.secret_arn)
+        DataApi::local(&self.emulator.endpoint, &self.emulator.cluster_arn, &self.emulator.secret_arn)
     }
 
     fn runner(&self, config: RunConfig) -> Runner<DataApi> {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
-            .endpoint_url(&self.emulator.endpoint)
-            .build();
-        let api = DataApi::new(&sdk, &self.emulator.cluster_arn, &self.emulator.secret_arn);
-        Runner::new(Arc::new(api), config).expect("runner")
+        Runner::new(Arc::new(self.api()), config).expect("runner")
     }
 
     async fn migrate(&self, config: RunConfig) -> Report {
