@@ -642,6 +642,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
         }
         let mut at = from;
+        let mut intent_done = false;
         let context = ApplyContext { database, migration, total, lease };
         let history_database = self.tables_for(database).database().unwrap_or(database).to_owned();
         if let Some((i, _)) = prepared.iter().enumerate().skip(from).find(|(_, p)| dropped_database(p.statement.text).is_some_and(|d| d == history_database)) {
@@ -669,7 +670,7 @@ impl<E: Executor + 'static> Runner<E> {
                     prefix.update(p.statement.text.as_bytes());
                     prefix.update([0]);
                     let prefix_text = hex_digest(&prefix);
-                    self.write_progress(&context, from + 1, &prefix_text, 0, None).await.map_err(|f| f.error)?;
+                    self.write_progress(&context, from + 1, &prefix_text, 0, None, None).await.map_err(|f| f.error)?;
                     at = from + 1;
                 }
             }
@@ -713,7 +714,13 @@ impl<E: Executor + 'static> Runner<E> {
             let prefix_text = format!("sha256:{}", next_prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
             let started = Instant::now();
             let before = hex_digest(&prefix);
-            let result = self.run_segment(&context, segment, at, end, &session, &before, &prefix_text, started).await;
+            // When the next segment is a DDL statement, this segment's progress write also records
+            // it as in flight (one call instead of two).
+            let announce = prepared.get(end).filter(|n| n.disposition == Disposition::Ddl).map(|n| n.database.as_deref());
+            let result = self
+                .run_segment(&context, segment, at, end, &session, &before, &prefix_text, started, intent_done, announce)
+                .await;
+            intent_done = result.is_ok() && announce.is_some();
             if let Err(failure) = &result {
                 let failure = Failure { index: failure.index, error: failure.error.clone(), retry: failure.retry };
                 let p = &prepared[failure.index].statement;
@@ -762,7 +769,7 @@ impl<E: Executor + 'static> Runner<E> {
         if from == total {
             // Nothing left (a failed record with everything applied): mark it done.
             let prefix_text = format!("sha256:{}", prefix.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
-            self.write_progress(&context, total, &prefix_text, 0, None).await.map_err(|e| e.error)?;
+            self.write_progress(&context, total, &prefix_text, 0, None, None).await.map_err(|e| e.error)?;
         }
         Ok(total - from)
     }
@@ -789,8 +796,23 @@ impl<E: Executor + 'static> Runner<E> {
         }
     }
 
-    async fn write_progress(&self, c: &ApplyContext<'_>, applied: usize, prefix: &str, ms: i64, transaction: Option<&str>) -> Result<(), Failure> {
-        let record = Progress { execution_ms: ms, ..self.progress(c, applied, prefix) };
+    /// Records `applied` statements done. With `announce`, the same write records the next
+    /// statement (a DDL one, at `applied`) as in flight, saving the separate in-flight write.
+    async fn write_progress(
+        &self,
+        c: &ApplyContext<'_>,
+        applied: usize,
+        prefix: &str,
+        ms: i64,
+        transaction: Option<&str>,
+        announce: Option<Option<&str>>,
+    ) -> Result<(), Failure> {
+        let record = Progress {
+            execution_ms: ms,
+            inflight: announce.map(|_| applied),
+            inflight_database: announce.map(|db| db.unwrap_or(c.database)),
+            ..self.progress(c, applied, prefix)
+        };
         let request = self.tables_for(c.database).record(&record, &self.owner).transaction(transaction);
         let outcome = match transaction {
             Some(_) => self.exec.execute(request).await,
@@ -852,6 +874,8 @@ impl<E: Executor + 'static> Runner<E> {
         prefix_before: &str,
         prefix: &str,
         started: Instant,
+        intent_done: bool,
+        announce: Option<Option<&str>>,
     ) -> Result<Option<Captured>, Failure> {
         let database = segment[0].database.as_deref();
         let mut replay = self.config.init_sql.clone();
@@ -860,16 +884,18 @@ impl<E: Executor + 'static> Runner<E> {
         let is_ddl = segment[0].disposition == Disposition::Ddl;
         if sends.is_empty() {
             // Only USE / skipped statements: just count them.
-            return self.write_progress(c, end, prefix, 0, None).await.map(|()| None);
+            return self.write_progress(c, end, prefix, 0, None, announce).await.map(|()| None);
         }
         if is_ddl {
             // The DDL commits on its own: record it as in flight first, so that a crash before its
             // progress write can be resolved by the next run instead of running it twice.
-            self.write_intent(c, at, prefix_before, database).await?;
+            if !intent_done {
+                self.write_intent(c, at, prefix_before, database).await?;
+            }
             if replay.is_empty() {
                 let deadline = Instant::now() + self.config.retry_for;
                 loop {
-                    match self.run_ddl(c, &segment[0], at, end, prefix, started).await.map(|()| None) {
+                    match self.run_ddl(c, &segment[0], at, end, prefix, started, announce).await.map(|()| None) {
                         Err(failure) if failure.retry && Instant::now() < deadline => {
                             tracing::warn!(error = %failure.error, "sending the DDL statement again");
                             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -894,7 +920,7 @@ impl<E: Executor + 'static> Runner<E> {
         let deadline = Instant::now() + self.config.retry_for;
         let mut delay = Duration::from_millis(200);
         loop {
-            let attempt = self.try_transaction(c, segment, at, end, &replay, &capture, prefix, started, database).await;
+            let attempt = self.try_transaction(c, segment, at, end, &replay, &capture, prefix, started, database, announce).await;
             match attempt.map(|values| values.map(|v| (capture.clone(), v))) {
                 Err(failure) if failure.retry && Instant::now() + delay < deadline => {
                     tracing::warn!(error = %failure.error, "segment rolled back; running it again");
@@ -918,6 +944,7 @@ impl<E: Executor + 'static> Runner<E> {
         prefix: &str,
         started: Instant,
         database: Option<&str>,
+        announce: Option<Option<&str>>,
     ) -> Result<Option<Vec<Value>>, Failure> {
         let transient = |e: &ExecError| matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. });
         let tx = self
@@ -971,7 +998,7 @@ impl<E: Executor + 'static> Runner<E> {
                 }
             }
         }
-        if let Err(f) = self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx)).await {
+        if let Err(f) = self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx), announce).await {
             rollback().await;
             return Err(f);
         }
@@ -1009,7 +1036,17 @@ impl<E: Executor + 'static> Runner<E> {
     }
 
     /// One DDL statement outside a transaction, with `continueAfterTimeout`.
-    async fn run_ddl(&self, c: &ApplyContext<'_>, p: &Prepared<'_>, at: usize, end: usize, prefix: &str, started: Instant) -> Result<(), Failure> {
+    #[allow(clippy::too_many_arguments)]
+    async fn run_ddl(
+        &self,
+        c: &ApplyContext<'_>,
+        p: &Prepared<'_>,
+        at: usize,
+        end: usize,
+        prefix: &str,
+        started: Instant,
+        announce: Option<Option<&str>>,
+    ) -> Result<(), Failure> {
         let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
         for call in calls {
             let mut request = Request::new(call.sql).database(p.database.as_deref());
@@ -1042,7 +1079,7 @@ impl<E: Executor + 'static> Runner<E> {
                 Err(e) => return Err(Failure { index: at, error: e.to_string(), retry: false }),
             }
         }
-        self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, None).await
+        self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, None, announce).await
     }
 
     /// Waits until connection `id` no longer runs a statement.
@@ -1380,9 +1417,9 @@ mod tests {
                 "begin t1",
                 "exec INSERT INTO a VALUES (1) in t1 @app",
                 "exec UPDATE a SET id = 2 in t1 @app",
-                "progress 1 3 in t1",
+                // The progress write also records the next (DDL) statement as in flight.
+                "intent 1 3 in t1",
                 "commit t1",
-                "intent 1 3",
                 "exec CREATE INDEX i ON a (id) @app cat",
                 "progress 1 4",
             ]
@@ -1444,9 +1481,8 @@ mod tests {
                 "exec INSERT INTO a VALUES (1) in t1 @app",
                 // The value is read back, and later segments restore it with one statement.
                 "exec SELECT @@SESSION.foreign_key_checks in t1 @app",
-                "progress 1 4 in t1",
+                "intent 1 4 in t1",
                 "commit t1",
-                "intent 1 4",
                 "begin t2",
                 "exec SET @@SESSION.foreign_key_checks = 0 in t2 @app",
                 "exec CREATE TABLE b (id INT) in t2 @app",

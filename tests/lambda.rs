@@ -402,7 +402,6 @@ fn the_history_database_from_the_environment_holds_the_top_level_history() {
 }
 
 #[test]
-#[ignore = "runner: recording progress after DROP DATABASE of the default database fails with 1049 Unknown database (the call's database field is still the dropped one)"]
 fn the_history_database_from_the_environment_survives_a_script_that_recreates_its_database() {
     let l = Lambda::start_with(&[("AURORA_MIGRATE_HISTORY_DATABASE", "migrations")]);
     l.write("V1__recreate.sql", &format!("DROP DATABASE IF EXISTS {DATABASE};\nCREATE DATABASE {DATABASE};\nCREATE TABLE {DATABASE}.t (id INT);\n"));

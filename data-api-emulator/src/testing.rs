@@ -111,12 +111,16 @@ impl MariaDb {
         }
         let port = free_port()?;
         let server_log = dir.path().join("mariadbd.log");
+        // Temporary tables of its own, not in the shared /tmp, where another process may tidy them.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(io("creating the server's tmpdir"))?;
         let mut child = Command::new(find_program("mariadbd")?)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
             .arg(format!("--port={port}"))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--user=root",
