@@ -196,9 +196,9 @@ impl Tables {
              `inflight_fingerprint` = VALUES(`inflight_fingerprint`)",
             h = self.h(),
             l = self.l(),
-            inflight = match row.inflight {
-                Some(_) => format!(":inflight, ({})", FINGERPRINT),
-                None => "NULL, NULL".to_owned(),
+            inflight = match (row.inflight, row.inflight_scope) {
+                (Some(_), Some(scope)) => format!(":inflight, ({})", fingerprint_sql(scope.table.is_some())),
+                _ => "NULL, NULL".to_owned(),
             }
         ))
         .param("version", text(row.version))
@@ -219,18 +219,16 @@ impl Tables {
         .param("ms", ParamValue::Long(row.execution_ms))
         .param("by", text(row.installed_by))
         .param("owner", text(owner));
-        match (row.inflight, row.inflight_database) {
-            (Some(index), database) => request
-                .param("inflight", ParamValue::Long(index as i64))
-                .param("fp_db", ParamValue::Text(database.unwrap_or_default().to_owned())),
-            (None, _) => request,
+        match (row.inflight, row.inflight_scope) {
+            (Some(index), Some(scope)) => scoped(request.param("inflight", ParamValue::Long(index as i64)), scope),
+            _ => request,
         }
     }
 
-    /// The schema fingerprint of `database` now (compare with a recorded in-flight one).
-    pub fn fingerprint(&self, database: &str) -> Request {
+    /// The schema fingerprint of `scope` now (compare with a recorded in-flight one).
+    pub fn fingerprint(&self, scope: &Scope) -> Request {
         // No `database` field: the database may just have been dropped.
-        Request::new(format!("SELECT {FINGERPRINT}")).param("fp_db", ParamValue::Text(database.to_owned()))
+        scoped(Request::new(format!("SELECT {}", fingerprint_sql(scope.table.is_some()))), scope)
     }
 
     /// How many other connections are running exactly `sql` right now.
@@ -264,6 +262,14 @@ impl Tables {
         .param("checksum", ParamValue::Text(checksum.to_owned()))
         .param("version", ParamValue::Text(version.to_owned()))
         .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+}
+
+fn scoped(request: Request, scope: &Scope) -> Request {
+    let request = request.param("fp_db", ParamValue::Text(scope.database.clone()));
+    match &scope.table {
+        Some(table) => request.param("fp_table", ParamValue::Text(table.clone())),
+        None => request,
     }
 }
 
@@ -305,23 +311,55 @@ pub struct Progress<'a> {
     pub installed_by: &'a str,
     /// A DDL statement about to be sent (0-based): records the schema fingerprint with it.
     pub inflight: Option<usize>,
-    /// The database that statement changes (for the fingerprint).
-    pub inflight_database: Option<&'a str>,
+    /// What that statement changes (for the fingerprint).
+    pub inflight_scope: Option<&'a Scope>,
 }
 
 /// A fingerprint of a database's schema (and of the list of databases): counts and CRC sums over
 /// information_schema. A DDL statement that took effect changes it; used to tell, after a crash
 /// between a DDL statement and its progress write, whether that statement ran.
-const FINGERPRINT: &str = "CONCAT_WS(':', \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(SCHEMA_NAME)), 0)) FROM information_schema.SCHEMATA), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION, CREATE_OPTIONS, TABLE_COMMENT))), 0)) FROM information_schema.TABLES WHERE TABLE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, COLUMN_COMMENT))), 0)) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE))), 0)) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE))), 0)) FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION))), 0)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT))), 0)) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION))), 0)) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = :fp_db), \
- (SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS))), 0)) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :fp_db))";
+///
+/// Reading the columns and indexes of every table opens each table's definition, which takes
+/// milliseconds on a large schema; so when the statement names the table it changes (`:fp_table`),
+/// the per-table parts look at that table only. The names of all tables, routines, triggers, views
+/// and events are always in (cheap: no table is opened for them).
+fn fingerprint_sql(table_scoped: bool) -> String {
+    let scope = if table_scoped { " AND TABLE_NAME = :fp_table" } else { "" };
+    let part = |expr: &str, from: &str, schema_column: &str, scoped: bool| {
+        format!(
+            "(SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32({expr})), 0)) FROM information_schema.{from} \
+             WHERE {schema_column} = :fp_db{})",
+            if scoped { scope } else { "" }
+        )
+    };
+    let parts = [
+        "(SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(SCHEMA_NAME)), 0)) FROM information_schema.SCHEMATA)".to_owned(),
+        part("TABLE_NAME", "TABLES", "TABLE_SCHEMA", false),
+        part("CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION, CREATE_OPTIONS, TABLE_COMMENT)", "TABLES", "TABLE_SCHEMA", true),
+        part(
+            "CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, COLUMN_COMMENT)",
+            "COLUMNS",
+            "TABLE_SCHEMA",
+            true,
+        ),
+        part("CONCAT_WS('|', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE)", "STATISTICS", "TABLE_SCHEMA", true),
+        part("CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)", "TABLE_CONSTRAINTS", "TABLE_SCHEMA", true),
+        part("CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION)", "ROUTINES", "ROUTINE_SCHEMA", false),
+        part("CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT)", "TRIGGERS", "TRIGGER_SCHEMA", false),
+        part("CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION)", "VIEWS", "TABLE_SCHEMA", false),
+        part("CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS)", "EVENTS", "EVENT_SCHEMA", false),
+    ];
+    format!("CONCAT_WS(':', {})", parts.join(", "))
+}
+
+/// What a fingerprint covers: a database, and the one table a statement changes when it names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The database.
+    pub database: String,
+    /// The table, when the statement names the one it changes.
+    pub table: Option<String>,
+}
 
 /// Turns the rows of [`Tables::select_history`] into [`Applied`]s.
 pub fn parse_history(outcome: &Outcome) -> Result<Vec<Applied>, ExecError> {
@@ -398,7 +436,7 @@ mod tests {
             execution_ms: 3,
             installed_by: "me",
             inflight: None,
-            inflight_database: None,
+            inflight_scope: None,
         };
         let request = t.record(&progress, "owner");
         assert!(!request.sql.contains("DROP TABLE x"));

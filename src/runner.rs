@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::check::{classify, Special, StatementClass};
 use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
 use crate::session::Session;
-use crate::history::{parse_history, quote_identifier, Progress, Tables};
+use crate::history::{parse_history, quote_identifier, Progress, Scope, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
 use crate::source::{Migration, Script, Scripts, SourceError, Version};
 use crate::split::{client_text, Statement, StatementKind};
@@ -664,7 +664,7 @@ impl<E: Executor + 'static> Runner<E> {
         if let Some((index, recorded)) = row.and_then(|r| r.inflight.as_ref()) {
             if *index == from && from < total {
                 let p = &prepared[from];
-                let ran = self.inflight_ran(p, recorded).await.map_err(|e| format!("{}: {e}", migration.script))?;
+                let ran = self.inflight_ran(&context, p, recorded).await.map_err(|e| format!("{}: {e}", migration.script))?;
                 tracing::info!(statement = from + 1, ran, "resolved a statement left in flight by an earlier run");
                 if ran {
                     prefix.update(p.statement.text.as_bytes());
@@ -716,9 +716,9 @@ impl<E: Executor + 'static> Runner<E> {
             let before = hex_digest(&prefix);
             // When the next segment is a DDL statement, this segment's progress write also records
             // it as in flight (one call instead of two).
-            let announce = prepared.get(end).filter(|n| n.disposition == Disposition::Ddl).map(|n| n.database.as_deref());
+            let announce = prepared.get(end).filter(|n| n.disposition == Disposition::Ddl).map(|n| scope(&context, n));
             let result = self
-                .run_segment(&context, segment, at, end, &session, &before, &prefix_text, started, intent_done, announce)
+                .run_segment(&context, segment, at, end, &session, &before, &prefix_text, started, intent_done, announce.as_ref())
                 .await;
             intent_done = result.is_ok() && announce.is_some();
             if let Err(failure) = &result {
@@ -792,7 +792,7 @@ impl<E: Executor + 'static> Runner<E> {
             execution_ms: 0,
             installed_by: &self.config.installed_by,
             inflight: None,
-            inflight_database: None,
+            inflight_scope: None,
         }
     }
 
@@ -805,12 +805,12 @@ impl<E: Executor + 'static> Runner<E> {
         prefix: &str,
         ms: i64,
         transaction: Option<&str>,
-        announce: Option<Option<&str>>,
+        announce: Option<&Scope>,
     ) -> Result<(), Failure> {
         let record = Progress {
             execution_ms: ms,
             inflight: announce.map(|_| applied),
-            inflight_database: announce.map(|db| db.unwrap_or(c.database)),
+            inflight_scope: announce,
             ..self.progress(c, applied, prefix)
         };
         let request = self.tables_for(c.database).record(&record, &self.owner).transaction(transaction);
@@ -826,12 +826,8 @@ impl<E: Executor + 'static> Runner<E> {
     }
 
     /// Records that DDL statement `at` is about to be sent, with the schema fingerprint before it.
-    async fn write_intent(&self, c: &ApplyContext<'_>, at: usize, prefix: &str, database: Option<&str>) -> Result<(), Failure> {
-        let record = Progress {
-            inflight: Some(at),
-            inflight_database: Some(database.unwrap_or(c.database)),
-            ..self.progress(c, at, prefix)
-        };
+    async fn write_intent(&self, c: &ApplyContext<'_>, at: usize, prefix: &str, scope: &Scope) -> Result<(), Failure> {
+        let record = Progress { inflight: Some(at), inflight_scope: Some(scope), ..self.progress(c, at, prefix) };
         match self.run_idempotent(self.tables_for(c.database).record(&record, &self.owner)).await {
             Ok(o) if o.updated > 0 => Ok(()),
             Ok(_) => Err(Failure { index: at, error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
@@ -841,8 +837,7 @@ impl<E: Executor + 'static> Runner<E> {
 
     /// Whether the DDL statement an earlier run left in flight took effect: waits while it still
     /// runs, then compares the schema fingerprint with the one taken before it was sent.
-    async fn inflight_ran(&self, p: &Prepared<'_>, recorded: &str) -> Result<bool, String> {
-        let database = p.database.as_deref().unwrap_or_default();
+    async fn inflight_ran(&self, c: &ApplyContext<'_>, p: &Prepared<'_>, recorded: &str) -> Result<bool, String> {
         loop {
             let outcome = self
                 .run_idempotent(self.tables.running(&client_text(p.statement.text)))
@@ -855,7 +850,7 @@ impl<E: Executor + 'static> Runner<E> {
             tokio::time::sleep(self.config.poll_every).await;
         }
         let now = self
-            .run_idempotent(self.tables.fingerprint(database))
+            .run_idempotent(self.tables.fingerprint(&scope(c, p)))
             .await
             .map_err(|e| format!("reading the schema fingerprint: {e}"))?;
         let now = now.rows.first().and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
@@ -875,7 +870,7 @@ impl<E: Executor + 'static> Runner<E> {
         prefix: &str,
         started: Instant,
         intent_done: bool,
-        announce: Option<Option<&str>>,
+        announce: Option<&Scope>,
     ) -> Result<Option<Captured>, Failure> {
         let database = segment[0].database.as_deref();
         let mut replay = self.config.init_sql.clone();
@@ -890,7 +885,7 @@ impl<E: Executor + 'static> Runner<E> {
             // The DDL commits on its own: record it as in flight first, so that a crash before its
             // progress write can be resolved by the next run instead of running it twice.
             if !intent_done {
-                self.write_intent(c, at, prefix_before, database).await?;
+                self.write_intent(c, at, prefix_before, &scope(c, &segment[0])).await?;
             }
             if replay.is_empty() {
                 let deadline = Instant::now() + self.config.retry_for;
@@ -944,7 +939,7 @@ impl<E: Executor + 'static> Runner<E> {
         prefix: &str,
         started: Instant,
         database: Option<&str>,
-        announce: Option<Option<&str>>,
+        announce: Option<&Scope>,
     ) -> Result<Option<Vec<Value>>, Failure> {
         let transient = |e: &ExecError| matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. });
         let tx = self
@@ -1045,7 +1040,7 @@ impl<E: Executor + 'static> Runner<E> {
         end: usize,
         prefix: &str,
         started: Instant,
-        announce: Option<Option<&str>>,
+        announce: Option<&Scope>,
     ) -> Result<(), Failure> {
         let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
         for call in calls {
@@ -1068,7 +1063,7 @@ impl<E: Executor + 'static> Runner<E> {
                         .filter(|(index, _)| *index == at)
                         .map(|(_, fingerprint)| fingerprint);
                     let ran = match recorded {
-                        Some(fingerprint) => self.inflight_ran(p, &fingerprint).await.map_err(|error| Failure { index: at, error, retry: false })?,
+                        Some(fingerprint) => self.inflight_ran(c, p, &fingerprint).await.map_err(|error| Failure { index: at, error, retry: false })?,
                         None => return Err(Failure { index: at, error: format!("{e}; and no in-flight record to check it against"), retry: false }),
                     };
                     tracing::warn!(statement = at + 1, ran, "the answer to a DDL statement was lost; checked the schema");
@@ -1180,7 +1175,7 @@ impl<E: Executor + 'static> Runner<E> {
                 execution_ms: 0,
                 installed_by: &self.config.installed_by,
                 inflight: None,
-                inflight_database: None,
+                inflight_scope: None,
             };
             let outcome = self
                 .run_idempotent(self.tables_for(&database).record(&record, &self.owner))
@@ -1246,6 +1241,98 @@ fn current_version(report: &Report) -> Option<String> {
             .max()
             .map(|v| v.to_string())
     })
+}
+
+/// What a DDL statement's fingerprint covers: its database, and its table when it names one.
+fn scope(c: &ApplyContext<'_>, p: &Prepared<'_>) -> Scope {
+    let current = p.database.as_deref().unwrap_or(c.database).to_owned();
+    match ddl_table(p.statement.text) {
+        Some((database, table)) => Scope { database: database.unwrap_or(current), table: Some(table) },
+        None => Scope { database: current, table: None },
+    }
+}
+
+/// The one table a `CREATE TABLE`, `ALTER TABLE`, `DROP TABLE`, `CREATE INDEX ... ON` or
+/// `DROP INDEX ... ON` statement changes, as (database if qualified, table).
+fn ddl_table(text: &str) -> Option<(Option<String>, String)> {
+    let text = text.trim();
+    let text = match text.strip_prefix("/*!").and_then(|t| t.strip_suffix("*/")) {
+        Some(inner) => inner.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => text,
+    };
+    let tokens = identifier_tokens(text, 14);
+    let upper: Vec<String> = tokens.iter().map(|t| t.to_ascii_uppercase()).collect();
+    let word = |i: usize| upper.get(i).map(String::as_str).unwrap_or("");
+    let mut i = 0;
+    let on_table = |mut i: usize| -> Option<usize> {
+        // [IF [NOT] EXISTS] index ON table
+        while matches!(word(i), "IF" | "NOT" | "EXISTS") {
+            i += 1;
+        }
+        (word(i + 1) == "ON").then_some(i + 2)
+    };
+    let name_at = match word(0) {
+        "CREATE" => {
+            i += 1;
+            if word(i) == "OR" && word(i + 1) == "REPLACE" {
+                i += 2;
+            }
+            match word(i) {
+                "TEMPORARY" if word(i + 1) == "TABLE" => Some(i + 2),
+                "TABLE" => Some(i + 1),
+                "UNIQUE" | "FULLTEXT" | "SPATIAL" if word(i + 1) == "INDEX" => on_table(i + 2),
+                "INDEX" => on_table(i + 1),
+                _ => None,
+            }
+        }
+        "ALTER" => (1..4).find(|&k| word(k) == "TABLE").map(|k| k + 1),
+        "DROP" if word(1) == "TABLE" => Some(2),
+        "DROP" if word(1) == "INDEX" => on_table(2),
+        _ => None,
+    }?;
+    let mut k = name_at;
+    while matches!(word(k), "IF" | "NOT" | "EXISTS") {
+        k += 1;
+    }
+    let name = tokens.get(k)?;
+    if tokens.get(k + 1).is_some_and(|t| t == ",") {
+        return None;
+    }
+    match name.split_once('.') {
+        Some((db, table)) => Some((Some(unquote(db)), unquote(table))),
+        None => Some((None, unquote(name))),
+    }
+}
+
+/// The first `max` identifier-like tokens: words (with `.` joins) and backticked names kept whole;
+/// `,` as its own token; everything else ends a token.
+fn identifier_tokens(text: &str, max: usize) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < bytes.len() && out.len() < max {
+        let start = p;
+        loop {
+            match bytes.get(p) {
+                Some(b'`') => p = crate::split::quoted_end(bytes, p).unwrap_or(bytes.len()),
+                Some(c) if c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$' || *c == b'.' => p += 1,
+                _ => break,
+            }
+        }
+        if p > start {
+            out.push(text[start..p].to_owned());
+        } else {
+            if bytes[p] == b',' {
+                out.push(",".to_owned());
+            }
+            p += 1;
+        }
+    }
+    out
+}
+
+fn unquote(name: &str) -> String {
+    name.strip_prefix('`').and_then(|n| n.strip_suffix('`')).map_or_else(|| name.to_owned(), |n| n.replace("``", "`"))
 }
 
 /// The database a `DROP DATABASE|SCHEMA [IF EXISTS] name` statement drops.
@@ -1520,6 +1607,23 @@ mod tests {
         assert_eq!(report.applied, 0);
         assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
         assert_eq!(report.current_version.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn ddl_statements_name_the_table_they_change() {
+        let t = |db: Option<&str>, table: &str| Some((db.map(str::to_owned), table.to_owned()));
+        assert_eq!(ddl_table("CREATE TABLE a (id INT)"), t(None, "a"));
+        assert_eq!(ddl_table("create temporary table if not exists `odd name` (id int)"), t(None, "odd name"));
+        assert_eq!(ddl_table("ALTER TABLE shop.orders ADD COLUMN x INT"), t(Some("shop"), "orders"));
+        assert_eq!(ddl_table("ALTER ONLINE IGNORE TABLE `s`.`o` ADD x INT"), t(Some("s"), "o"));
+        assert_eq!(ddl_table("CREATE UNIQUE INDEX i ON orders (x)"), t(None, "orders"));
+        assert_eq!(ddl_table("CREATE INDEX IF NOT EXISTS i ON orders (x)"), t(None, "orders"));
+        assert_eq!(ddl_table("DROP INDEX i ON orders"), t(None, "orders"));
+        assert_eq!(ddl_table("DROP TABLE IF EXISTS a"), t(None, "a"));
+        assert_eq!(ddl_table("/*!40000 ALTER TABLE `a` DISABLE KEYS */"), t(None, "a"));
+        assert_eq!(ddl_table("DROP TABLE a, b"), None);
+        assert_eq!(ddl_table("CREATE VIEW v AS SELECT 1"), None);
+        assert_eq!(ddl_table("RENAME TABLE a TO b"), None);
     }
 
     #[test]
