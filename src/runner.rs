@@ -507,6 +507,33 @@ impl<E: Executor + 'static> Runner<E> {
         Ok(report)
     }
 
+    /// `validate`: the offline check of every script in `dir` plus the history's view (changed
+    /// checksums, missing scripts, failed migrations). `ok` only when nothing needs attention.
+    pub async fn validate(&self, scripts: &Scripts, dir: &std::path::Path) -> Result<Report, RunError> {
+        let offline = crate::report::check_dir(dir)?;
+        let mut report = self.status(scripts).await?;
+        report.command = "validate".into();
+        for db in &report.databases {
+            for e in &db.entries {
+                if let (State::Resume { from, total }, Some(h)) = (&e.entry.state, &e.history) {
+                    report.problems.push(format!(
+                        "{}: migration {} failed at statement {} of {total}{}: {}; the next migrate resumes there",
+                        e.entry.script,
+                        e.entry.version,
+                        from + 1,
+                        h.failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default(),
+                        h.error.as_deref().unwrap_or("interrupted")
+                    ));
+                }
+            }
+        }
+        for d in offline.diagnostics.iter().filter(|d| d.severity == crate::check::Severity::Error) {
+            report.problems.push(d.to_string());
+        }
+        report.ok = report.problems.is_empty();
+        Ok(report)
+    }
+
     /// Applies what the plan says, database after database; stops at the first failure. With
     /// `dry_run`, only says what would run.
     pub async fn migrate(&self, scripts: &Scripts, dry_run: bool, on_event: &mut (dyn FnMut(&Event) + Send)) -> Result<Report, RunError> {

@@ -243,7 +243,6 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
         init_sql: c.init_sql.clone(),
         ..RunConfig::default()
     };
-    let mut validate_offline = None;
     let result = match &cli.command {
         Command::Migrate { target, dry_run, out_of_order, .. } => {
             config.plan.out_of_order = *out_of_order;
@@ -267,10 +266,7 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
             runner.migrate(&scripts, *dry_run, &mut progress).await
         }
         Command::Status { .. } => Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await,
-        Command::Validate { .. } => {
-            validate_offline = Some(check_dir(dir)?);
-            Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await
-        }
+        Command::Validate { .. } => Runner::new(std::sync::Arc::new(api), config)?.validate(&scripts, dir).await,
         Command::Repair { accept_checksums, .. } => {
             Runner::new(std::sync::Arc::new(api), config)?.repair(&scripts, *accept_checksums).await
         }
@@ -280,7 +276,7 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
         }
         _ => unreachable!("offline commands are handled in run()"),
     };
-    let mut report = match result {
+    let report = match result {
         Ok(report) => report,
         Err(e @ RunError::Locked { .. }) => {
             eprintln!("aurora-migrate: error: {e}");
@@ -288,27 +284,6 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(offline) = validate_offline {
-        report.command = "validate".into();
-        for db in &report.databases {
-            for e in &db.entries {
-                if let (aurora_migrate::plan::State::Resume { from, total }, Some(h)) = (&e.entry.state, &e.history) {
-                    report.problems.push(format!(
-                        "{}: migration {} failed at statement {} of {total}{}: {}; the next migrate resumes there",
-                        e.entry.script,
-                        e.entry.version,
-                        from + 1,
-                        h.failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default(),
-                        h.error.as_deref().unwrap_or("interrupted")
-                    ));
-                }
-            }
-        }
-        for d in offline.diagnostics.iter().filter(|d| d.severity == aurora_migrate::Severity::Error) {
-            report.problems.push(d.to_string());
-        }
-        report.ok = report.problems.is_empty();
-    }
     let mut out = std::io::stdout().lock();
     match cli.format {
         Format::Text => writeln!(out, "{}", aurora_migrate::report::RunText(&report))?,

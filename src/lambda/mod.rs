@@ -390,10 +390,7 @@ impl Handler {
                 runner.migrate(&scripts, *dry_run, &mut log).await
             }
             Command::Status { .. } => runner.status(&scripts).await,
-            Command::Validate { .. } => match runner.status(&scripts).await {
-                Ok(report) => Ok(validate(&self.settings.migrations_dir, report).map_err(|e| InvokeError::new("InvalidScripts", e))?),
-                Err(e) => Err(e),
-            },
+            Command::Validate { .. } => runner.validate(&scripts, &self.settings.migrations_dir).await,
             Command::Repair { accept_checksums, .. } => runner.repair(&scripts, *accept_checksums).await,
             Command::Baseline { version, database } => {
                 let v = Version::parse(version).ok_or_else(|| InvokeError::new("InvalidPayload", format!("version {version:?} is not a version")))?;
@@ -482,31 +479,6 @@ fn source_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
-}
-
-/// `validate`: the offline check of every script plus the history's view, as the CLI does.
-fn validate(dir: &std::path::Path, mut report: Report) -> Result<Report, String> {
-    let offline = crate::report::check_dir(dir).map_err(|e| e.to_string())?;
-    report.command = "validate".into();
-    for db in &report.databases {
-        for e in &db.entries {
-            if let (State::Resume { from, total }, Some(h)) = (&e.entry.state, &e.history) {
-                report.problems.push(format!(
-                    "{}: migration {} failed at statement {} of {total}{}: {}; the next migrate resumes there",
-                    e.entry.script,
-                    e.entry.version,
-                    from + 1,
-                    h.failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default(),
-                    h.error.as_deref().unwrap_or("interrupted")
-                ));
-            }
-        }
-    }
-    for d in offline.diagnostics.iter().filter(|d| d.severity == crate::Severity::Error) {
-        report.problems.push(d.to_string());
-    }
-    report.ok = report.problems.is_empty();
-    Ok(report)
 }
 
 #[cfg(test)]
