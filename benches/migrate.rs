@@ -35,7 +35,7 @@ fn main() {
     }
     let db = MariaDb::start().expect("throwaway MariaDB starts");
     let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
-    let server = Server::from_url(db.url());
+    let server = Server(&db);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
 
     println!("== Data API calls per run (scripts/ into a fresh database) ==");
@@ -299,34 +299,12 @@ fn runner(emulator: &TestEmulator, database: &str) -> Runner<DataApi> {
     Runner::new(Arc::new(api), RunConfig { default_database: Some(database.to_owned()), ..RunConfig::default() }).expect("runner")
 }
 
-/// The throwaway server, for the mariadb client.
-struct Server {
-    host: String,
-    port: String,
-    user: String,
-    password: Option<String>,
-}
+/// The throwaway server, for the mariadb command-line clients.
+struct Server<'a>(&'a MariaDb);
 
-impl Server {
-    fn from_url(url: &str) -> Server {
-        let rest = url.strip_prefix("mysql://").expect("mysql:// URL");
-        let rest = rest.split('/').next().unwrap_or(rest);
-        let (auth, addr) = rest.rsplit_once('@').unwrap_or(("root", rest));
-        let (user, password) = match auth.split_once(':') {
-            Some((u, p)) => (u.to_owned(), Some(p.to_owned())),
-            None => (auth.to_owned(), None),
-        };
-        let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
-        Server { host: host.to_owned(), port: port.to_owned(), user, password }
-    }
-
+impl Server<'_> {
     fn command(&self) -> Command {
-        let mut cmd = Command::new("mariadb");
-        cmd.arg("--no-defaults").arg(format!("-h{}", self.host)).arg(format!("-P{}", self.port)).arg(format!("-u{}", self.user));
-        if let Some(p) = self.password.as_deref().filter(|p| !p.is_empty()) {
-            cmd.arg(format!("-p{p}"));
-        }
-        cmd
+        self.0.client("mariadb")
     }
 
     fn sql(&self, sql: &str) -> String {

@@ -122,34 +122,12 @@ fn scenarios(corpus: &Path) -> Vec<Scenario> {
         .collect()
 }
 
-/// Connection details of the throwaway server, for the mariadb client and mariadb-dump.
-struct Server {
-    host: String,
-    port: String,
-    user: String,
-    password: Option<String>,
-}
+/// The throwaway server, for the mariadb command-line clients.
+struct Server<'a>(&'a MariaDb);
 
-impl Server {
-    fn from_url(url: &str) -> Server {
-        let rest = url.strip_prefix("mysql://").expect("mysql:// URL");
-        let rest = rest.split('/').next().unwrap_or(rest);
-        let (auth, addr) = rest.rsplit_once('@').unwrap_or(("root", rest));
-        let (user, password) = match auth.split_once(':') {
-            Some((u, p)) => (u.to_owned(), Some(p.to_owned())),
-            None => (auth.to_owned(), None),
-        };
-        let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
-        Server { host: host.to_owned(), port: port.to_owned(), user, password }
-    }
-
+impl Server<'_> {
     fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.arg("--no-defaults").arg(format!("-h{}", self.host)).arg(format!("-P{}", self.port)).arg(format!("-u{}", self.user));
-        if let Some(p) = self.password.as_deref().filter(|p| !p.is_empty()) {
-            cmd.arg(format!("-p{p}"));
-        }
-        cmd
+        self.0.client(program)
     }
 
     /// Runs SQL with the mariadb client; returns tab-separated rows.
@@ -403,7 +381,7 @@ fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_th
     assert!(!scenarios.is_empty(), "expected.tsv has no ok scenarios");
     let only = std::env::var(ONLY_ENV).ok();
     let db = MariaDb::start().expect("throwaway MariaDB starts");
-    let server = Server::from_url(db.url());
+    let server = Server(&db);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
 
     let (mut identical, mut skipped, mut failures) = (0, 0, Vec::new());

@@ -35,19 +35,9 @@ impl Env {
         env
     }
 
-    fn port(&self) -> String {
-        self.db.url().rsplit(':').next().expect("port").trim_end_matches('/').to_owned()
-    }
-
     /// Runs SQL with the mariadb client, straight on the server (not through the Data API).
     fn sql(&self, sql: &str) -> String {
-        let out = Command::new("mariadb")
-            .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "-P"])
-            .arg(self.port())
-            .arg("-e")
-            .arg(sql)
-            .output()
-            .expect("mariadb client runs");
+        let out = self.db.client("mariadb").args(["-N", "-B", "-e", sql]).output().expect("mariadb client runs");
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }

@@ -178,6 +178,24 @@ impl MariaDb {
     pub fn secret(&self) -> &SecretValue {
         &self.secret
     }
+
+    /// `program` (`mariadb`, `mariadb-dump`, ...) with `--no-defaults` and this server's host,
+    /// port, user and password: the command-line clients' side of a test.
+    pub fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.arg("--no-defaults");
+        if let Some(host) = &self.secret.host {
+            cmd.arg(format!("-h{host}"));
+        }
+        if let Some(port) = &self.secret.port {
+            cmd.arg(format!("-P{}", port.as_u64().map_or_else(|| port.as_str().unwrap_or_default().to_owned(), |p| p.to_string())));
+        }
+        cmd.arg(format!("-u{}", self.secret.username.as_deref().unwrap_or("root")));
+        if let Some(password) = self.secret.password.as_deref().filter(|p| !p.is_empty()) {
+            cmd.arg(format!("-p{password}"));
+        }
+        cmd
+    }
 }
 
 impl Drop for MariaDb {
