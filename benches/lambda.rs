@@ -43,7 +43,8 @@ fn reap(pid: u32) -> (Duration, i64) {
     // SAFETY: pid is our own child, not yet reaped; status and usage are valid for writes.
     let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
     assert_eq!(r, pid as libc::pid_t, "wait4 failed");
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv =
+        |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_maxrss)
 }
 
@@ -78,12 +79,19 @@ fn runtime_api(rt: &tokio::runtime::Runtime) -> RuntimeApi {
                             loop {
                                 let next = q.lock().expect("lock").pop_front();
                                 if let Some(body) = next {
-                                    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() + 300_000;
+                                    let deadline = SystemTime::now()
+                                        .duration_since(UNIX_EPOCH)
+                                        .expect("clock")
+                                        .as_millis()
+                                        + 300_000;
                                     return Ok::<_, Infallible>(
                                         Response::builder()
                                             .header("Lambda-Runtime-Aws-Request-Id", "bench-1")
                                             .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())
-                                            .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+                                            .header(
+                                                "Lambda-Runtime-Invoked-Function-Arn",
+                                                "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                                            )
                                             .body(Full::new(Bytes::from(body)))
                                             .expect("response"),
                                     );
@@ -92,19 +100,33 @@ fn runtime_api(rt: &tokio::runtime::Runtime) -> RuntimeApi {
                             }
                         }
                         let at = Instant::now();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                        *a.lock().expect("lock") = Some((at, format!("{path}: {}", String::from_utf8_lossy(&body))));
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes().to_vec())
+                            .unwrap_or_default();
+                        *a.lock().expect("lock") =
+                            Some((at, format!("{path}: {}", String::from_utf8_lossy(&body))));
                         Ok(Response::builder().status(202).body(Full::new(Bytes::new())).expect("response"))
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
     RuntimeApi { addr, queue, answered }
 }
 
-fn lambda_sample(bin: &Path, wrapper: &[String], api: &RuntimeApi, emulator: &TestEmulator, scripts: &Path) -> Sample {
+fn lambda_sample(
+    bin: &Path,
+    wrapper: &[String],
+    api: &RuntimeApi,
+    emulator: &TestEmulator,
+    scripts: &Path,
+) -> Sample {
     api.queue.lock().expect("lock").push_back(r#"{"command": "status"}"#.to_owned());
     *api.answered.lock().expect("lock") = None;
     let mut cmd = match wrapper.split_first() {
@@ -179,11 +201,16 @@ fn main() {
         Err(_) => println!("arm64 zip: not built ({}); run dev/build-lambda arm64", zip.display()),
     }
 
-    let bin = std::env::var_os("AURORA_MIGRATE_LAMBDA_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aurora-migrate-lambda")));
-    let wrapper: Vec<String> = std::env::var("AURORA_MIGRATE_LAMBDA_WRAPPER").map(|w| w.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    let bin = std::env::var_os("AURORA_MIGRATE_LAMBDA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aurora-migrate-lambda")));
+    let wrapper: Vec<String> = std::env::var("AURORA_MIGRATE_LAMBDA_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     let db = MariaDb::start().expect("throwaway MariaDB starts");
     let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let api = runtime_api(&rt);
     let scripts = tempfile::tempdir().expect("tempdir");
     for v in 1..=SCRIPTS {
@@ -203,7 +230,8 @@ fn main() {
 
     // One warm-up (page cache), then the median of RUNS by CPU.
     lambda_sample(&bin, &wrapper, &api, &emulator, scripts.path());
-    let lambda = median((0..RUNS).map(|_| lambda_sample(&bin, &wrapper, &api, &emulator, scripts.path())).collect());
+    let lambda =
+        median((0..RUNS).map(|_| lambda_sample(&bin, &wrapper, &api, &emulator, scripts.path())).collect());
     println!(
         "lambda bootstrap ({}{}), status with {SCRIPTS} scripts: start to first answer {:.1} ms, CPU {:.1} ms, peak RSS {:.1} MiB (median of {RUNS})",
         bin.display(),

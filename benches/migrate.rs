@@ -36,12 +36,16 @@ fn main() {
     let db = MariaDb::start().expect("throwaway MariaDB starts");
     let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
     let server = Server(&db);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
 
     println!("== Data API calls per run (scripts/ into a fresh database) ==");
     calls_per_run(&rt, &server, &emulator);
     println!();
-    println!("== Wall time: {MIGRATIONS} migrations, {} statements ==", MIGRATIONS * STATEMENTS_PER_MIGRATION);
+    println!(
+        "== Wall time: {MIGRATIONS} migrations, {} statements ==",
+        MIGRATIONS * STATEMENTS_PER_MIGRATION
+    );
     wall_time(&rt, &server, &emulator);
 }
 
@@ -51,7 +55,13 @@ fn calls_per_run(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestE
     let model = Model::of(&dir);
 
     emulator.reset_counters().expect("counters reset");
-    let report = rt.block_on(runner(emulator, "bench_calls").migrate(&discover(&dir).expect("scripts"), false, &mut |_| {})).expect("run");
+    let report = rt
+        .block_on(runner(emulator, "bench_calls").migrate(
+            &discover(&dir).expect("scripts"),
+            false,
+            &mut |_| {},
+        ))
+        .expect("run");
     assert!(report.ok, "scripts/ failed: {:?}", report.problems);
     let counters = emulator.counters().expect("counters");
     let total: u64 = counters.values().sum();
@@ -76,11 +86,18 @@ fn calls_per_run(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestE
     );
 
     emulator.reset_counters().expect("counters reset");
-    let report = rt.block_on(runner(emulator, "bench_calls").migrate(&discover(&dir).expect("scripts"), false, &mut |_| {})).expect("run");
+    let report = rt
+        .block_on(runner(emulator, "bench_calls").migrate(
+            &discover(&dir).expect("scripts"),
+            false,
+            &mut |_| {},
+        ))
+        .expect("run");
     assert!(report.ok && report.applied == 0, "second run: {:?}", report.problems);
     let counters = emulator.counters().expect("counters");
     let total: u64 = counters.values().sum();
-    let ops: Vec<String> = counters.iter().filter(|(_, n)| **n > 0).map(|(op, n)| format!("{op} {n}")).collect();
+    let ops: Vec<String> =
+        counters.iter().filter(|(_, n)| **n > 0).map(|(op, n)| format!("{op} {n}")).collect();
     println!("second run (nothing to do): total Data API calls {total} ({})", ops.join(", "));
     server.sql("DROP DATABASE bench_calls");
 }
@@ -113,7 +130,9 @@ fn disposition(s: &Statement<'_>) -> Disposition {
     match classify(s.text) {
         StatementClass::Ddl if matches!(first.as_str(), "LOCK" | "UNLOCK") => Disposition::Skip,
         StatementClass::Ddl => Disposition::Ddl,
-        StatementClass::Transaction if matches!(first.as_str(), "START" | "BEGIN" | "COMMIT" | "SET") => Disposition::Skip,
+        StatementClass::Transaction if matches!(first.as_str(), "START" | "BEGIN" | "COMMIT" | "SET") => {
+            Disposition::Skip
+        }
         StatementClass::Transaction => Disposition::Dml,
         _ if first == "SET" => Disposition::Session,
         _ => Disposition::Dml,
@@ -140,13 +159,16 @@ impl Model {
         let mut m = Model { migrations: scripts.migrations.len(), ..Model::default() };
         for migration in &scripts.migrations {
             let script = Script::read(&migration.path).expect("script reads");
-            let statements: Vec<Statement<'_>> = script.statements().collect::<Result<_, _>>().expect("script splits");
+            let statements: Vec<Statement<'_>> =
+                script.statements().collect::<Result<_, _>>().expect("script splits");
             let d: Vec<Disposition> = statements.iter().map(disposition).collect();
             let calls: Vec<usize> = statements
                 .iter()
                 .zip(&d)
                 .map(|(s, d)| match d {
-                    Disposition::Ddl | Disposition::Dml | Disposition::Session => aurora_migrate::calls::calls(s.text).expect("fits").len(),
+                    Disposition::Ddl | Disposition::Dml | Disposition::Session => {
+                        aurora_migrate::calls::calls(s.text).expect("fits").len()
+                    }
                     _ => 0,
                 })
                 .collect();
@@ -166,7 +188,9 @@ impl Model {
                 };
                 m.segments += 1;
                 let sends: usize = calls[at..end].iter().sum();
-                let has_sends = d[at..end].iter().any(|d| matches!(d, Disposition::Ddl | Disposition::Dml | Disposition::Session));
+                let has_sends = d[at..end]
+                    .iter()
+                    .any(|d| matches!(d, Disposition::Ddl | Disposition::Dml | Disposition::Session));
                 m.segment_calls += if !has_sends {
                     1 // progress only
                 } else if d[at] == Disposition::Ddl && session == 0 {
@@ -197,7 +221,9 @@ fn generated(i: usize) -> String {
     s.push(format!("ALTER TABLE {t} ADD COLUMN price_cents INT NULL"));
     s.push(format!("CREATE INDEX {t}_name ON {t} (name)"));
     let insert = |k: usize| {
-        let rows: Vec<String> = (0..10).map(|r| format!("('item {i}-{k}-{r}', {}, 'new', {})", k * 10 + r, 100 + r * 7)).collect();
+        let rows: Vec<String> = (0..10)
+            .map(|r| format!("('item {i}-{k}-{r}', {}, 'new', {})", k * 10 + r, 100 + r * 7))
+            .collect();
         format!("INSERT INTO {t} (name, qty, status, price_cents) VALUES\n  {}", rows.join(",\n  "))
     };
     for k in 0..8 {
@@ -228,7 +254,11 @@ fn wall_time(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmula
     assert_eq!(model.statements, MIGRATIONS * STATEMENTS_PER_MIGRATION);
     println!(
         "workload: {} files, {} statements ({} segments: {} DDL alone, {} transaction segments)",
-        model.migrations, model.statements, model.segments, model.ddl_segments, model.segments - model.ddl_segments
+        model.migrations,
+        model.statements,
+        model.segments,
+        model.ddl_segments,
+        model.segments - model.ddl_segments
     );
 
     // Through the runner.
@@ -236,7 +266,8 @@ fn wall_time(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmula
     emulator.reset_counters().expect("counters reset");
     let started = Instant::now();
     let scripts = discover(dir.path()).expect("scripts");
-    let report = rt.block_on(runner(emulator, "bench_runner").migrate(&scripts, false, &mut |_| {})).expect("run");
+    let report =
+        rt.block_on(runner(emulator, "bench_runner").migrate(&scripts, false, &mut |_| {})).expect("run");
     let runner_time = started.elapsed();
     assert!(report.ok && report.applied == MIGRATIONS, "runner: {:?}", report.problems);
     let calls: u64 = emulator.counters().expect("counters").values().sum();
@@ -281,8 +312,16 @@ fn wall_time(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmula
 
     let per = |d: Duration| d.as_secs_f64() * 1e3 / model.statements as f64;
     println!("aurora-migrate (runner -> Data API emulator -> MariaDB): {:>8.2} s  ({:.2} ms/statement, {calls} Data API calls)", runner_time.as_secs_f64(), per(runner_time));
-    println!("mariadb client, one process per file ({MIGRATIONS} processes): {:>8.2} s  ({:.2} ms/statement)", client_time.as_secs_f64(), per(client_time));
-    println!("mariadb client, one process for all files (fastest baseline): {:>8.2} s  ({:.2} ms/statement)", single_time.as_secs_f64(), per(single_time));
+    println!(
+        "mariadb client, one process per file ({MIGRATIONS} processes): {:>8.2} s  ({:.2} ms/statement)",
+        client_time.as_secs_f64(),
+        per(client_time)
+    );
+    println!(
+        "mariadb client, one process for all files (fastest baseline): {:>8.2} s  ({:.2} ms/statement)",
+        single_time.as_secs_f64(),
+        per(single_time)
+    );
     let ratio = runner_time.as_secs_f64() / client_time.as_secs_f64();
     println!(
         "ratio aurora-migrate / mariadb client per file: {ratio:.2}x (target <= 2x: {})",
@@ -296,7 +335,11 @@ fn wall_time(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmula
 
 fn runner(emulator: &TestEmulator, database: &str) -> Runner<DataApi> {
     let api = DataApi::local(&emulator.endpoint, &emulator.cluster_arn, &emulator.secret_arn);
-    Runner::new(Arc::new(api), RunConfig { default_database: Some(database.to_owned()), ..RunConfig::default() }).expect("runner")
+    Runner::new(
+        Arc::new(api),
+        RunConfig { default_database: Some(database.to_owned()), ..RunConfig::default() },
+    )
+    .expect("runner")
 }
 
 /// The throwaway server, for the mariadb command-line clients.

@@ -28,7 +28,10 @@ fn main() {
     // First, while this process is small: a child's peak RSS starts from its parent's at fork.
     let peak = peak_rss_of_check(dir.path());
 
-    println!("{:<28} {:>10} {:>12} {:>12} {:>14} {:>12}", "input", "MB", "tokenizer", "split", "split+check", "split/tok");
+    println!(
+        "{:<28} {:>10} {:>12} {:>12} {:>14} {:>12}",
+        "input", "MB", "tokenizer", "split", "split+check", "split/tok"
+    );
     row("generated multi-row INSERTs", &[big.clone()]);
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     if corpus.is_dir() {
@@ -104,7 +107,9 @@ fn row(label: &str, files: &[PathBuf]) {
     let tokenizer = best(|| {
         for s in &scripts {
             // Some corpus files hold constructs sqlparser cannot tokenize; count what it does.
-            let _ = std::hint::black_box(Tokenizer::new(&dialect, &s.text).with_unescape(false).tokenize_with_location());
+            let _ = std::hint::black_box(
+                Tokenizer::new(&dialect, &s.text).with_unescape(false).tokenize_with_location(),
+            );
         }
     });
     let split = best(|| {

@@ -105,7 +105,8 @@ fn escape_stray_colons(sql: &str, params: &[(String, Param)]) -> Option<String> 
             b':' if bytes.get(p + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
                 && (p == 0 || bytes[p - 1] != b':') =>
             {
-                let len = bytes[p + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                let len =
+                    bytes[p + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
                 let name = &sql[p + 1..p + 1 + len];
                 if !params.iter().any(|(n, _)| n == name) {
                     let out = out.get_or_insert_with(|| String::with_capacity(sql.len() + 8));
@@ -130,7 +131,12 @@ pub fn shape(text: &str) -> Result<Shape, TooLong> {
     Ok(Shape { calls: calls.len(), params: calls.iter().map(|c| c.params.len()).sum() })
 }
 
-fn cut_insert(text: &str, chars: usize, prefix_end: usize, rows: &[std::ops::Range<usize>]) -> Result<Vec<Call>, TooLong> {
+fn cut_insert(
+    text: &str,
+    chars: usize,
+    prefix_end: usize,
+    rows: &[std::ops::Range<usize>],
+) -> Result<Vec<Call>, TooLong> {
     let prefix = &text[..prefix_end];
     let prefix_chars = prefix.chars().count();
     let mut out = Vec::new();
@@ -142,7 +148,8 @@ fn cut_insert(text: &str, chars: usize, prefix_end: usize, rows: &[std::ops::Ran
         let mut row_call = None;
         if prefix_chars + row_chars > MAX_SQL_CHARS {
             // The row alone is too long: send its big literals as parameters, in a call of its own.
-            let call = with_parameters(&format!("{prefix}{row}")).ok_or(TooLong::Row { chars, row: n + 1 })?;
+            let call =
+                with_parameters(&format!("{prefix}{row}")).ok_or(TooLong::Row { chars, row: n + 1 })?;
             row_chars = call.sql.chars().count();
             row_call = Some(call);
         }
@@ -218,7 +225,8 @@ fn literals(text: &str) -> Vec<Literal> {
     let mut p = 0;
     while p < bytes.len() {
         let b = bytes[p];
-        let word_boundary = p == 0 || !(bytes[p - 1].is_ascii_alphanumeric() || bytes[p - 1] == b'_' || bytes[p - 1] == b'$');
+        let word_boundary =
+            p == 0 || !(bytes[p - 1].is_ascii_alphanumeric() || bytes[p - 1] == b'_' || bytes[p - 1] == b'$');
         if b == b'\'' || b == b'"' || b == b'`' {
             let Some(mut end) = quoted_end(bytes, p) else { return out };
             // A doubled quote continues the same literal.
@@ -418,7 +426,10 @@ mod tests {
             .iter()
             .map(|c| c.sql.trim_start_matches("INSERT INTO t (id, v) VALUES ").to_owned())
             .collect();
-        assert_eq!(joined.join(",").replace(",\n", ","), text.trim_start_matches("INSERT INTO t (id, v) VALUES ").replace(",\n", ","));
+        assert_eq!(
+            joined.join(",").replace(",\n", ","),
+            text.trim_start_matches("INSERT INTO t (id, v) VALUES ").replace(",\n", ",")
+        );
     }
 
     #[test]
@@ -428,7 +439,10 @@ mod tests {
         let calls = calls(&text).unwrap();
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert_eq!(calls[0].sql, "INSERT INTO staff VALUES (1,'Mike',:_am0,'it''s')");
-        assert_eq!(calls[0].params, [("_am0".to_owned(), Param::Blob([0x89, 0x50, 0x4E, 0x47].repeat(10_000)))]);
+        assert_eq!(
+            calls[0].params,
+            [("_am0".to_owned(), Param::Blob([0x89, 0x50, 0x4E, 0x47].repeat(10_000)))]
+        );
         assert_eq!(calls[1].sql, "INSERT INTO staff VALUES (2,'Jon',NULL,'x')");
     }
 

@@ -14,8 +14,8 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Tokenizer;
 
-use crate::source::Script;
 use crate::calls::MAX_SQL_CHARS;
+use crate::source::Script;
 use crate::split::{starts_compound, Statement, StatementKind};
 
 /// How bad a diagnostic is.
@@ -87,10 +87,8 @@ pub fn classify(text: &str) -> StatementClass {
     let words = crate::split::head_words(text, 3);
     let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match word(0) {
-        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "ANALYZE"
-        | "OPTIMIZE" | "REPAIR" | "FLUSH" | "LOCK" | "UNLOCK" | "INSTALL" | "UNINSTALL" | "CACHE" => {
-            StatementClass::Ddl
-        }
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE"
+        | "REPAIR" | "FLUSH" | "LOCK" | "UNLOCK" | "INSTALL" | "UNINSTALL" | "CACHE" => StatementClass::Ddl,
         "LOAD" if word(1) == "INDEX" => StatementClass::Ddl,
         "SET" if word(1) == "PASSWORD" => StatementClass::Ddl,
         "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" | "CALL" => StatementClass::Dml,
@@ -238,7 +236,9 @@ fn check_statement(script: &str, statement: &Statement<'_>, out: &mut Vec<Diagno
                 }
             ),
         )),
-        Err(too_long) => out.push(at(statement.line, statement.column, Severity::Error, too_long.to_string())),
+        Err(too_long) => {
+            out.push(at(statement.line, statement.column, Severity::Error, too_long.to_string()))
+        }
     }
     if let Err(failure) = parse(statement.text) {
         let (line, column) = match failure.position {
@@ -268,9 +268,13 @@ struct ParseFailure {
 /// Parses one statement with sqlparser's MySQL dialect.
 fn parse(text: &str) -> Result<(), ParseFailure> {
     let dialect = MySqlDialect {};
-    let tokens = Tokenizer::new(&dialect, text).with_unescape(false).tokenize_with_location().map_err(|e| {
-        ParseFailure { message: e.message.clone(), position: Some((e.location.line as usize, e.location.column as usize)) }
-    })?;
+    let tokens =
+        Tokenizer::new(&dialect, text).with_unescape(false).tokenize_with_location().map_err(|e| {
+            ParseFailure {
+                message: e.message.clone(),
+                position: Some((e.location.line as usize, e.location.column as usize)),
+            }
+        })?;
     let parsed = Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements();
     match parsed {
         Ok(statements) if statements.len() <= 1 => Ok(()),
@@ -448,7 +452,8 @@ mod tests {
     #[test]
     fn locks_and_transaction_control_are_notes_and_rollback_is_an_error() {
         let d = check("LOCK TABLES a WRITE;\nINSERT INTO a VALUES (1);\nUNLOCK TABLES;\nSTART TRANSACTION;\nCOMMIT;\nSET autocommit=0;").diagnostics;
-        let notes: Vec<_> = d.iter().filter(|d| d.severity == Severity::Note).map(|d| d.line.unwrap()).collect();
+        let notes: Vec<_> =
+            d.iter().filter(|d| d.severity == Severity::Note).map(|d| d.line.unwrap()).collect();
         assert_eq!(notes, [1, 3, 4, 5, 6], "{d:?}");
         let d = check("INSERT INTO a VALUES (1);\nROLLBACK;").diagnostics;
         assert_eq!((d[0].severity, d[0].line), (Severity::Error, Some(2)), "{d:?}");

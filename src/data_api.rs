@@ -68,7 +68,9 @@ impl DataApi {
         let config = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("local", "local", None, None, "local")))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "local", "local", None, None, "local",
+            )))
             .endpoint_url(endpoint_url)
             .build();
         DataApi::new(&config, resource_arn, secret_arn)
@@ -77,7 +79,10 @@ impl DataApi {
     /// Loads the standard AWS configuration (environment, profile, IMDS / Lambda role), resolves a
     /// secret given by name to its ARN, and returns the client with the secret's `dbname` if it has
     /// one (read only when `need_dbname`, or when the secret is not an ARN).
-    pub async fn connect(target: &Target, need_dbname: bool) -> Result<(DataApi, Option<String>), SetupError> {
+    pub async fn connect(
+        target: &Target,
+        need_dbname: bool,
+    ) -> Result<(DataApi, Option<String>), SetupError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(url) = &target.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -87,9 +92,11 @@ impl DataApi {
         let mut dbname = None;
         if need_dbname || !secret_arn.starts_with("arn:") {
             let sm = aws_sdk_secretsmanager::Client::new(&config);
-            let value = sm.get_secret_value().secret_id(&target.secret).send().await.map_err(|e| SetupError::Secret {
-                secret: target.secret.clone(),
-                message: e.into_service_error().meta().message().unwrap_or("request failed").to_owned(),
+            let value = sm.get_secret_value().secret_id(&target.secret).send().await.map_err(|e| {
+                SetupError::Secret {
+                    secret: target.secret.clone(),
+                    message: e.into_service_error().meta().message().unwrap_or("request failed").to_owned(),
+                }
             })?;
             if let Some(arn) = value.arn() {
                 secret_arn = arn.to_owned();
@@ -138,20 +145,33 @@ where
             let named = format!("{code}: {message}");
             match code.as_str() {
                 "DatabaseErrorException" => ExecError::Database { message },
-                "BadRequestException" if message.contains("Communications link failure") => ExecError::Transient { message: named },
-                "BadRequestException" if message.starts_with("Database error code") => ExecError::Database { message },
+                "BadRequestException" if message.contains("Communications link failure") => {
+                    ExecError::Transient { message: named }
+                }
+                "BadRequestException" if message.starts_with("Database error code") => {
+                    ExecError::Database { message }
+                }
                 "StatementTimeoutException" => ExecError::Timeout { connection_id: connection_id(err) },
-                "DatabaseResumingException" | "DatabaseUnavailableException" | "ThrottlingException"
+                "DatabaseResumingException"
+                | "DatabaseUnavailableException"
+                | "ThrottlingException"
                 | "TooManyRequestsException" => ExecError::Transient { message: named },
-                "ServiceUnavailableError" | "InternalServerErrorException" => ExecError::Ambiguous { message: named },
-                "TransactionNotFoundException" | "NotFoundException" => ExecError::TransactionGone { message },
+                "ServiceUnavailableError" | "InternalServerErrorException" => {
+                    ExecError::Ambiguous { message: named }
+                }
+                "TransactionNotFoundException" | "NotFoundException" => {
+                    ExecError::TransactionGone { message }
+                }
                 _ => ExecError::Other { message: named },
             }
         }
-        SdkError::ConstructionFailure(e) => ExecError::Other { message: format!("building the request: {e:?}") },
+        SdkError::ConstructionFailure(e) => {
+            ExecError::Other { message: format!("building the request: {e:?}") }
+        }
         SdkError::DispatchFailure(e) => {
             // Refused before anything was sent: safe to send again. Otherwise it may have run.
-            let connect = e.as_connector_error().is_some_and(|c| c.is_io() && format!("{c:?}").contains("Connect"));
+            let connect =
+                e.as_connector_error().is_some_and(|c| c.is_io() && format!("{c:?}").contains("Connect"));
             if connect {
                 ExecError::Transient { message: format!("cannot reach the Data API: {e:?}") }
             } else {
@@ -206,7 +226,10 @@ impl Executor for DataApi {
             .send()
             .await
             .map_err(|e| classify(e, |_| None))?;
-        output.transaction_id().map(str::to_owned).ok_or_else(|| ExecError::Other { message: "BeginTransaction returned no transactionId".into() })
+        output
+            .transaction_id()
+            .map(str::to_owned)
+            .ok_or_else(|| ExecError::Other { message: "BeginTransaction returned no transactionId".into() })
     }
 
     async fn commit(&self, transaction: &str) -> Result<(), ExecError> {

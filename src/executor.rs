@@ -88,7 +88,13 @@ pub struct Request {
 impl Request {
     /// A request for `sql` with no parameters, outside any transaction.
     pub fn new(sql: impl Into<String>) -> Request {
-        Request { sql: sql.into(), params: Vec::new(), database: None, transaction: None, continue_after_timeout: false }
+        Request {
+            sql: sql.into(),
+            params: Vec::new(),
+            database: None,
+            transaction: None,
+            continue_after_timeout: false,
+        }
     }
 
     /// Adds a parameter.

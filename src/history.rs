@@ -220,7 +220,9 @@ impl Tables {
         .param("by", text(row.installed_by))
         .param("owner", text(owner));
         match (row.inflight, row.inflight_scope) {
-            (Some(index), Some(scope)) => scoped(request.param("inflight", ParamValue::Long(index as i64)), scope),
+            (Some(index), Some(scope)) => {
+                scoped(request.param("inflight", ParamValue::Long(index as i64)), scope)
+            }
             _ => request,
         }
     }

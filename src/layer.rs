@@ -94,7 +94,10 @@ pub fn build_layer(dir: &Path) -> Result<Layer, SourceError> {
     };
     for (_, path, bytes) in &files {
         if u32::try_from(bytes.len()).is_err() {
-            return Err(too_big(path, "the file is larger than 4 GiB, more than a layer can hold (250 MB unpacked)"));
+            return Err(too_big(
+                path,
+                "the file is larger than 4 GiB, more than a layer can hold (250 MB unpacked)",
+            ));
         }
     }
     let entries = layer_entries(files.into_iter().map(|(name, _, bytes)| (name, bytes)));
@@ -108,7 +111,8 @@ fn read_sql_files(dir: &Path) -> Result<Vec<(String, PathBuf, Vec<u8>)>, SourceE
     crate::source::sql_files(dir)?
         .into_iter()
         .map(|(relative, path)| {
-            let bytes = std::fs::read(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            let bytes =
+                std::fs::read(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
             Ok((relative, path, bytes))
         })
         .collect()
@@ -176,9 +180,11 @@ const FOLDER_ATTRIBUTES: u32 = (0o040_755 << 16) | 0x10;
 
 /// A stored (uncompressed) zip of `entries`, in the given order; an error when it would need Zip64.
 fn zip_stored(entries: &[Entry]) -> Result<Vec<u8>, String> {
-    let count = u16::try_from(entries.len())
-        .map_err(|_| format!("{} zip entries are more than a zip without Zip64 holds (65,535)", entries.len()))?;
-    let too_large = || "the scripts are larger than 4 GiB, more than a layer can hold (250 MB unpacked)".to_owned();
+    let count = u16::try_from(entries.len()).map_err(|_| {
+        format!("{} zip entries are more than a zip without Zip64 holds (65,535)", entries.len())
+    })?;
+    let too_large =
+        || "the scripts are larger than 4 GiB, more than a layer can hold (250 MB unpacked)".to_owned();
     let mut zip = Vec::new();
     let mut central = Vec::new();
     for entry in entries {
@@ -186,8 +192,8 @@ fn zip_stored(entries: &[Entry]) -> Result<Vec<u8>, String> {
         let contents = entry.contents.as_deref().unwrap_or_default();
         let size = u32::try_from(contents.len()).map_err(|_| too_large())?;
         let name = entry.name.as_bytes();
-        let name_len =
-            u16::try_from(name.len()).map_err(|_| format!("the name {} is too long for a zip", entry.name))?;
+        let name_len = u16::try_from(name.len())
+            .map_err(|_| format!("the name {} is too long for a zip", entry.name))?;
         let flags = if entry.name.is_ascii() { 0 } else { FLAG_UTF8 };
         let (needed, attributes) = match entry.contents {
             Some(_) => (NEEDED_FILE, FILE_ATTRIBUTES),
@@ -364,10 +370,11 @@ mod tests {
     #[test]
     fn non_ascii_names_are_flagged_as_utf8() {
         let zip =
-            zip_stored(&[Entry { name: "migrations/V1__é.sql".into(), contents: Some(b"x".to_vec()) }]).expect("zip");
+            zip_stored(&[Entry { name: "migrations/V1__é.sql".into(), contents: Some(b"x".to_vec()) }])
+                .expect("zip");
         assert_eq!(u16::from_le_bytes([zip[6], zip[7]]), FLAG_UTF8);
-        let zip =
-            zip_stored(&[Entry { name: "migrations/V1__e.sql".into(), contents: Some(b"x".to_vec()) }]).expect("zip");
+        let zip = zip_stored(&[Entry { name: "migrations/V1__e.sql".into(), contents: Some(b"x".to_vec()) }])
+            .expect("zip");
         assert_eq!(u16::from_le_bytes([zip[6], zip[7]]), 0);
     }
 

@@ -230,11 +230,8 @@ pub fn plan(
 ) -> Plan {
     let mut out = Plan::default();
     let parse = |v: &str| Version::parse(v);
-    let baseline = history
-        .iter()
-        .filter(|h| h.kind == AppliedKind::Baseline)
-        .filter_map(|h| parse(&h.version))
-        .max();
+    let baseline =
+        history.iter().filter(|h| h.kind == AppliedKind::Baseline).filter_map(|h| parse(&h.version)).max();
     let newest_applied = history
         .iter()
         .filter(|h| h.kind == AppliedKind::Script && h.success)
@@ -261,7 +258,8 @@ pub fn plan(
             .map(|i| local[i].script.clone())
             .or_else(|| row.map(|r| r.script.clone()))
             .unwrap_or_default();
-        let mut entry = |state| out.entries.push(Entry { version: version.to_string(), script: script.clone(), state });
+        let mut entry =
+            |state| out.entries.push(Entry { version: version.to_string(), script: script.clone(), state });
         let beyond_target = options.target.as_ref().is_some_and(|t| &version > t);
         match (local_index, row) {
             (_, Some(h)) if h.kind == AppliedKind::Baseline => entry(State::Baseline),
@@ -301,7 +299,11 @@ pub fn plan(
             }
             (None, Some(h)) if !h.success => {
                 entry(State::Refused);
-                out.problems.push(PlanProblem::FailedMissing { version: version.to_string(), script, applied: h.applied });
+                out.problems.push(PlanProblem::FailedMissing {
+                    version: version.to_string(),
+                    script,
+                    applied: h.applied,
+                });
             }
             (None, Some(_)) => {
                 if newest_local.as_ref().is_none_or(|n| &version > n) {
@@ -385,7 +387,11 @@ mod tests {
         m.checksum.ends_with("same").then(|| format!("prefix-{}-{n}", m.version))
     }
 
-    fn run(local: &[Migration], history: &[Applied], options: PlanOptions) -> (Vec<(String, State)>, Vec<String>, Vec<(usize, usize)>) {
+    fn run(
+        local: &[Migration],
+        history: &[Applied],
+        options: PlanOptions,
+    ) -> (Vec<(String, State)>, Vec<String>, Vec<(usize, usize)>) {
         let p = plan(local, history, &options, prefixes);
         let states = p.entries.iter().map(|e| (e.version.clone(), e.state.clone())).collect();
         let problems = p.problems.iter().map(|p| p.to_string()).collect();
@@ -398,8 +404,11 @@ mod tests {
 
     #[test]
     fn pending_scripts_run_in_version_order_after_applied_ones() {
-        let (states, problems, steps) =
-            run(&[local("1", "a"), local("1.10", "c"), local("1.9", "b")], &[row("1", "a", 2, 2, true)], PlanOptions::default());
+        let (states, problems, steps) = run(
+            &[local("1", "a"), local("1.10", "c"), local("1.9", "b")],
+            &[row("1", "a", 2, 2, true)],
+            PlanOptions::default(),
+        );
         assert!(problems.is_empty());
         assert_eq!(states, [s("1", State::Applied), s("1.9", State::Pending), s("1.10", State::Pending)]);
         assert_eq!(steps, [(2, 0), (1, 0)]);
@@ -407,7 +416,8 @@ mod tests {
 
     #[test]
     fn plan_refuses_a_changed_checksum() {
-        let (states, problems, steps) = run(&[local("1", "new")], &[row("1", "old", 1, 1, true)], PlanOptions::default());
+        let (states, problems, steps) =
+            run(&[local("1", "new")], &[row("1", "old", 1, 1, true)], PlanOptions::default());
         assert_eq!(states, [s("1", State::Refused)]);
         assert!(problems[0].contains("V1__x.sql: applied migration 1 has changed"), "{problems:?}");
         assert!(problems[0].contains("old") && problems[0].contains("new") && problems[0].contains("repair"));
@@ -417,7 +427,8 @@ mod tests {
     #[test]
     fn newer_applied_scripts_missing_on_disk_are_a_rollback_not_an_error() {
         let history = [row("1", "a", 1, 1, true), row("2", "b", 1, 1, true), row("3", "c", 1, 1, true)];
-        let (states, problems, steps) = run(&[local("1", "a"), local("2", "b")], &history, PlanOptions::default());
+        let (states, problems, steps) =
+            run(&[local("1", "a"), local("2", "b")], &history, PlanOptions::default());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(states[2], s("3", State::NewerInHistory));
         assert!(steps.is_empty());
@@ -435,7 +446,8 @@ mod tests {
     fn a_failed_migration_resumes_when_its_applied_part_is_unchanged() {
         // Same checksum (transient failure) or a fix after the failed statement.
         for checksum in ["a", "fixed-same"] {
-            let (states, problems, steps) = run(&[local("1", checksum)], &[row("1", "a", 3, 9, false)], PlanOptions::default());
+            let (states, problems, steps) =
+                run(&[local("1", checksum)], &[row("1", "a", 3, 9, false)], PlanOptions::default());
             assert!(problems.is_empty(), "{problems:?}");
             assert_eq!(states, [s("1", State::Resume { from: 3, total: 9 })]);
             assert_eq!(steps, [(0, 3)]);
@@ -444,7 +456,8 @@ mod tests {
 
     #[test]
     fn a_failed_migration_whose_applied_part_changed_is_refused_with_what_to_do() {
-        let (_, problems, steps) = run(&[local("1", "rewritten")], &[row("1", "a", 3, 9, false)], PlanOptions::default());
+        let (_, problems, steps) =
+            run(&[local("1", "rewritten")], &[row("1", "a", 3, 9, false)], PlanOptions::default());
         assert!(steps.is_empty());
         assert!(problems[0].contains("failed at statement 4 of 9 (V1__x.sql:3)"), "{problems:?}");
         assert!(problems[0].contains("Duplicate column name"));
@@ -464,7 +477,8 @@ mod tests {
         let (_, problems, steps) = run(&locals, &history, PlanOptions::default());
         assert!(problems[0].contains("migration 2 is pending but 3 is already applied"), "{problems:?}");
         assert!(steps.is_empty());
-        let (states, problems, steps) = run(&locals, &history, PlanOptions { out_of_order: true, ..Default::default() });
+        let (states, problems, steps) =
+            run(&locals, &history, PlanOptions { out_of_order: true, ..Default::default() });
         assert!(problems.is_empty());
         assert_eq!(states[1], s("2", State::OutOfOrder));
         assert_eq!(steps, [(1, 0)]);
@@ -477,7 +491,8 @@ mod tests {
         let (states, _, steps) = run(&locals, &[], target("2"));
         assert_eq!(steps, [(0, 0), (1, 0)]);
         assert_eq!(states[2], s("3", State::AboveTarget));
-        let (_, problems, steps) = run(&locals, &[row("1", "a", 1, 1, true), row("2", "b", 1, 1, true)], target("1"));
+        let (_, problems, steps) =
+            run(&locals, &[row("1", "a", 1, 1, true), row("2", "b", 1, 1, true)], target("1"));
         assert!(problems.is_empty() && steps.is_empty());
     }
 

@@ -201,7 +201,12 @@ impl fmt::Display for RunText<'_> {
 }
 
 /// Writes a left-aligned table with a header row, each line prefixed by `indent`.
-fn table<const N: usize>(f: &mut fmt::Formatter<'_>, indent: &str, header: [&str; N], rows: &[[String; N]]) -> fmt::Result {
+fn table<const N: usize>(
+    f: &mut fmt::Formatter<'_>,
+    indent: &str,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> fmt::Result {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -29,9 +29,9 @@ use sha2::{Digest, Sha256};
 
 use crate::check::{classify, Special, StatementClass};
 use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
-use crate::session::Session;
 use crate::history::{parse_history, quote_identifier, Progress, Scope, Tables};
 use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
+use crate::session::Session;
 use crate::source::{Migration, Script, Scripts, SourceError, Version};
 use crate::split::{client_text, Statement, StatementKind};
 
@@ -260,7 +260,9 @@ fn disposition(statement: &Statement<'_>) -> Disposition {
         StatementClass::Ddl => Disposition::Ddl,
         _ if crate::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => {
             // A global assignment changes the server, not the session: it runs once.
-            let global = crate::split::head_words(statement.text, usize::MAX).iter().any(|w| w == "GLOBAL" || w == "PERSIST");
+            let global = crate::split::head_words(statement.text, usize::MAX)
+                .iter()
+                .any(|w| w == "GLOBAL" || w == "PERSIST");
             if global && crate::session::assigned(statement.text).is_none() {
                 Disposition::Dml
             } else {
@@ -303,7 +305,10 @@ impl<E: Executor + 'static> Runner<E> {
     /// A runner over `exec`.
     pub fn new(exec: Arc<E>, config: RunConfig) -> Result<Self, RunError> {
         let tables = Tables::new(&config.history_table).map_err(|e| RunError::Usage(e.to_string()))?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let owner = format!("{}#{}-{nanos:08x}", config.installed_by, std::process::id());
         Ok(Runner { exec, config, tables, owner })
     }
@@ -312,7 +317,9 @@ impl<E: Executor + 'static> Runner<E> {
     /// scripts when one is set, else in the group's own database.
     fn tables_for(&self, database: &str) -> Tables {
         match &self.config.history_database {
-            Some(h) if self.config.default_database.as_deref() == Some(database) => self.tables.in_database(h),
+            Some(h) if self.config.default_database.as_deref() == Some(database) => {
+                self.tables.in_database(h)
+            }
             _ => self.tables.in_database(database),
         }
     }
@@ -374,7 +381,10 @@ impl<E: Executor + 'static> Runner<E> {
     async fn ensure_tables(&self, database: &str) -> Result<(), RunError> {
         let tables = self.tables_for(database);
         if tables.database() != Some(database) {
-            let create = format!("CREATE DATABASE IF NOT EXISTS {}", quote_identifier(tables.database().unwrap_or(database)));
+            let create = format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quote_identifier(tables.database().unwrap_or(database))
+            );
             self.run_idempotent(Request::new(create))
                 .await
                 .map_err(call_error(format!("database {database}: creating the history database")))?;
@@ -406,12 +416,16 @@ impl<E: Executor + 'static> Runner<E> {
                     continue;
                 }
                 Ok(_) => {}
-                Err(ExecError::Database { message }) if !created && (is_missing_table(&message) || is_missing_database(&message)) => {
+                Err(ExecError::Database { message })
+                    if !created && (is_missing_table(&message) || is_missing_database(&message)) =>
+                {
                     self.ensure_tables(database).await?;
                     created = true;
                     continue;
                 }
-                Err(e) => return Err(call_error(format!("database {database}: taking the migration lock"))(e)),
+                Err(e) => {
+                    return Err(call_error(format!("database {database}: taking the migration lock"))(e))
+                }
             }
             if start.elapsed() >= self.config.lock_wait {
                 let holder = self
@@ -431,7 +445,8 @@ impl<E: Executor + 'static> Runner<E> {
         tracing::info!(database, owner = %self.owner, "lock taken");
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (exec, lost, request) = (self.exec.clone(), lost.clone(), self.tables_for(database).renew(&self.owner, seconds));
+            let (exec, lost, request) =
+                (self.exec.clone(), lost.clone(), self.tables_for(database).renew(&self.owner, seconds));
             let every = self.config.lease / 3;
             tokio::spawn(async move {
                 loop {
@@ -459,8 +474,14 @@ impl<E: Executor + 'static> Runner<E> {
 
     async fn read_history(&self, database: &str) -> Result<Vec<Applied>, RunError> {
         match self.run_idempotent(self.tables_for(database).select_history()).await {
-            Ok(outcome) => parse_history(&outcome).map_err(call_error(format!("database {database}: reading history"))),
-            Err(ExecError::Database { message }) if is_missing_table(&message) || is_missing_database(&message) => Ok(Vec::new()),
+            Ok(outcome) => {
+                parse_history(&outcome).map_err(call_error(format!("database {database}: reading history")))
+            }
+            Err(ExecError::Database { message })
+                if is_missing_table(&message) || is_missing_database(&message) =>
+            {
+                Ok(Vec::new())
+            }
             Err(e) => Err(call_error(format!("database {database}: reading history"))(e)),
         }
     }
@@ -476,7 +497,10 @@ impl<E: Executor + 'static> Runner<E> {
     fn entries(plan: &crate::plan::Plan, history: &[Applied]) -> Vec<StatusEntry> {
         plan.entries
             .iter()
-            .map(|e| StatusEntry { entry: e.clone(), history: history.iter().find(|h| h.version == e.version).cloned() })
+            .map(|e| StatusEntry {
+                entry: e.clone(),
+                history: history.iter().find(|h| h.version == e.version).cloned(),
+            })
             .collect()
     }
 
@@ -500,7 +524,12 @@ impl<E: Executor + 'static> Runner<E> {
             let history = self.read_history(&database).await?;
             let plan = self.plan_for(&migrations, &history);
             report.problems.extend(plan.problems.iter().map(|p| p.to_string()));
-            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+            report.databases.push(DatabaseReport {
+                database,
+                entries: Self::entries(&plan, &history),
+                applied: Vec::new(),
+                error: None,
+            });
         }
         report.ok = report.problems.is_empty();
         report.current_version = current_version(&report);
@@ -536,7 +565,12 @@ impl<E: Executor + 'static> Runner<E> {
 
     /// Applies what the plan says, database after database; stops at the first failure. With
     /// `dry_run`, only says what would run.
-    pub async fn migrate(&self, scripts: &Scripts, dry_run: bool, on_event: &mut (dyn FnMut(&Event) + Send)) -> Result<Report, RunError> {
+    pub async fn migrate(
+        &self,
+        scripts: &Scripts,
+        dry_run: bool,
+        on_event: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<Report, RunError> {
         let mut report = self.report(if dry_run { "migrate --dry-run" } else { "migrate" }, scripts);
         let groups = self.groups(scripts)?;
         for (database, migrations) in groups {
@@ -549,7 +583,12 @@ impl<E: Executor + 'static> Runner<E> {
                         report.would_run.extend(describe_steps(&database, &migrations[i], from)?);
                     }
                 }
-                report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+                report.databases.push(DatabaseReport {
+                    database,
+                    entries: Self::entries(&plan, &history),
+                    applied: Vec::new(),
+                    error: None,
+                });
                 continue;
             }
             let lease = self.lock(&database).await?;
@@ -572,7 +611,12 @@ impl<E: Executor + 'static> Runner<E> {
                 report.ok = false;
                 report.problems.push(e.clone());
             }
-            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied, error });
+            report.databases.push(DatabaseReport {
+                database,
+                entries: Self::entries(&plan, &history),
+                applied,
+                error,
+            });
         }
         if dry_run {
             report.ok = report.problems.is_empty();
@@ -613,7 +657,12 @@ impl<E: Executor + 'static> Runner<E> {
                         duration,
                     });
                     tracing::info!(database, version = %migration.version, statements, duration_ms = duration.as_millis() as u64, "migration applied");
-                    applied.push(AppliedNow { version: migration.version.to_string(), script: migration.script.clone(), statements, ms: duration.as_millis() });
+                    applied.push(AppliedNow {
+                        version: migration.version.to_string(),
+                        script: migration.script.clone(),
+                        statements,
+                        ms: duration.as_millis(),
+                    });
                 }
                 Err(e) => return Err((applied, e)),
             }
@@ -672,7 +721,12 @@ impl<E: Executor + 'static> Runner<E> {
         let mut intent_done = false;
         let context = ApplyContext { database, migration, total, lease };
         let history_database = self.tables_for(database).database().unwrap_or(database).to_owned();
-        if let Some((i, _)) = prepared.iter().enumerate().skip(from).find(|(_, p)| dropped_database(p.statement.text).is_some_and(|d| d == history_database)) {
+        if let Some((i, _)) = prepared
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, p)| dropped_database(p.statement.text).is_some_and(|d| d == history_database))
+        {
             return Err(format!(
                 "{}:{}: statement {} of {total} drops database {history_database}, which holds the migration \
                  history: keep the history elsewhere with --history-database (AURORA_MIGRATE_HISTORY_DATABASE)",
@@ -681,23 +735,39 @@ impl<E: Executor + 'static> Runner<E> {
                 i + 1
             ));
         }
-        if let Some((i, why)) = prepared.iter().enumerate().skip(from).find_map(|(i, p)| match p.disposition {
-            Disposition::Refused(why) => Some((i, why)),
-            _ => None,
-        }) {
-            return Err(format!("{}:{}: statement {} of {total}: {why}", migration.script, prepared[i].statement.line, i + 1));
+        if let Some((i, why)) =
+            prepared.iter().enumerate().skip(from).find_map(|(i, p)| match p.disposition {
+                Disposition::Refused(why) => Some((i, why)),
+                _ => None,
+            })
+        {
+            return Err(format!(
+                "{}:{}: statement {} of {total}: {why}",
+                migration.script,
+                prepared[i].statement.line,
+                i + 1
+            ));
         }
         // A crash between a DDL statement and its progress write: did the statement run?
         if let Some((index, recorded)) = row.and_then(|r| r.inflight.as_ref()) {
             if *index == from && from < total {
                 let p = &prepared[from];
-                let ran = self.inflight_ran(&context, p, recorded).await.map_err(|e| format!("{}: {e}", migration.script))?;
-                tracing::info!(statement = from + 1, ran, "resolved a statement left in flight by an earlier run");
+                let ran = self
+                    .inflight_ran(&context, p, recorded)
+                    .await
+                    .map_err(|e| format!("{}: {e}", migration.script))?;
+                tracing::info!(
+                    statement = from + 1,
+                    ran,
+                    "resolved a statement left in flight by an earlier run"
+                );
                 if ran {
                     prefix.update(p.statement.text.as_bytes());
                     prefix.update([0]);
                     let prefix_text = hex_digest(&prefix);
-                    self.write_progress(&context, from + 1, &prefix_text, 0, None, None).await.map_err(|f| f.error)?;
+                    self.write_progress(&context, from + 1, &prefix_text, 0, None, None)
+                        .await
+                        .map_err(|f| f.error)?;
                     at = from + 1;
                 }
             }
@@ -738,18 +808,34 @@ impl<E: Executor + 'static> Runner<E> {
                 next_prefix.update(p.statement.text.as_bytes());
                 next_prefix.update([0]);
             }
-            let prefix_text = format!("sha256:{}", next_prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let prefix_text = format!(
+                "sha256:{}",
+                next_prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
             let started = Instant::now();
             let before = hex_digest(&prefix);
             // When the next segment is a DDL statement, this segment's progress write also records
             // it as in flight (one call instead of two).
-            let announce = prepared.get(end).filter(|n| n.disposition == Disposition::Ddl).map(|n| scope(&context, n));
+            let announce =
+                prepared.get(end).filter(|n| n.disposition == Disposition::Ddl).map(|n| scope(&context, n));
             let result = self
-                .run_segment(&context, segment, at, end, &session, &before, &prefix_text, started, intent_done, announce.as_ref())
+                .run_segment(
+                    &context,
+                    segment,
+                    at,
+                    end,
+                    &session,
+                    &before,
+                    &prefix_text,
+                    started,
+                    intent_done,
+                    announce.as_ref(),
+                )
                 .await;
             intent_done = result.is_ok() && announce.is_some();
             if let Err(failure) = &result {
-                let failure = Failure { index: failure.index, error: failure.error.clone(), retry: failure.retry };
+                let failure =
+                    Failure { index: failure.index, error: failure.error.clone(), retry: failure.retry };
                 let p = &prepared[failure.index].statement;
                 let failed_at = format!("{}:{}", migration.script, p.line);
                 on_event(&Event::Failed {
@@ -760,7 +846,10 @@ impl<E: Executor + 'static> Runner<E> {
                     error: failure.error.clone(),
                 });
                 tracing::error!(database, version = %migration.version, statement = failure.index + 1, line = p.line, error = %failure.error, "statement failed");
-                let prefix_at = format!("sha256:{}", prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+                let prefix_at = format!(
+                    "sha256:{}",
+                    prefix.clone().finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+                );
                 let shortened: String = p.text.chars().take(2000).collect();
                 let record = Progress {
                     success: false,
@@ -770,7 +859,9 @@ impl<E: Executor + 'static> Runner<E> {
                     execution_ms: started.elapsed().as_millis() as i64,
                     ..self.progress(&context, at, &prefix_at)
                 };
-                if let Err(e) = self.run_idempotent(self.tables_for(database).record(&record, &self.owner)).await {
+                if let Err(e) =
+                    self.run_idempotent(self.tables_for(database).record(&record, &self.owner)).await
+                {
                     tracing::error!(error = %e, "recording the failure failed");
                 }
                 return Err(format!(
@@ -778,7 +869,11 @@ impl<E: Executor + 'static> Runner<E> {
                     migration.version,
                     failure.index + 1,
                     failure.error,
-                    if at > from || at > 0 { format!(" ({at} statement(s) before it are applied and recorded)") } else { String::new() }
+                    if at > from || at > 0 {
+                        format!(" ({at} statement(s) before it are applied and recorded)")
+                    } else {
+                        String::new()
+                    }
                 ));
             }
             let sent: Vec<String> = segment
@@ -787,7 +882,9 @@ impl<E: Executor + 'static> Runner<E> {
                 .map(|p| client_text(p.statement.text).into_owned())
                 .collect();
             match result {
-                Ok(Some((targets, values))) => session.captured(&targets, &values, sent.iter().map(String::as_str)),
+                Ok(Some((targets, values))) => {
+                    session.captured(&targets, &values, sent.iter().map(String::as_str))
+                }
                 _ => session.append_unread(sent.iter().map(String::as_str)),
             }
             prefix = next_prefix;
@@ -795,7 +892,10 @@ impl<E: Executor + 'static> Runner<E> {
         }
         if from == total {
             // Nothing left (a failed record with everything applied): mark it done.
-            let prefix_text = format!("sha256:{}", prefix.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let prefix_text = format!(
+                "sha256:{}",
+                prefix.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
             self.write_progress(&context, total, &prefix_text, 0, None, None).await.map_err(|e| e.error)?;
         }
         Ok(total - from)
@@ -847,24 +947,57 @@ impl<E: Executor + 'static> Runner<E> {
         };
         match outcome {
             Ok(o) if o.updated > 0 => Ok(()),
-            Ok(_) => Err(Failure { index: applied.saturating_sub(1), error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
-            Err(e) => Err(Failure { index: applied.saturating_sub(1), error: format!("recording progress: {e}"), retry: matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. }) }),
+            Ok(_) => Err(Failure {
+                index: applied.saturating_sub(1),
+                error: RunError::LeaseLost(c.database.to_owned()).to_string(),
+                retry: false,
+            }),
+            Err(e) => Err(Failure {
+                index: applied.saturating_sub(1),
+                error: format!("recording progress: {e}"),
+                retry: matches!(
+                    e,
+                    ExecError::Transient { .. }
+                        | ExecError::Ambiguous { .. }
+                        | ExecError::TransactionGone { .. }
+                ),
+            }),
         }
     }
 
     /// Records that DDL statement `at` is about to be sent, with the schema fingerprint before it.
-    async fn write_intent(&self, c: &ApplyContext<'_>, at: usize, prefix: &str, scope: &Scope) -> Result<(), Failure> {
-        let record = Progress { inflight: Some(at), inflight_scope: Some(scope), ..self.progress(c, at, prefix) };
+    async fn write_intent(
+        &self,
+        c: &ApplyContext<'_>,
+        at: usize,
+        prefix: &str,
+        scope: &Scope,
+    ) -> Result<(), Failure> {
+        let record =
+            Progress { inflight: Some(at), inflight_scope: Some(scope), ..self.progress(c, at, prefix) };
         match self.run_idempotent(self.tables_for(c.database).record(&record, &self.owner)).await {
             Ok(o) if o.updated > 0 => Ok(()),
-            Ok(_) => Err(Failure { index: at, error: RunError::LeaseLost(c.database.to_owned()).to_string(), retry: false }),
-            Err(e) => Err(Failure { index: at, error: format!("recording the statement about to run: {e}"), retry: false }),
+            Ok(_) => Err(Failure {
+                index: at,
+                error: RunError::LeaseLost(c.database.to_owned()).to_string(),
+                retry: false,
+            }),
+            Err(e) => Err(Failure {
+                index: at,
+                error: format!("recording the statement about to run: {e}"),
+                retry: false,
+            }),
         }
     }
 
     /// Whether the DDL statement an earlier run left in flight took effect: waits while it still
     /// runs, then compares the schema fingerprint with the one taken before it was sent.
-    async fn inflight_ran(&self, c: &ApplyContext<'_>, p: &Prepared<'_>, recorded: &str) -> Result<bool, String> {
+    async fn inflight_ran(
+        &self,
+        c: &ApplyContext<'_>,
+        p: &Prepared<'_>,
+        recorded: &str,
+    ) -> Result<bool, String> {
         loop {
             let outcome = self
                 .run_idempotent(self.tables.running(&client_text(p.statement.text)))
@@ -880,7 +1013,8 @@ impl<E: Executor + 'static> Runner<E> {
             .run_idempotent(self.tables.fingerprint(&scope(c, p)))
             .await
             .map_err(|e| format!("reading the schema fingerprint: {e}"))?;
-        let now = now.rows.first().and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let now =
+            now.rows.first().and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
         Ok(now != recorded)
     }
 
@@ -902,7 +1036,10 @@ impl<E: Executor + 'static> Runner<E> {
         let database = segment[0].database.as_deref();
         let mut replay = self.config.init_sql.clone();
         replay.extend(session.replay());
-        let sends: Vec<_> = segment.iter().filter(|p| matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session)).collect();
+        let sends: Vec<_> = segment
+            .iter()
+            .filter(|p| matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session))
+            .collect();
         let is_ddl = segment[0].disposition == Disposition::Ddl;
         if sends.is_empty() {
             // Only USE / skipped statements: just count them.
@@ -917,7 +1054,11 @@ impl<E: Executor + 'static> Runner<E> {
             if replay.is_empty() {
                 let deadline = Instant::now() + self.config.retry_for;
                 loop {
-                    match self.run_ddl(c, &segment[0], at, end, prefix, started, announce).await.map(|()| None) {
+                    match self
+                        .run_ddl(c, &segment[0], at, end, prefix, started, announce)
+                        .await
+                        .map(|()| None)
+                    {
                         Err(failure) if failure.retry && Instant::now() < deadline => {
                             tracing::warn!(error = %failure.error, "sending the DDL statement again");
                             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -942,7 +1083,9 @@ impl<E: Executor + 'static> Runner<E> {
         let deadline = Instant::now() + self.config.retry_for;
         let mut delay = Duration::from_millis(200);
         loop {
-            let attempt = self.try_transaction(c, segment, at, end, &replay, &capture, prefix, started, database, announce).await;
+            let attempt = self
+                .try_transaction(c, segment, at, end, &replay, &capture, prefix, started, database, announce)
+                .await;
             match attempt.map(|values| values.map(|v| (capture.clone(), v))) {
                 Err(failure) if failure.retry && Instant::now() + delay < deadline => {
                     tracing::warn!(error = %failure.error, "segment rolled back; running it again");
@@ -968,27 +1111,43 @@ impl<E: Executor + 'static> Runner<E> {
         database: Option<&str>,
         announce: Option<&Scope>,
     ) -> Result<Option<Vec<Value>>, Failure> {
-        let transient = |e: &ExecError| matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. });
-        let tx = self
-            .retry(true, || self.exec.begin(database))
-            .await
-            .map_err(|e| Failure { index: at, error: format!("starting a transaction: {e}"), retry: transient(&e) })?;
+        let transient = |e: &ExecError| {
+            matches!(
+                e,
+                ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. }
+            )
+        };
+        let tx = self.retry(true, || self.exec.begin(database)).await.map_err(|e| Failure {
+            index: at,
+            error: format!("starting a transaction: {e}"),
+            retry: transient(&e),
+        })?;
         let rollback = || async {
             if let Err(e) = self.exec.rollback(&tx).await {
                 tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
             }
         };
         for sql in replay {
-            if let Err(e) = self.exec.execute(Request::new(sql.clone()).database(database).transaction(Some(&tx))).await {
+            if let Err(e) =
+                self.exec.execute(Request::new(sql.clone()).database(database).transaction(Some(&tx))).await
+            {
                 rollback().await;
-                return Err(Failure { index: at, error: format!("replaying session statement `{sql}`: {e}"), retry: transient(&e) });
+                return Err(Failure {
+                    index: at,
+                    error: format!("replaying session statement `{sql}`: {e}"),
+                    retry: transient(&e),
+                });
             }
         }
         for (offset, p) in segment.iter().enumerate() {
             if !matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session) {
                 continue;
             }
-            let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at + offset, error: e.to_string(), retry: false });
+            let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
+                index: at + offset,
+                error: e.to_string(),
+                retry: false,
+            });
             let calls = match calls {
                 Ok(calls) => calls,
                 Err(f) => {
@@ -1011,22 +1170,33 @@ impl<E: Executor + 'static> Runner<E> {
         }
         let mut captured = None;
         if !capture.is_empty() {
-            let read = Request::new(format!("SELECT {}", capture.join(", "))).database(database).transaction(Some(&tx));
+            let read = Request::new(format!("SELECT {}", capture.join(", ")))
+                .database(database)
+                .transaction(Some(&tx));
             match self.exec.execute(read).await {
                 Ok(outcome) => captured = outcome.rows.into_iter().next(),
                 Err(e) => {
                     rollback().await;
-                    return Err(Failure { index: at, error: format!("reading back session variables: {e}"), retry: transient(&e) });
+                    return Err(Failure {
+                        index: at,
+                        error: format!("reading back session variables: {e}"),
+                        retry: transient(&e),
+                    });
                 }
             }
         }
-        if let Err(f) = self.write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx), announce).await {
+        if let Err(f) = self
+            .write_progress(c, end, prefix, started.elapsed().as_millis() as i64, Some(&tx), announce)
+            .await
+        {
             rollback().await;
             return Err(f);
         }
         match self.exec.commit(&tx).await {
             Ok(()) => Ok(captured),
-            Err(e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. })) => {
+            Err(
+                e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. }),
+            ) => {
                 // Did the commit land? First make sure the transaction is over: a rollback that
                 // succeeds means it was still open (so nothing was committed, and now nothing will
                 // be); "not found" means it ended. Then the progress row written inside it tells.
@@ -1034,26 +1204,46 @@ impl<E: Executor + 'static> Runner<E> {
                 let deadline = Instant::now() + self.config.retry_for;
                 loop {
                     match self.exec.rollback(&tx).await {
-                        Ok(()) => return Err(Failure { index: at, error: format!("committing: {e}; rolled back"), retry: true }),
+                        Ok(()) => {
+                            return Err(Failure {
+                                index: at,
+                                error: format!("committing: {e}; rolled back"),
+                                retry: true,
+                            })
+                        }
                         Err(ExecError::TransactionGone { .. }) => break,
                         Err(other) if Instant::now() < deadline => {
                             tracing::warn!(error = %other, "waiting for the transaction whose commit answer was lost");
                             tokio::time::sleep(Duration::from_millis(250)).await;
                         }
                         Err(other) => {
-                            return Err(Failure { index: at, error: format!("committing: {e}; then: {other}"), retry: false })
+                            return Err(Failure {
+                                index: at,
+                                error: format!("committing: {e}; then: {other}"),
+                                retry: false,
+                            })
                         }
                     }
                 }
-                let history = self.read_history(c.database).await.map_err(|r| Failure { index: at, error: r.to_string(), retry: false })?;
-                let done = history.iter().any(|h| h.version == c.migration.version.as_str() && h.applied >= end && h.prefix == prefix);
+                let history = self.read_history(c.database).await.map_err(|r| Failure {
+                    index: at,
+                    error: r.to_string(),
+                    retry: false,
+                })?;
+                let done = history.iter().any(|h| {
+                    h.version == c.migration.version.as_str() && h.applied >= end && h.prefix == prefix
+                });
                 if done {
                     Ok(captured)
                 } else {
                     Err(Failure { index: at, error: format!("committing: {e}"), retry: true })
                 }
             }
-            Err(e) => Err(Failure { index: at, error: format!("committing: {e}"), retry: matches!(e, ExecError::TransactionGone { .. }) }),
+            Err(e) => Err(Failure {
+                index: at,
+                error: format!("committing: {e}"),
+                retry: matches!(e, ExecError::TransactionGone { .. }),
+            }),
         }
     }
 
@@ -1069,7 +1259,11 @@ impl<E: Executor + 'static> Runner<E> {
         started: Instant,
         announce: Option<&Scope>,
     ) -> Result<(), Failure> {
-        let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure { index: at, error: e.to_string(), retry: false })?;
+        let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
+            index: at,
+            error: e.to_string(),
+            retry: false,
+        })?;
         for call in calls {
             let mut request = Request::new(call.sql).database(p.database.as_deref());
             request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
@@ -1077,12 +1271,24 @@ impl<E: Executor + 'static> Runner<E> {
             match self.retry(false, || self.exec.execute(request.clone())).await {
                 Ok(_) => {}
                 Err(ExecError::Timeout { connection_id }) => {
-                    tracing::info!(statement = at + 1, connection_id, "statement outlived its call; waiting for it to finish");
-                    self.wait_for(connection_id).await.map_err(|error| Failure { index: at, error, retry: false })?;
+                    tracing::info!(
+                        statement = at + 1,
+                        connection_id,
+                        "statement outlived its call; waiting for it to finish"
+                    );
+                    self.wait_for(connection_id).await.map_err(|error| Failure {
+                        index: at,
+                        error,
+                        retry: false,
+                    })?;
                 }
                 Err(e @ ExecError::Ambiguous { .. }) => {
                     // Lost answer: the fingerprint recorded before sending tells whether it ran.
-                    let history = self.read_history(c.database).await.map_err(|r| Failure { index: at, error: r.to_string(), retry: false })?;
+                    let history = self.read_history(c.database).await.map_err(|r| Failure {
+                        index: at,
+                        error: r.to_string(),
+                        retry: false,
+                    })?;
                     let recorded = history
                         .iter()
                         .find(|h| h.version == c.migration.version.as_str())
@@ -1090,12 +1296,29 @@ impl<E: Executor + 'static> Runner<E> {
                         .filter(|(index, _)| *index == at)
                         .map(|(_, fingerprint)| fingerprint);
                     let ran = match recorded {
-                        Some(fingerprint) => self.inflight_ran(c, p, &fingerprint).await.map_err(|error| Failure { index: at, error, retry: false })?,
-                        None => return Err(Failure { index: at, error: format!("{e}; and no in-flight record to check it against"), retry: false }),
+                        Some(fingerprint) => self
+                            .inflight_ran(c, p, &fingerprint)
+                            .await
+                            .map_err(|error| Failure { index: at, error, retry: false })?,
+                        None => {
+                            return Err(Failure {
+                                index: at,
+                                error: format!("{e}; and no in-flight record to check it against"),
+                                retry: false,
+                            })
+                        }
                     };
-                    tracing::warn!(statement = at + 1, ran, "the answer to a DDL statement was lost; checked the schema");
+                    tracing::warn!(
+                        statement = at + 1,
+                        ran,
+                        "the answer to a DDL statement was lost; checked the schema"
+                    );
                     if !ran {
-                        return Err(Failure { index: at, error: format!("{e}; it did not take effect"), retry: true });
+                        return Err(Failure {
+                            index: at,
+                            error: format!("{e}; it did not take effect"),
+                            retry: true,
+                        });
                     }
                 }
                 Err(e) => return Err(Failure { index: at, error: e.to_string(), retry: false }),
@@ -1107,7 +1330,9 @@ impl<E: Executor + 'static> Runner<E> {
     /// Waits until connection `id` no longer runs a statement.
     async fn wait_for(&self, id: Option<i64>) -> Result<(), String> {
         let Some(id) = id else {
-            return Err("the statement outlived its call and the Data API gave no connection id to wait for".into());
+            return Err(
+                "the statement outlived its call and the Data API gave no connection id to wait for".into()
+            );
         };
         loop {
             if let Some(deadline) = self.config.deadline {
@@ -1121,7 +1346,10 @@ impl<E: Executor + 'static> Runner<E> {
                  WHERE ID = :id AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'",
             )
             .param("id", ParamValue::Long(id));
-            let outcome = self.run_idempotent(request).await.map_err(|e| format!("waiting for connection {id}: {e}"))?;
+            let outcome = self
+                .run_idempotent(request)
+                .await
+                .map_err(|e| format!("waiting for connection {id}: {e}"))?;
             let running = outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0);
             tracing::debug!(connection_id = id, running, "polled the statement that outlived its call");
 
@@ -1150,11 +1378,21 @@ impl<E: Executor + 'static> Runner<E> {
                 if accept_checksums {
                     let history = self.read_history(&database).await?;
                     for h in history.iter().filter(|h| h.success && h.kind == AppliedKind::Script) {
-                        if let Some(m) = migrations.iter().find(|m| m.version.as_str() == h.version && m.checksum != h.checksum) {
-                            self.run_idempotent(self.tables_for(&database).set_checksum(&h.version, &m.checksum, &self.owner))
-                                .await
-                                .map_err(call_error(format!("database {database}: updating a checksum")))?;
-                            notes.push(format!("database {database}: {} now recorded with checksum {}", m.script, m.checksum));
+                        if let Some(m) = migrations
+                            .iter()
+                            .find(|m| m.version.as_str() == h.version && m.checksum != h.checksum)
+                        {
+                            self.run_idempotent(self.tables_for(&database).set_checksum(
+                                &h.version,
+                                &m.checksum,
+                                &self.owner,
+                            ))
+                            .await
+                            .map_err(call_error(format!("database {database}: updating a checksum")))?;
+                            notes.push(format!(
+                                "database {database}: {} now recorded with checksum {}",
+                                m.script, m.checksum
+                            ));
                         }
                     }
                 }
@@ -1166,7 +1404,12 @@ impl<E: Executor + 'static> Runner<E> {
             report.problems.extend(result?);
             let history = history?;
             let plan = self.plan_for(&migrations, &history);
-            report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+            report.databases.push(DatabaseReport {
+                database,
+                entries: Self::entries(&plan, &history),
+                applied: Vec::new(),
+                error: None,
+            });
         }
         report.current_version = current_version(&report);
         Ok(report)
@@ -1174,9 +1417,17 @@ impl<E: Executor + 'static> Runner<E> {
 
     /// Records `version` as the baseline of `database` (default: the default database): scripts up
     /// to it count as applied and never run.
-    pub async fn baseline(&self, scripts: &Scripts, version: &Version, database: Option<&str>) -> Result<Report, RunError> {
+    pub async fn baseline(
+        &self,
+        scripts: &Scripts,
+        version: &Version,
+        database: Option<&str>,
+    ) -> Result<Report, RunError> {
         let mut report = self.report("baseline", scripts);
-        let database = database.map(str::to_owned).or_else(|| self.config.default_database.clone()).ok_or(RunError::NoDatabase)?;
+        let database = database
+            .map(str::to_owned)
+            .or_else(|| self.config.default_database.clone())
+            .ok_or(RunError::NoDatabase)?;
         let lease = self.lock(&database).await?;
         let result = async {
             let history = self.read_history(&database).await?;
@@ -1218,9 +1469,19 @@ impl<E: Executor + 'static> Runner<E> {
         self.unlock(&database, lease).await;
         result?;
         let history = history?;
-        let migrations: Vec<Migration> = scripts.migrations.iter().filter(|m| m.database.as_deref().unwrap_or(&database) == database).cloned().collect();
+        let migrations: Vec<Migration> = scripts
+            .migrations
+            .iter()
+            .filter(|m| m.database.as_deref().unwrap_or(&database) == database)
+            .cloned()
+            .collect();
         let plan = self.plan_for(&migrations, &history);
-        report.databases.push(DatabaseReport { database, entries: Self::entries(&plan, &history), applied: Vec::new(), error: None });
+        report.databases.push(DatabaseReport {
+            database,
+            entries: Self::entries(&plan, &history),
+            applied: Vec::new(),
+            error: None,
+        });
         report.current_version = current_version(&report);
         Ok(report)
     }
@@ -1263,7 +1524,12 @@ fn current_version(report: &Report) -> Option<String> {
     report.databases.first().and_then(|d| {
         d.entries
             .iter()
-            .filter(|e| matches!(e.entry.state, State::Applied | State::Baseline | State::BelowBaseline | State::NewerInHistory))
+            .filter(|e| {
+                matches!(
+                    e.entry.state,
+                    State::Applied | State::Baseline | State::BelowBaseline | State::NewerInHistory
+                )
+            })
             .filter_map(|e| Version::parse(&e.entry.version))
             .max()
             .map(|v| v.to_string())
@@ -1359,13 +1625,17 @@ fn identifier_tokens(text: &str, max: usize) -> Vec<String> {
 }
 
 fn unquote(name: &str) -> String {
-    name.strip_prefix('`').and_then(|n| n.strip_suffix('`')).map_or_else(|| name.to_owned(), |n| n.replace("``", "`"))
+    name.strip_prefix('`')
+        .and_then(|n| n.strip_suffix('`'))
+        .map_or_else(|| name.to_owned(), |n| n.replace("``", "`"))
 }
 
 /// The database a `DROP DATABASE|SCHEMA [IF EXISTS] name` statement drops.
 fn dropped_database(text: &str) -> Option<String> {
     let words = crate::split::head_words(text, 4);
-    if words.first().map(String::as_str) != Some("DROP") || !matches!(words.get(1).map(String::as_str), Some("DATABASE" | "SCHEMA")) {
+    if words.first().map(String::as_str) != Some("DROP")
+        || !matches!(words.get(1).map(String::as_str), Some("DATABASE" | "SCHEMA"))
+    {
         return None;
     }
     let upper = text.to_ascii_uppercase();
@@ -1424,7 +1694,10 @@ mod tests {
         async fn execute(&self, r: Request) -> Result<Outcome, ExecError> {
             let mut s = self.state.lock().unwrap();
             let sql = r.sql.clone();
-            if sql.contains("_lock` SET") || sql.starts_with("INSERT IGNORE") || (sql.starts_with("CREATE TABLE IF NOT EXISTS") && sql.contains("`aurora_migrate_history")) {
+            if sql.contains("_lock` SET")
+                || sql.starts_with("INSERT IGNORE")
+                || (sql.starts_with("CREATE TABLE IF NOT EXISTS") && sql.contains("`aurora_migrate_history"))
+            {
                 return Ok(Outcome { rows: vec![], updated: 1 });
             }
             if sql.starts_with("SELECT `version`") {
@@ -1433,15 +1706,31 @@ mod tests {
             }
             if sql.starts_with("INSERT INTO `app`.`aurora_migrate_history`") {
                 let p = &r.params;
-                let row = ["version", "description", "script", "checksum", "kind", "applied", "total", "prefix", "success", "error", "failed_at", "by"]
-                    .iter()
-                    .map(|n| text(p, n))
-                    .chain([Value::Text("now".into()), Value::Long(0)])
-                    .collect::<Vec<_>>();
+                let row = [
+                    "version",
+                    "description",
+                    "script",
+                    "checksum",
+                    "kind",
+                    "applied",
+                    "total",
+                    "prefix",
+                    "success",
+                    "error",
+                    "failed_at",
+                    "by",
+                ]
+                .iter()
+                .map(|n| text(p, n))
+                .chain([Value::Text("now".into()), Value::Long(0)])
+                .collect::<Vec<_>>();
                 let version = row[0].as_str().unwrap().to_owned();
                 let applied = row[5].as_i64().unwrap();
                 let what = if p.iter().any(|(n, _)| n == "inflight") { "intent" } else { "progress" };
-                s.log.push(format!("{what} {version} {applied}{}", r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default()));
+                s.log.push(format!(
+                    "{what} {version} {applied}{}",
+                    r.transaction.as_ref().map(|t| format!(" in {t}")).unwrap_or_default()
+                ));
                 match &r.transaction {
                     Some(tx) => s.pending.entry(tx.clone()).or_default().push((version, row)),
                     None => {
@@ -1503,7 +1792,12 @@ mod tests {
     }
 
     fn runner(fake: &Arc<Fake>) -> Runner<Fake> {
-        let config = RunConfig { default_database: Some("app".into()), lease: Duration::from_secs(3600), retry_for: Duration::from_secs(5), ..RunConfig::default() };
+        let config = RunConfig {
+            default_database: Some("app".into()),
+            lease: Duration::from_secs(3600),
+            retry_for: Duration::from_secs(5),
+            ..RunConfig::default()
+        };
         Runner::new(fake.clone(), config).unwrap()
     }
 
@@ -1545,10 +1839,17 @@ mod tests {
     #[tokio::test]
     async fn a_failing_statement_rolls_back_its_segment_records_progress_and_a_rerun_resumes() {
         let fake = Arc::new(Fake::default());
-        let (dir, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT FAIL;\nINSERT INTO a VALUES (3);")]);
+        let (dir, s) = scripts(&[(
+            "V1__a.sql",
+            "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT FAIL;\nINSERT INTO a VALUES (3);",
+        )]);
         let report = migrate(&fake, &s).await;
         assert!(!report.ok);
-        assert!(report.problems[0].starts_with("V1__a.sql:3: migration 1 failed at statement 3 of 4: Error 1064"), "{:?}", report.problems);
+        assert!(
+            report.problems[0].starts_with("V1__a.sql:3: migration 1 failed at statement 3 of 4: Error 1064"),
+            "{:?}",
+            report.problems
+        );
         let first = log(&fake);
         assert!(first.contains(&"rollback t1".to_owned()), "{first:?}");
         let row = report.databases[0].entries[0].history.clone().unwrap();
@@ -1570,7 +1871,8 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let (dir, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT FAIL;")]);
         migrate(&fake, &s).await;
-        std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);").unwrap();
+        std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);")
+            .unwrap();
         let s = crate::source::discover(dir.path()).unwrap();
         log(&fake);
         let report = migrate(&fake, &s).await;
@@ -1627,7 +1929,8 @@ mod tests {
     #[tokio::test]
     async fn applied_migrations_are_not_run_again() {
         let fake = Arc::new(Fake::default());
-        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);"), ("V2__b.sql", "CREATE TABLE b (id INT);")]);
+        let (_d, s) =
+            scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);"), ("V2__b.sql", "CREATE TABLE b (id INT);")]);
         assert_eq!(migrate(&fake, &s).await.applied, 2);
         log(&fake);
         let report = migrate(&fake, &s).await;
@@ -1640,7 +1943,10 @@ mod tests {
     fn ddl_statements_name_the_table_they_change() {
         let t = |db: Option<&str>, table: &str| Some((db.map(str::to_owned), table.to_owned()));
         assert_eq!(ddl_table("CREATE TABLE a (id INT)"), t(None, "a"));
-        assert_eq!(ddl_table("create temporary table if not exists `odd name` (id int)"), t(None, "odd name"));
+        assert_eq!(
+            ddl_table("create temporary table if not exists `odd name` (id int)"),
+            t(None, "odd name")
+        );
         assert_eq!(ddl_table("ALTER TABLE shop.orders ADD COLUMN x INT"), t(Some("shop"), "orders"));
         assert_eq!(ddl_table("ALTER ONLINE IGNORE TABLE `s`.`o` ADD x INT"), t(Some("s"), "o"));
         assert_eq!(ddl_table("CREATE UNIQUE INDEX i ON orders (x)"), t(None, "orders"));
@@ -1664,10 +1970,17 @@ mod tests {
     #[tokio::test]
     async fn a_script_dropping_the_history_database_is_refused_before_anything_runs() {
         let fake = Arc::new(Fake::default());
-        let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);\nDROP SCHEMA IF EXISTS app;\nCREATE SCHEMA app;")]);
+        let (_d, s) = scripts(&[(
+            "V1__a.sql",
+            "CREATE TABLE a (id INT);\nDROP SCHEMA IF EXISTS app;\nCREATE SCHEMA app;",
+        )]);
         let report = migrate(&fake, &s).await;
         assert!(!report.ok);
-        assert!(report.problems[0].contains("V1__a.sql:2: statement 2 of 3 drops database app"), "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("V1__a.sql:2: statement 2 of 3 drops database app"),
+            "{:?}",
+            report.problems
+        );
         assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
     }
 
@@ -1675,8 +1988,13 @@ mod tests {
     async fn a_deadline_stops_at_a_statement_boundary() {
         let fake = Arc::new(Fake::default());
         let (_d, s) = scripts(&[("V1__a.sql", "CREATE TABLE a (id INT);")]);
-        let config = RunConfig { default_database: Some("app".into()), deadline: Some(Instant::now()), ..RunConfig::default() };
-        let report = Runner::new(fake.clone(), config).unwrap().migrate(&s, false, &mut |_| {}).await.unwrap();
+        let config = RunConfig {
+            default_database: Some("app".into()),
+            deadline: Some(Instant::now()),
+            ..RunConfig::default()
+        };
+        let report =
+            Runner::new(fake.clone(), config).unwrap().migrate(&s, false, &mut |_| {}).await.unwrap();
         assert!(!report.ok);
         assert!(report.problems[0].contains("deadline"), "{:?}", report.problems);
         assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));

@@ -21,11 +21,17 @@ pub fn assigned(text: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for assignment in top_level_split(rest, b',') {
         let a = assignment.trim();
-        if let Some(after) = strip_word(a, "NAMES").or_else(|| strip_word(a, "CHARSET")).or_else(|| {
-            strip_word(a, "CHARACTER").and_then(|r| strip_word(r, "SET"))
-        }) {
+        if let Some(after) = strip_word(a, "NAMES")
+            .or_else(|| strip_word(a, "CHARSET"))
+            .or_else(|| strip_word(a, "CHARACTER").and_then(|r| strip_word(r, "SET")))
+        {
             let _ = after;
-            for name in ["character_set_client", "character_set_results", "character_set_connection", "collation_connection"] {
+            for name in [
+                "character_set_client",
+                "character_set_results",
+                "character_set_connection",
+                "collation_connection",
+            ] {
                 push_unique(&mut out, format!("@@SESSION.{name}"));
             }
             continue;
@@ -83,7 +89,8 @@ fn valid_name(name: &str) -> bool {
 fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
     let head = text.get(..word.len())?;
     let next = text.as_bytes().get(word.len());
-    (head.eq_ignore_ascii_case(word) && next.is_none_or(|c| c.is_ascii_whitespace())).then(|| text[word.len()..].trim_start())
+    (head.eq_ignore_ascii_case(word) && next.is_none_or(|c| c.is_ascii_whitespace()))
+        .then(|| text[word.len()..].trim_start())
 }
 
 /// `/*!40101 SET x = 1 */` -> `SET x = 1`.
@@ -168,7 +175,12 @@ impl Session {
 
     /// Records values read back for `targets`, after a segment that ran `segment` session
     /// statements; understood statements are no longer replayed as written.
-    pub fn captured<'a>(&mut self, targets: &[String], values: &[Value], segment: impl IntoIterator<Item = &'a str>) {
+    pub fn captured<'a>(
+        &mut self,
+        targets: &[String],
+        values: &[Value],
+        segment: impl IntoIterator<Item = &'a str>,
+    ) {
         for (target, value) in targets.iter().zip(values) {
             let literal = literal(value);
             match self.values.iter_mut().find(|(t, _)| t == target) {
@@ -200,12 +212,23 @@ mod tests {
     fn assigned_variables_are_read_from_set_statements() {
         let cases: &[(&str, Option<&[&str]>)] = &[
             ("SET foreign_key_checks = 0", Some(&["@@SESSION.foreign_key_checks"])),
-            ("SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0", Some(&["@`OLD_UNIQUE_CHECKS`", "@@SESSION.UNIQUE_CHECKS"])),
+            (
+                "SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0",
+                Some(&["@`OLD_UNIQUE_CHECKS`", "@@SESSION.UNIQUE_CHECKS"]),
+            ),
             ("/*!40101 SET @saved_cs_client     = @@character_set_client */", Some(&["@`saved_cs_client`"])),
-            ("SET SESSION sql_mode = 'A,B', @@LOCAL.time_zone := '+00:00'", Some(&["@@SESSION.sql_mode", "@@SESSION.time_zone"])),
+            (
+                "SET SESSION sql_mode = 'A,B', @@LOCAL.time_zone := '+00:00'",
+                Some(&["@@SESSION.sql_mode", "@@SESSION.time_zone"]),
+            ),
             (
                 "/*!40101 SET NAMES utf8mb4 */",
-                Some(&["@@SESSION.character_set_client", "@@SESSION.character_set_results", "@@SESSION.character_set_connection", "@@SESSION.collation_connection"]),
+                Some(&[
+                    "@@SESSION.character_set_client",
+                    "@@SESSION.character_set_results",
+                    "@@SESSION.character_set_connection",
+                    "@@SESSION.collation_connection",
+                ]),
             ),
             ("SET @x = CONCAT('a,b', (SELECT 1)), @`y z` = 2", Some(&["@`x`", "@`y z`"])),
             ("SET GLOBAL max_connections = 10", None),
@@ -215,7 +238,11 @@ mod tests {
         ];
         for (sql, want) in cases {
             let got = assigned(sql);
-            assert_eq!(got.as_deref(), want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>()).as_deref(), "{sql}");
+            assert_eq!(
+                got.as_deref(),
+                want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>()).as_deref(),
+                "{sql}"
+            );
         }
     }
 
@@ -235,10 +262,21 @@ mod tests {
         assert_eq!(s.replay(), ["SET @saved = @@character_set_client", "SET GLOBAL x = 1"]);
         let targets = s.to_capture(["SET foreign_key_checks = 0"]);
         assert_eq!(targets, ["@`saved`", "@@SESSION.foreign_key_checks"]);
-        s.captured(&targets, &[Value::Text("utf8mb4".into()), Value::Long(0)], ["SET foreign_key_checks = 0"]);
-        assert_eq!(s.replay(), ["SET @`saved` = 'utf8mb4', @@SESSION.foreign_key_checks = 0", "SET GLOBAL x = 1"]);
+        s.captured(
+            &targets,
+            &[Value::Text("utf8mb4".into()), Value::Long(0)],
+            ["SET foreign_key_checks = 0"],
+        );
+        assert_eq!(
+            s.replay(),
+            ["SET @`saved` = 'utf8mb4', @@SESSION.foreign_key_checks = 0", "SET GLOBAL x = 1"]
+        );
         // A later capture updates values in place: the replay stays one statement.
-        s.captured(&["@@SESSION.foreign_key_checks".to_owned()], &[Value::Long(1)], ["SET foreign_key_checks = 1"]);
+        s.captured(
+            &["@@SESSION.foreign_key_checks".to_owned()],
+            &[Value::Long(1)],
+            ["SET foreign_key_checks = 1"],
+        );
         assert_eq!(s.replay()[0], "SET @`saved` = 'utf8mb4', @@SESSION.foreign_key_checks = 1");
     }
 }

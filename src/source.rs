@@ -270,14 +270,18 @@ pub fn sql_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 return Err(SourceError::Io {
                     path,
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the name is not UTF-8: rename it"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the name is not UTF-8: rename it",
+                    ),
                 });
             };
             if name.starts_with('.') {
                 continue;
             }
             let relative = format!("{prefix}{name}");
-            let meta = std::fs::metadata(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            let meta =
+                std::fs::metadata(&path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
             if meta.is_dir() {
                 stack.push((format!("{relative}/"), path));
             } else if name.ends_with(".sql") {
@@ -330,9 +334,18 @@ pub fn discover(dir: &Path) -> Result<Scripts, SourceError> {
             problems.push(problem);
             continue;
         }
-        migrations.push(Migration { version, description, script: relative, database, checksum, scheme, path });
+        migrations.push(Migration {
+            version,
+            description,
+            script: relative,
+            database,
+            checksum,
+            scheme,
+            path,
+        });
     }
-    migrations.sort_by(|a, b| (&a.database, &a.version, &a.script).cmp(&(&b.database, &b.version, &b.script)));
+    migrations
+        .sort_by(|a, b| (&a.database, &a.version, &a.script).cmp(&(&b.database, &b.version, &b.script)));
     for pair in migrations.windows(2) {
         if pair[0].database == pair[1].database && pair[0].version == pair[1].version {
             problems.push(Problem {
@@ -400,7 +413,8 @@ pub struct Script {
 impl Script {
     /// Reads and decodes a script file.
     pub fn read(path: &Path) -> Result<Script, SourceError> {
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
         Script::from_bytes(&path.to_string_lossy(), bytes)
     }
 
@@ -410,15 +424,17 @@ impl Script {
             bytes.drain(..3);
         }
         let text = String::from_utf8(bytes).map_err(|e| {
-            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            let line =
+                1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
             SourceError::Invalid(vec![Problem {
                 script: name.to_owned(),
                 line: Some(line),
                 message: "the file is not valid UTF-8: save it as UTF-8".into(),
             }])
         })?;
-        let run = up_section(&text)
-            .map_err(|message| SourceError::Invalid(vec![Problem { script: name.to_owned(), line: None, message }]))?;
+        let run = up_section(&text).map_err(|message| {
+            SourceError::Invalid(vec![Problem { script: name.to_owned(), line: None, message }])
+        })?;
         Ok(Script { text, run })
     }
 

@@ -212,11 +212,8 @@ impl<'a> Splitter<'a> {
         }
         // Advance the line cursor up to `at`; positions are mostly asked for in increasing order.
         if let Some(rel) = memrchr_newline(&bytes[self.line_start..at]) {
-            self.line += bytes[self.line_start..self.line_start + rel]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
+            self.line +=
+                bytes[self.line_start..self.line_start + rel].iter().filter(|&&b| b == b'\n').count() + 1;
             self.line_start += rel + 1;
         }
         let column = 1 + self.text[self.line_start..at].chars().count();
@@ -539,8 +536,7 @@ fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usiz
     let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
     let word = &chunk[..word_len];
     let rest = chunk[word_len..].trim();
-    let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word))
-    else {
+    let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) else {
         return Ok(None);
     };
     if !takes_args && !rest.is_empty() {
@@ -639,8 +635,8 @@ pub(crate) fn starts_compound(text: &str) -> bool {
                 match word.as_str() {
                     "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" => return true,
                     "TABLE" | "VIEW" | "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" | "DATABASE"
-                    | "SCHEMA" | "USER" | "ROLE" | "SEQUENCE" | "SERVER" | "TABLESPACE"
-                    | "TEMPORARY" | "PACKAGE" => return false,
+                    | "SCHEMA" | "USER" | "ROLE" | "SEQUENCE" | "SERVER" | "TABLESPACE" | "TEMPORARY"
+                    | "PACKAGE" => return false,
                     _ => {}
                 }
             }
@@ -673,7 +669,10 @@ pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
                     changed = true;
                     let block = bytes[p] == b'/';
                     let end = if block { end } else { end.min(bytes.len()) };
-                    if block && bytes.get(end).is_some_and(|c| !is_space(*c)) && !out.ends_with(|c: char| c.is_ascii_whitespace()) {
+                    if block
+                        && bytes.get(end).is_some_and(|c| !is_space(*c))
+                        && !out.ends_with(|c: char| c.is_ascii_whitespace())
+                    {
                         out.push(' ');
                     }
                     copied = end;
@@ -827,7 +826,13 @@ mod tests {
         ] {
             assert!(starts_compound(sql), "{sql}");
         }
-        for sql in ["CREATE TABLE event (id int)", "BEGIN", "BEGIN WORK", "CREATE TABLE `trigger` (a int)", "SELECT 1"] {
+        for sql in [
+            "CREATE TABLE event (id int)",
+            "BEGIN",
+            "BEGIN WORK",
+            "CREATE TABLE `trigger` (a int)",
+            "SELECT 1",
+        ] {
             assert!(!starts_compound(sql), "{sql}");
         }
     }
@@ -835,7 +840,8 @@ mod tests {
     #[test]
     fn positions_are_lines_and_character_columns() {
         let sql = "-- head\n  SELECT 'é';  SELECT 2;\n\n\tSELECT\n3";
-        let got: Vec<_> = split(sql).map(|s| s.map(|s| (s.line, s.column, s.offset))).collect::<Result<_, _>>().unwrap();
+        let got: Vec<_> =
+            split(sql).map(|s| s.map(|s| (s.line, s.column, s.offset))).collect::<Result<_, _>>().unwrap();
         assert_eq!(got, [(2, 3, 10), (2, 16, 24), (4, 2, 36)]);
     }
 

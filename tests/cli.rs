@@ -30,8 +30,12 @@ fn check_passes_a_valid_folder_with_database_subfolders_and_sections() {
 fn check_reports_a_syntax_error_at_file_line_column_and_exits_1() {
     let (code, out, _) = check("syntax-error");
     assert_eq!(code, 1, "{out}");
-    let expected = format!("{}:5:29: error: syntax error:", fixture("syntax-error").join("V1__tables.sql").display());
-    assert!(out.lines().any(|l| l.starts_with(&expected)), "expected a line starting {expected:?} in:\n{out}");
+    let expected =
+        format!("{}:5:29: error: syntax error:", fixture("syntax-error").join("V1__tables.sql").display());
+    assert!(
+        out.lines().any(|l| l.starts_with(&expected)),
+        "expected a line starting {expected:?} in:\n{out}"
+    );
     assert!(out.contains("1 error(s)"), "{out}");
 }
 
@@ -85,7 +89,12 @@ fn list_prints_migrations_in_apply_order() {
     let scripts: Vec<&str> = out.lines().skip(1).filter_map(|l| l.split_whitespace().nth(4)).collect();
     assert_eq!(
         scripts,
-        ["V1__create_inventory_database.sql", "inventory/V1__items.sql", "inventory/V1.1__sku.sql", "inventory/20240101120000_bins.sql"]
+        [
+            "V1__create_inventory_database.sql",
+            "inventory/V1__items.sql",
+            "inventory/V1.1__sku.sql",
+            "inventory/20240101120000_bins.sql"
+        ]
     );
     assert!(out.contains("(ignored: inventory/2_drop_items.down.sql)"), "{out}");
 }
@@ -97,7 +106,13 @@ fn hash_matches_the_documented_shell_recipe() {
     assert_eq!(code, 0);
     // The recipe from the README, run with standard tools.
     let recipe = include_str!("../dev/content-hash.sh");
-    let shell = std::process::Command::new("bash").arg("-c").arg(recipe).arg("content-hash").arg(&dir).output().expect("bash runs");
+    let shell = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(recipe)
+        .arg("content-hash")
+        .arg(&dir)
+        .output()
+        .expect("bash runs");
     assert!(shell.status.success(), "{}", String::from_utf8_lossy(&shell.stderr));
     assert_eq!(out.trim(), String::from_utf8_lossy(&shell.stdout).trim());
     assert!(out.starts_with("sha256:") && out.trim().len() == 71, "{out}");

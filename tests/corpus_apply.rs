@@ -64,7 +64,11 @@ impl Scenario {
 
     /// The `--init-command` of the client options, which the runner replays as `init_sql`.
     fn init_sql(&self) -> Vec<String> {
-        self.client_options.iter().filter_map(|o| o.strip_prefix("--init-command=")).map(str::to_owned).collect()
+        self.client_options
+            .iter()
+            .filter_map(|o| o.strip_prefix("--init-command="))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The databases to dump, compare and drop: `schemas_touched`, and the scenario's own database.
@@ -81,8 +85,12 @@ fn scenarios(corpus: &Path) -> Vec<Scenario> {
     let tsv = std::fs::read_to_string(corpus.join("expected.tsv")).expect("expected.tsv reads");
     let mut lines = tsv.lines();
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("expected.tsv has no column {name}"));
-    let list = |s: &str| s.split(['|', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("expected.tsv has no column {name}"))
+    };
+    let list = |s: &str| {
+        s.split(['|', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>()
+    };
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|line| line.split('\t').collect::<Vec<&str>>())
@@ -113,7 +121,13 @@ fn scenarios(corpus: &Path) -> Vec<Scenario> {
                 client_options,
                 section_filter: !f[col("section_filter")].trim().is_empty(),
                 files,
-                counts: [count("tables"), count("views"), count("triggers"), count("routines"), count("events")],
+                counts: [
+                    count("tables"),
+                    count("views"),
+                    count("triggers"),
+                    count("routines"),
+                    count("events"),
+                ],
                 schemas: list(f[col("schemas_touched")]),
                 users: list(f[col("users_created")]),
                 folder,
@@ -132,7 +146,8 @@ impl Server<'_> {
 
     /// Runs SQL with the mariadb client; returns tab-separated rows.
     fn sql(&self, sql: &str) -> String {
-        let out = self.command("mariadb").args(["-N", "-B", "-e", sql]).output().expect("the mariadb client runs");
+        let out =
+            self.command("mariadb").args(["-N", "-B", "-e", sql]).output().expect("the mariadb client runs");
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
     }
@@ -157,13 +172,25 @@ impl Server<'_> {
     /// `mariadb-dump --no-data` of the scenario's databases, normalised.
     fn dump(&self, s: &Scenario) -> String {
         let mut cmd = self.command("mariadb-dump");
-        cmd.args(["--no-data", "--routines", "--triggers", "--events", "--skip-dump-date", "--skip-lock-tables"]);
+        cmd.args([
+            "--no-data",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--skip-dump-date",
+            "--skip-lock-tables",
+        ]);
         for db in s.databases() {
             cmd.args(HISTORY_TABLES.map(|t| format!("--ignore-table={db}.{t}")));
         }
         cmd.arg("--databases").args(s.databases());
         let out = cmd.output().expect("mariadb-dump runs");
-        assert!(out.status.success(), "mariadb-dump of {:?}: {}", s.databases(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "mariadb-dump of {:?}: {}",
+            s.databases(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         normalise(&String::from_utf8_lossy(&out.stdout))
     }
 
@@ -320,7 +347,10 @@ fn scripts_folder(s: &Scenario) -> tempfile::TempDir {
 
 /// A history database of the scenario's own, so that scenarios do not see each other's history.
 fn history_database(s: &Scenario) -> String {
-    let id: String = format!("{}_{}", s.folder, s.name).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let id: String = format!("{}_{}", s.folder, s.name)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("history_{}", id.chars().take(50).collect::<String>())
 }
 
@@ -335,7 +365,12 @@ fn runner(emulator: &TestEmulator, s: &Scenario) -> Runner<DataApi> {
         })
     });
     if drops_own {
-        eprintln!("note: {}/{} drops its own database: history kept in database {}", s.folder, s.name, history_database(s));
+        eprintln!(
+            "note: {}/{} drops its own database: history kept in database {}",
+            s.folder,
+            s.name,
+            history_database(s)
+        );
     }
     let config = RunConfig {
         default_database: Some(s.database.clone()),
@@ -350,7 +385,11 @@ fn runner(emulator: &TestEmulator, s: &Scenario) -> Runner<DataApi> {
 }
 
 /// Applies the scenario through aurora-migrate; returns the run's problems when it failed.
-fn apply_with_runner(rt: &tokio::runtime::Runtime, emulator: &TestEmulator, s: &Scenario) -> Result<(), String> {
+fn apply_with_runner(
+    rt: &tokio::runtime::Runtime,
+    emulator: &TestEmulator,
+    s: &Scenario,
+) -> Result<(), String> {
     let folder = scripts_folder(s);
     let scripts = discover(folder.path()).map_err(|e| format!("discover: {e}"))?;
     let runner = runner(emulator, s);
@@ -361,10 +400,11 @@ fn apply_with_runner(rt: &tokio::runtime::Runtime, emulator: &TestEmulator, s: &
             failed.push(format!("{at}: statement {statement}: {error}"));
         }
     };
-    let names: Vec<String> = s.files.iter().enumerate().map(|(i, f)| format!("V{} = {}", i + 1, f.display())).collect();
-    let report = rt
-        .block_on(runner.migrate(&scripts, false, &mut on_event))
-        .map_err(|e| format!("run: {e}\n    (failed statements: {failed:?}; scripts: {})", names.join(", ")))?;
+    let names: Vec<String> =
+        s.files.iter().enumerate().map(|(i, f)| format!("V{} = {}", i + 1, f.display())).collect();
+    let report = rt.block_on(runner.migrate(&scripts, false, &mut on_event)).map_err(|e| {
+        format!("run: {e}\n    (failed statements: {failed:?}; scripts: {})", names.join(", "))
+    })?;
     if !report.ok {
         return Err(format!("{}\n    (scripts: {})", report.problems.join("\n"), names.join(", ")));
     }
@@ -382,7 +422,8 @@ fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_th
     let only = std::env::var(ONLY_ENV).ok();
     let db = MariaDb::start().expect("throwaway MariaDB starts");
     let server = Server(&db);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
 
     let (mut identical, mut skipped, mut failures) = (0, 0, Vec::new());
     for s in &scenarios {
@@ -414,7 +455,8 @@ fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_th
         server.fresh(s);
         let client_started = Instant::now();
         if let Err(e) = server.apply_with_client(s) {
-            failures.push(format!("{}: the mariadb client failed (expected.tsv says it applies): {e}", s.id()));
+            failures
+                .push(format!("{}: the mariadb client failed (expected.tsv says it applies): {e}", s.id()));
             server.drop_all(s);
             continue;
         }
@@ -430,7 +472,10 @@ fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_th
             ));
         }
         if through_runner != with_client {
-            problems.push(format!("the schema differs from the mariadb client's: {}", diff(&through_runner, &with_client)));
+            problems.push(format!(
+                "the schema differs from the mariadb client's: {}",
+                diff(&through_runner, &with_client)
+            ));
         }
         if problems.is_empty() {
             identical += 1;
@@ -446,5 +491,10 @@ fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_th
         }
     }
     eprintln!("{identical} scenarios identical, {skipped} skipped, {} failed", failures.len());
-    assert!(failures.is_empty(), "{} corpus scenario(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "{} corpus scenario(s) failed:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
 }

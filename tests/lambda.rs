@@ -49,7 +49,9 @@ where
                     let handle = handle.clone();
                     async move { Ok::<_, Infallible>(handle(req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -131,7 +133,11 @@ impl Lambda {
     fn start_with(extra_env: &[(&str, &str)]) -> Lambda {
         let db = MariaDb::start().expect("throwaway MariaDB starts");
         let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let runtime = Arc::new(Mutex::new(RuntimeState::default()));
         let api = serve(&rt, {
             let state = runtime.clone();
@@ -148,9 +154,17 @@ impl Lambda {
                 let (puts, refuse) = (puts.clone(), refuse.clone());
                 async move {
                     let method = req.method().to_string();
-                    let content_type = req.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    let content_type = req
+                        .headers()
+                        .get("content-type")
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                     let body = body_of(req).await;
-                    puts.lock().expect("lock").push(Put { method, content_type, body, at: SystemTime::now() });
+                    puts.lock().expect("lock").push(Put {
+                        method,
+                        content_type,
+                        body,
+                        at: SystemTime::now(),
+                    });
                     if refuse.load(Ordering::SeqCst) > 0 {
                         refuse.fetch_sub(1, Ordering::SeqCst);
                         return reply(500, "<Error><Code>InternalError</Code></Error>");
@@ -179,7 +193,8 @@ impl Lambda {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the Lambda binary starts");
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the Lambda binary starts");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("stdout");
         {
@@ -241,8 +256,13 @@ impl Lambda {
     /// Queues `payload` with a deadline `within` from now and waits for the function's outcome.
     fn invoke_within(&self, payload: &Value, within: Duration) -> (Outcome, Instant) {
         let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
-        let deadline_ms = (SystemTime::now() + within).duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64;
-        self.runtime.lock().expect("lock").queue.push_back(Pending { id: id.clone(), payload: payload.to_string(), deadline_ms });
+        let deadline_ms =
+            (SystemTime::now() + within).duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64;
+        self.runtime.lock().expect("lock").queue.push_back(Pending {
+            id: id.clone(),
+            payload: payload.to_string(),
+            deadline_ms,
+        });
         let give_up = Instant::now() + within + Duration::from_secs(30);
         while Instant::now() < give_up {
             if let Some(done) = self.runtime.lock().expect("lock").outcomes.get(&id) {
@@ -291,7 +311,8 @@ impl Lambda {
             v["PhysicalResourceId"] = json!("aurora-migrate-Migrations");
         }
         if let Some(old) = old_hash {
-            v["OldResourceProperties"] = json!({"ServiceToken": "x", "ContentHash": old, "Database": DATABASE});
+            v["OldResourceProperties"] =
+                json!({"ServiceToken": "x", "ContentHash": old, "Database": DATABASE});
         }
         v
     }
@@ -308,7 +329,10 @@ async fn runtime_api(state: Arc<Mutex<RuntimeState>>, req: Request<Incoming>) ->
                 return Response::builder()
                     .header("Lambda-Runtime-Aws-Request-Id", &p.id)
                     .header("Lambda-Runtime-Deadline-Ms", p.deadline_ms.to_string())
-                    .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:aurora-migrate-test")
+                    .header(
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:aurora-migrate-test",
+                    )
                     .header("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(p.payload)))
@@ -326,14 +350,21 @@ async fn runtime_api(state: Arc<Mutex<RuntimeState>>, req: Request<Incoming>) ->
         if let Some(inner) = rest.strip_prefix("invocation/") {
             if let Some((id, what)) = inner.split_once('/') {
                 let id = id.to_owned();
-                let header_type = req.headers().get("Lambda-Runtime-Function-Error-Type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let header_type = req
+                    .headers()
+                    .get("Lambda-Runtime-Function-Error-Type")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                 let body = body_of(req).await;
                 let outcome = match what {
                     "response" => Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
                     "error" => {
                         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                         Outcome::Error {
-                            error_type: v["errorType"].as_str().map(str::to_owned).or(header_type).unwrap_or_default(),
+                            error_type: v["errorType"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .or(header_type)
+                                .unwrap_or_default(),
                             message: v["errorMessage"].as_str().unwrap_or_default().to_owned(),
                         }
                     }
@@ -375,7 +406,10 @@ fn create_applies_the_scripts_and_answers_success_with_data_and_json_logs() {
     assert!(l.runtime.lock().expect("lock").init_errors.is_empty());
 
     let logs = l.logs();
-    let events: Vec<Value> = logs.iter().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))).collect();
+    let events: Vec<Value> = logs
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
     let applied: Vec<&Value> = events.iter().filter(|e| e["message"] == "migration applied").collect();
     assert_eq!(applied.len(), 2, "{logs:?}");
     assert_eq!(applied[0]["version"], "1");
@@ -417,7 +451,10 @@ fn an_update_with_new_scripts_applies_only_those() {
     two_scripts(&l);
     let first = l.hash();
     assert_eq!(l.event(&l.request("Create", &first, None))["Status"], "SUCCESS");
-    l.write("V3__index.sql", "CREATE INDEX ix_orders_customer ON orders (customer);\nINSERT INTO customers VALUES (2, 'b');\n");
+    l.write(
+        "V3__index.sql",
+        "CREATE INDEX ix_orders_customer ON orders (customer);\nINSERT INTO customers VALUES (2, 'b');\n",
+    );
     let answer = l.event(&l.request("Update", &l.hash(), Some(&first)));
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["PhysicalResourceId"], "aurora-migrate-Migrations");
@@ -479,7 +516,10 @@ fn delete_answers_success_and_leaves_the_database_untouched() {
 fn a_failing_script_answers_failed_with_a_short_reason_naming_file_line_and_error() {
     let l = Lambda::start();
     two_scripts(&l);
-    l.write("V3__broken.sql", "INSERT INTO customers VALUES (5, 'e');\n\nINSERT INTO no_such_table VALUES (1);\n");
+    l.write(
+        "V3__broken.sql",
+        "INSERT INTO customers VALUES (5, 'e');\n\nINSERT INTO no_such_table VALUES (1);\n",
+    );
     let answer = l.event(&l.request("Create", &l.hash(), None));
     assert_eq!(answer["Status"], "FAILED", "{answer}");
     let reason = answer["Reason"].as_str().expect("a Reason");
@@ -490,10 +530,14 @@ fn a_failing_script_answers_failed_with_a_short_reason_naming_file_line_and_erro
     assert!(answer.get("Data").is_none() || answer["Data"].get("CurrentVersion").is_none());
     // V1 and V2 stay applied; V3's transaction segment rolled back as a whole.
     assert_eq!(l.sql("SELECT COUNT(*) FROM app.customers"), "1");
-    let failures: Vec<String> = l.logs().into_iter().filter(|line| line.contains("statement failed")).collect();
+    let failures: Vec<String> =
+        l.logs().into_iter().filter(|line| line.contains("statement failed")).collect();
     assert_eq!(failures.len(), 1, "{failures:?}");
     let failure: Value = serde_json::from_str(&failures[0]).expect("JSON");
-    assert_eq!((failure["version"].as_str(), failure["statement"].as_u64(), failure["line"].as_u64()), (Some("3"), Some(2), Some(3)));
+    assert_eq!(
+        (failure["version"].as_str(), failure["statement"].as_u64(), failure["line"].as_u64()),
+        (Some("3"), Some(2), Some(3))
+    );
 }
 
 #[test]
@@ -511,7 +555,10 @@ fn a_create_whose_hash_does_not_match_the_scripts_answers_failed_naming_both() {
 fn a_run_that_hits_the_deadline_answers_failed_before_it_and_the_next_run_resumes() {
     let l = Lambda::start_with(&[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "2000")]);
     for v in 1..=6 {
-        l.write(&format!("V{v}__slow.sql"), &format!("CREATE TABLE slow{v} (id INT);\nDO SLEEP(1);\nINSERT INTO slow{v} VALUES ({v});\n"));
+        l.write(
+            &format!("V{v}__slow.sql"),
+            &format!("CREATE TABLE slow{v} (id INT);\nDO SLEEP(1);\nINSERT INTO slow{v} VALUES ({v});\n"),
+        );
     }
     let request = l.request("Create", &l.hash(), None);
     let deadline = SystemTime::now() + Duration::from_secs(4);
@@ -523,7 +570,8 @@ fn a_run_that_hits_the_deadline_answers_failed_before_it_and_the_next_run_resume
     let answer = puts[0].json();
     assert_eq!(answer["Status"], "FAILED", "{answer}");
     assert!(answer["Reason"].as_str().unwrap_or_default().contains("deadline"), "{answer}");
-    let done: usize = l.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().expect("count");
+    let done: usize =
+        l.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().expect("count");
     assert!((1..6).contains(&done), "{done} migration(s) done before the deadline");
 
     let answer = l.event(&l.request("Create", &l.hash(), None));
@@ -557,7 +605,9 @@ fn a_panic_gets_exactly_one_failed_answer_and_the_function_lives_on() {
         assert!(answer["Reason"].as_str().unwrap_or_default().contains("panicked"), "{answer}");
     }
     match l.invoke(&json!({"command": "status"})) {
-        Outcome::Error { error_type, message } => assert_eq!((error_type.as_str(), message.contains("panicked")), ("Panic", true)),
+        Outcome::Error { error_type, message } => {
+            assert_eq!((error_type.as_str(), message.contains("panicked")), ("Panic", true))
+        }
         other => panic!("{other:?}"),
     }
     assert!(!l.tables().contains("customers"));
@@ -571,7 +621,10 @@ fn the_same_event_delivered_twice_applies_nothing_twice() {
     let first = l.event(&request);
     let second = l.event(&request);
     assert_eq!((first["Status"].as_str(), second["Status"].as_str()), (Some("SUCCESS"), Some("SUCCESS")));
-    assert_eq!((first["Data"]["Applied"].as_str(), second["Data"]["Applied"].as_str()), (Some("2"), Some("0")));
+    assert_eq!(
+        (first["Data"]["Applied"].as_str(), second["Data"]["Applied"].as_str()),
+        (Some("2"), Some("0"))
+    );
     assert_eq!(first["PhysicalResourceId"], second["PhysicalResourceId"]);
     assert_eq!(l.sql("SELECT COUNT(*) FROM app.customers"), "1");
     assert_eq!(l.history(), "1\t2\t2\t1\n2\t1\t1\t1");
@@ -628,7 +681,10 @@ fn each_manual_command_returns_its_report() {
 
     l.sql("CREATE DATABASE legacy");
     let baseline = report(l.invoke(&json!({"command": "baseline", "version": "2", "database": "legacy"})));
-    assert_eq!((baseline["command"].as_str(), baseline["current_version"].as_str()), (Some("baseline"), Some("2")));
+    assert_eq!(
+        (baseline["command"].as_str(), baseline["current_version"].as_str()),
+        (Some("baseline"), Some("2"))
+    );
     assert_eq!(l.sql("SELECT version, kind FROM legacy.aurora_migrate_history"), "2\tbaseline");
 }
 

@@ -103,7 +103,12 @@ with zipfile.ZipFile(sys.argv[1]) as z:
     }))
 "#;
     let out = Process::new("python3").args(["-c", SCRIPT, path_str(zip)]).output().expect("python3 runs");
-    assert!(out.status.success(), "python3 could not read {}: {}", zip.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 could not read {}: {}",
+        zip.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("python printed JSON")
 }
 
@@ -112,7 +117,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn entry_names(read: &Value) -> Vec<String> {
-    read["entries"].as_array().expect("entries").iter().map(|e| e["name"].as_str().expect("name").to_owned()).collect()
+    read["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .collect()
 }
 
 #[test]
@@ -149,7 +159,8 @@ fn changing_one_byte_of_a_script_changes_the_zip_and_the_hash() {
     let before = layer(dir.path(), &out.path().join("before.zip"));
     let hash_before = hash(dir.path());
 
-    let (name, bytes) = files.iter_mut().find(|(name, _)| name.starts_with("inventory/V1__")).expect("script");
+    let (name, bytes) =
+        files.iter_mut().find(|(name, _)| name.starts_with("inventory/V1__")).expect("script");
     let at = bytes.iter().position(|b| b.is_ascii_lowercase()).expect("a lower-case letter");
     bytes[at] = bytes[at].to_ascii_uppercase();
     std::fs::write(dir.path().join(&*name), &*bytes).expect("write");
@@ -291,7 +302,8 @@ fn a_failed_run_names_the_path_keeps_the_old_zip_and_leaves_no_temporary_file() 
     let scripts = dir.path().join("scripts");
     std::fs::create_dir(&scripts).expect("mkdir");
     std::fs::write(scripts.join("V1__a.sql"), b"SELECT 1;\n").expect("write");
-    std::os::unix::fs::symlink(dir.path().join("nowhere.sql"), scripts.join("V2__gone.sql")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.sql"), scripts.join("V2__gone.sql"))
+        .expect("symlink");
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("mkdir");
     let zip = out.join("layer.zip");
@@ -313,6 +325,7 @@ fn a_failed_run_names_the_path_keeps_the_old_zip_and_leaves_no_temporary_file() 
     let (code, _, err) = run(&["layer", path_str(&scripts), "--output", path_str(&out)]);
     assert_eq!(code, 2);
     assert!(err.contains(&format!("{}: cannot write it", out.display())), "{err}");
-    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(left.len(), 2, "a temporary file was left: {left:?}");
 }

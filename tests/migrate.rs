@@ -37,7 +37,8 @@ impl Env {
 
     /// Runs SQL with the mariadb client, straight on the server (not through the Data API).
     fn sql(&self, sql: &str) -> String {
-        let out = self.db.client("mariadb").args(["-N", "-B", "-e", sql]).output().expect("mariadb client runs");
+        let out =
+            self.db.client("mariadb").args(["-N", "-B", "-e", sql]).output().expect("mariadb client runs");
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
@@ -101,7 +102,10 @@ fn short_timeouts() -> Options {
 
 /// Ten migrations, each creating a table and writing one audit row per statement.
 fn audited_scripts(env: &Env, count: usize) {
-    env.write("V0__audit.sql", "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, version INT NOT NULL, step INT NOT NULL);");
+    env.write(
+        "V0__audit.sql",
+        "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, version INT NOT NULL, step INT NOT NULL);",
+    );
     for v in 1..=count {
         env.write(
             &format!("V{v}__step.sql"),
@@ -116,14 +120,19 @@ fn assert_audit_exact(env: &Env, count: usize) {
     let duplicates = env.sql("SELECT COUNT(*) FROM (SELECT version, step FROM app.audit GROUP BY version, step HAVING COUNT(*) > 1) d");
     assert_eq!(duplicates, "0", "a statement was applied twice");
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.audit"), (2 * count).to_string());
-    assert_eq!(env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), (count + 1).to_string());
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"),
+        (count + 1).to_string()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resuming_database_is_waited_for_and_the_run_succeeds() {
     let env = Env::start(Options::default());
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);");
-    env.emulator.inject(&FaultRule { fault: FaultKind::Resuming, count: 4, delay_ms: 0, operations: None }).unwrap();
+    env.emulator
+        .inject(&FaultRule { fault: FaultKind::Resuming, count: 4, delay_ms: 0, operations: None })
+        .unwrap();
     let report = env.migrate(config()).await;
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "1");
@@ -136,11 +145,18 @@ async fn a_failing_dml_statement_rolls_back_its_segment_and_a_rerun_after_the_fi
     env.write("V1__a.sql", "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (3);");
     let report = env.migrate(config()).await;
     assert!(!report.ok);
-    assert!(report.problems[0].contains("V1__a.sql:3: migration 1 failed at statement 3 of 4"), "{:?}", report.problems);
+    assert!(
+        report.problems[0].contains("V1__a.sql:3: migration 1 failed at statement 3 of 4"),
+        "{:?}",
+        report.problems
+    );
     assert!(report.problems[0].contains("Duplicate entry"), "{:?}", report.problems);
     // The DML segment (statements 2-4) was rolled back; the DDL before it stays, and history says so.
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.a"), "0");
-    assert_eq!(env.sql("SELECT statements_applied, success, failed_at FROM app.aurora_migrate_history"), "1\t0\tV1__a.sql:3");
+    assert_eq!(
+        env.sql("SELECT statements_applied, success, failed_at FROM app.aurora_migrate_history"),
+        "1\t0\tV1__a.sql:3"
+    );
 
     env.write("V1__a.sql", "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nINSERT INTO a VALUES (3);");
     let report = env.migrate(config()).await;
@@ -155,7 +171,11 @@ async fn a_failing_ddl_statement_is_recorded_and_a_rerun_resumes_at_it() {
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN id INT;\nCREATE TABLE b (id INT);");
     let report = env.migrate(config()).await;
     assert!(!report.ok);
-    assert!(report.problems[0].contains("V1__a.sql:3:") && report.problems[0].contains("Duplicate column"), "{:?}", report.problems);
+    assert!(
+        report.problems[0].contains("V1__a.sql:3:") && report.problems[0].contains("Duplicate column"),
+        "{:?}",
+        report.problems
+    );
     assert_eq!(env.sql("SELECT statements_applied, success FROM app.aurora_migrate_history"), "2\t0");
 
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nALTER TABLE a ADD COLUMN name INT;\nCREATE TABLE b (id INT);");
@@ -174,8 +194,17 @@ async fn a_changed_applied_script_is_refused_with_the_file_named() {
     env.write("V2__b.sql", "CREATE TABLE b (id INT);");
     let report = env.migrate(config()).await;
     assert!(!report.ok);
-    assert!(report.problems[0].contains("V1__a.sql: applied migration 1 has changed"), "{:?}", report.problems);
-    assert_eq!(env.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'b'"), "0");
+    assert!(
+        report.problems[0].contains("V1__a.sql: applied migration 1 has changed"),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(
+        env.sql(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'b'"
+        ),
+        "0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +216,11 @@ async fn ddl_that_outlives_the_call_timeout_is_waited_for_before_going_on() {
     let report = env.migrate(config()).await;
     assert!(report.ok, "{:?}", report.problems);
     assert!(start.elapsed() >= Duration::from_millis(2400));
-    assert_eq!(env.sql("SELECT n FROM app.after_slow"), "1", "the second statement saw the first one's result");
+    assert_eq!(
+        env.sql("SELECT n FROM app.after_slow"),
+        "1",
+        "the second statement saw the first one's result"
+    );
     assert_eq!(env.history(), "1\t2\t2\t1");
 }
 
@@ -197,7 +230,12 @@ async fn a_lost_commit_answer_is_resolved_from_history_without_applying_twice() 
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);");
     // The commit runs on the database, then the answer is lost.
     env.emulator
-        .inject(&FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: Some(vec!["CommitTransaction".into()]) })
+        .inject(&FaultRule {
+            fault: FaultKind::DropAfter,
+            count: 1,
+            delay_ms: 0,
+            operations: Some(vec!["CommitTransaction".into()]),
+        })
         .unwrap();
     let report = env.migrate(config()).await;
     assert!(report.ok, "{:?}", report.problems);
@@ -227,8 +265,11 @@ fn the_cli_killed_mid_run_leaves_exact_progress_and_the_next_run_completes() {
     let env = Env::start(short_timeouts());
     audited_scripts(&env, 10);
     // Slow every call down so that the kill lands in the middle of the run.
-    env.emulator.inject(&FaultRule { fault: FaultKind::Delay, count: 10_000, delay_ms: 60, operations: None }).unwrap();
-    let mut child = env.cli(&["migrate", "--lease", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    env.emulator
+        .inject(&FaultRule { fault: FaultKind::Delay, count: 10_000, delay_ms: 60, operations: None })
+        .unwrap();
+    let mut child =
+        env.cli(&["migrate", "--lease", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
@@ -245,11 +286,17 @@ fn the_cli_killed_mid_run_leaves_exact_progress_and_the_next_run_completes() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run was killed, not finished");
     env.emulator.clear_faults().unwrap();
-    let done: usize = env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().unwrap();
+    let done: usize =
+        env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1").parse().unwrap();
     assert!(done < 11, "the kill came too late to test anything ({done} done)");
 
     let out = env.cli(&["migrate", "--lease", "2", "--lock-wait", "30"]).output().unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_audit_exact(&env, 10);
 }
 
@@ -258,7 +305,13 @@ fn four_runs_started_at_once_apply_every_migration_exactly_once() {
     let env = Env::start(Options::default());
     audited_scripts(&env, 10);
     let children: Vec<_> = (0..4)
-        .map(|_| env.cli(&["migrate", "--lock-wait", "60"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            env.cli(&["migrate", "--lock-wait", "60"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -304,7 +357,8 @@ async fn a_lost_answer_to_a_ddl_statement_is_resolved_from_the_schema_not_resent
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nCREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);");
     let lossy = LoseAnswer { inner: env.api(), prefix: "CREATE TABLE b", runs: true, armed: true.into() };
     let scripts = discover(env.scripts.path()).unwrap();
-    let report = Runner::new(Arc::new(lossy), config()).unwrap().migrate(&scripts, false, &mut |_| {}).await.unwrap();
+    let report =
+        Runner::new(Arc::new(lossy), config()).unwrap().migrate(&scripts, false, &mut |_| {}).await.unwrap();
     // Resending would fail with "Table 'b' already exists"; the schema showed it had run.
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.b"), "1");
@@ -331,7 +385,11 @@ fn per_database_folders_run_after_the_top_level_scripts() {
     let env = Env::start(Options::default());
     env.write("V1__create_inventory.sql", "CREATE DATABASE inventory;");
     std::fs::create_dir(env.scripts.path().join("inventory")).unwrap();
-    std::fs::write(env.scripts.path().join("inventory/V1__items.sql"), "CREATE TABLE items (id INT);\nINSERT INTO items VALUES (7);").unwrap();
+    std::fs::write(
+        env.scripts.path().join("inventory/V1__items.sql"),
+        "CREATE TABLE items (id INT);\nINSERT INTO items VALUES (7);",
+    )
+    .unwrap();
     let out = env.cli(&["migrate"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(env.sql("SELECT id FROM inventory.items"), "7");
@@ -339,7 +397,8 @@ fn per_database_folders_run_after_the_top_level_scripts() {
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), "1");
     let out = env.cli(&["status", "--format", "json"]).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let databases: Vec<&str> = report["databases"].as_array().unwrap().iter().map(|d| d["database"].as_str().unwrap()).collect();
+    let databases: Vec<&str> =
+        report["databases"].as_array().unwrap().iter().map(|d| d["database"].as_str().unwrap()).collect();
     assert_eq!(databases, ["app", "inventory"]);
 }
 
@@ -349,10 +408,15 @@ fn the_cli_keeps_the_top_level_history_in_the_history_database_option_or_its_var
     env.write("V1__a.sql", "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);");
     let out = env.cli(&["migrate", "--history-database", "migrations"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let tables = |db: &str| env.sql(&format!("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = '{db}'"));
+    let tables = |db: &str| {
+        env.sql(&format!("SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = '{db}'"))
+    };
     assert_eq!(tables("app"), "a");
     assert_eq!(tables("migrations"), "aurora_migrate_history,aurora_migrate_history_lock");
-    assert_eq!(env.sql("SELECT version, statements_applied, success FROM migrations.aurora_migrate_history"), "1\t2\t1");
+    assert_eq!(
+        env.sql("SELECT version, statements_applied, success FROM migrations.aurora_migrate_history"),
+        "1\t2\t1"
+    );
     // The same through AURORA_MIGRATE_HISTORY_DATABASE: V1 is found applied there, V2 is recorded there.
     env.write("V2__b.sql", "CREATE TABLE b (id INT);");
     let out = env.cli(&["migrate"]).env("AURORA_MIGRATE_HISTORY_DATABASE", "migrations").output().unwrap();
@@ -370,7 +434,12 @@ fn repair_clears_a_failed_record_and_baseline_marks_an_existing_database() {
     // Fixed by hand: the table exists; the script is corrected to what the database now is.
     env.write("V1__a.sql", "CREATE TABLE a (id INT);");
     let out = env.cli(&["validate"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "validate sees the failed record: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "validate sees the failed record: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = env.cli(&["repair"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("removed 1 failed record"));

@@ -92,7 +92,8 @@ impl Settings {
         let filter = std::env::var("BENCH_FILTER")
             .map(|f| f.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
-        let flush_at_commit = std::env::var("BENCH_FLUSH_AT_COMMIT").ok().and_then(|s| s.parse().ok()).unwrap_or(2u8);
+        let flush_at_commit =
+            std::env::var("BENCH_FLUSH_AT_COMMIT").ok().and_then(|s| s.parse().ok()).unwrap_or(2u8);
         Settings { rounds, run: Duration::from_secs_f64(seconds.max(0.1)), filter, flush_at_commit }
     }
 
@@ -127,8 +128,11 @@ fn main() {
     let db = MariaDb::start().expect("a throwaway MariaDB starts");
     let emu = TestEmulator::start(&db, Options::default()).expect("the emulator starts");
     // Named apart from the emulator's threads (`data-api-emulator`), for `perf report --sort comm`.
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().thread_name("bench-client").enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let mut setup = mysql_async::Conn::from_url(db.url()).await.expect("connects");
         setup.query_drop("DROP DATABASE IF EXISTS bench").await.expect("drops the old database");
@@ -266,9 +270,10 @@ async fn run(ctx: &Ctx, op: Op, clients: usize, path: Path, length: Duration) ->
 }
 
 async fn direct_client(ctx: Ctx, op: Op, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
-    let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&ctx.db_url).expect("a valid URL"))
-        .tcp_nodelay(true)
-        .prefer_socket(false);
+    let opts =
+        mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&ctx.db_url).expect("a valid URL"))
+            .tcp_nodelay(true)
+            .prefer_socket(false);
     let mut conn = mysql_async::Conn::new(opts).await.expect("connects");
     while !stop.load(Ordering::Relaxed) {
         match op {
@@ -309,7 +314,8 @@ async fn raw_client(ctx: Ctx, op: Op, stop: Arc<AtomicBool>, done: Arc<AtomicU64
     let authority = ctx.endpoint.trim_start_matches("http://").to_string();
     let stream = tokio::net::TcpStream::connect(&authority).await.expect("connects");
     stream.set_nodelay(true).expect("nodelay");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
     let conn = tokio::spawn(conn);
     let body = Bytes::from(
         serde_json::json!({"resourceArn": ctx.cluster, "secretArn": ctx.secret, "sql": op.sql()}).to_string(),

@@ -105,8 +105,7 @@ pub enum ConfigError {
 impl SecretValue {
     /// Parses a secret's JSON text.
     pub fn from_json(key: &str, text: &str) -> Result<SecretValue, ConfigError> {
-        serde_json::from_str(text)
-            .map_err(|source| ConfigError::SecretJson { key: key.to_string(), source })
+        serde_json::from_str(text).map_err(|source| ConfigError::SecretJson { key: key.to_string(), source })
     }
 }
 

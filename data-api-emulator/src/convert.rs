@@ -60,8 +60,8 @@ pub fn field(c: &Column, value: Value, opts: ValueOptions) -> Field {
         MYSQL_TYPE_BIT if is_bool_column(c) => Field::BooleanValue(bytes.iter().any(|b| *b != 0)),
         MYSQL_TYPE_BIT => Field::BlobValue(bytes),
         MYSQL_TYPE_TINY if is_bool_column(c) => Field::BooleanValue(text() != "0"),
-        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
-        | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_YEAR => {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG
+        | MYSQL_TYPE_YEAR => {
             let t = text();
             match t.parse::<i64>() {
                 Ok(n) if !opts.long_as_string => Field::LongValue(n),
@@ -87,8 +87,13 @@ pub fn field(c: &Column, value: Value, opts: ValueOptions) -> Field {
             Err(_) => Field::StringValue(text()),
         },
         MYSQL_TYPE_GEOMETRY => Field::BlobValue(bytes),
-        MYSQL_TYPE_STRING | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_TINY_BLOB
-        | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
             if is_binary(c) =>
         {
             Field::BlobValue(bytes)
@@ -102,9 +107,8 @@ fn jdbc_type(c: &Column) -> (i32, String) {
     use ColumnType::*;
     let flags = c.flags();
     let unsigned = flags.contains(ColumnFlags::UNSIGNED_FLAG);
-    let int = |code: i32, name: &str| {
-        (code, if unsigned { format!("{name} UNSIGNED") } else { name.to_string() })
-    };
+    let int =
+        |code: i32, name: &str| (code, if unsigned { format!("{name} UNSIGNED") } else { name.to_string() });
     let binary = is_binary(c);
     match c.column_type() {
         _ if is_bool_column(c) => (-7, "BIT".into()),
@@ -133,9 +137,7 @@ fn jdbc_type(c: &Column) -> (i32, String) {
         MYSQL_TYPE_STRING => (1, "CHAR".into()),
         MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR if binary => (-3, "VARBINARY".into()),
         MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR => (12, "VARCHAR".into()),
-        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
-            if binary =>
-        {
+        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB if binary => {
             (-4, "BLOB".into())
         }
         MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB => {
@@ -187,9 +189,9 @@ pub fn formatted_records(columns: &[Column], rows: &[Vec<Field>]) -> String {
                     Field::LongValue(n) => serde_json::Value::from(*n),
                     Field::DoubleValue(d) => serde_json::Value::from(*d),
                     Field::StringValue(s) => serde_json::Value::String(s.clone()),
-                    Field::BlobValue(b) => serde_json::Value::String(
-                        base64::engine::general_purpose::STANDARD.encode(b),
-                    ),
+                    Field::BlobValue(b) => {
+                        serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+                    }
                     Field::ArrayValue(v) => v.clone(),
                 };
                 object.insert(c.name_str().into_owned(), v);

@@ -23,7 +23,9 @@ mod wire;
 
 pub mod testing;
 
-pub use config::{parse_secret, split_pair, Cluster, Config, ConfigError, ErrorFlavor, Secret, SecretValue, Timeouts};
+pub use config::{
+    parse_secret, split_pair, Cluster, Config, ConfigError, ErrorFlavor, Secret, SecretValue, Timeouts,
+};
 pub use error::ApiError;
 pub use faults::{FaultKind, FaultRule, Operation};
 pub use server::{serve, ServeError};

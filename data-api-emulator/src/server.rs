@@ -140,7 +140,10 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         return error_reply(&ApiError::UnknownOperation(format!("No operation at {path}")));
     };
     if req.method() != Method::POST {
-        return error_reply(&ApiError::UnknownOperation(format!("{} {path} is not an operation", req.method())));
+        return error_reply(&ApiError::UnknownOperation(format!(
+            "{} {path} is not an operation",
+            req.method()
+        )));
     }
     svc.counters.count(op);
     let body = match req.into_body().collect().await {

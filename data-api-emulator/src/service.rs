@@ -90,8 +90,11 @@ impl Service {
             for (&key, secret) in &secrets {
                 let user = secret.username.clone().or_else(|| opts.user().map(str::to_string));
                 let target = user.map(|user| {
-                    let password =
-                        secret.password.clone().or_else(|| opts.pass().map(str::to_string)).unwrap_or_default();
+                    let password = secret
+                        .password
+                        .clone()
+                        .or_else(|| opts.pass().map(str::to_string))
+                        .unwrap_or_default();
                     let host = opts.ip_or_hostname().to_string();
                     let port = opts.tcp_port();
                     let default_db = opts.db_name().map(str::to_string);
@@ -99,7 +102,15 @@ impl Service {
                     let pool = *pool_ids
                         .entry((host.clone(), port, user.clone(), password.clone(), default_db.clone()))
                         .or_insert(next);
-                    Arc::new(Target { cluster_arn: c.arn.clone(), host, port, user, password, default_db, pool })
+                    Arc::new(Target {
+                        cluster_arn: c.arn.clone(),
+                        host,
+                        port,
+                        user,
+                        password,
+                        default_db,
+                        pool,
+                    })
                 });
                 targets.insert(key.to_string(), target);
             }
@@ -120,7 +131,11 @@ impl Service {
     }
 
     /// Resolves the cluster and secret of a call.
-    pub fn target(&self, resource_arn: Option<&str>, secret_arn: Option<&str>) -> Result<Arc<Target>, ApiError> {
+    pub fn target(
+        &self,
+        resource_arn: Option<&str>,
+        secret_arn: Option<&str>,
+    ) -> Result<Arc<Target>, ApiError> {
         let resource_arn = required(resource_arn, "resourceArn")?;
         let secret_arn = required(secret_arn, "secretArn")?;
         let cluster = self
@@ -264,7 +279,13 @@ mod default_database_tests {
 
     #[test]
     fn use_and_drop_database_retire_the_connection() {
-        for sql in ["USE shop", "use `shop`", "DROP DATABASE shop", "drop schema if exists sakila", "  DROP  SCHEMA x"] {
+        for sql in [
+            "USE shop",
+            "use `shop`",
+            "DROP DATABASE shop",
+            "drop schema if exists sakila",
+            "  DROP  SCHEMA x",
+        ] {
             assert!(changes_default_database(sql), "{sql}");
         }
         for sql in ["SELECT 1", "DROP TABLE t", "CREATE DATABASE x", "INSERT INTO used VALUES (1)"] {
@@ -317,7 +338,10 @@ fn drops_database(work: &Work) -> bool {
         Work::One(p) => std::slice::from_ref(p),
         Work::Many(ps) => ps,
     };
-    statements.iter().any(|p| changes_default_database(&p.sql) && !p.sql.trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("use")))
+    statements.iter().any(|p| {
+        changes_default_database(&p.sql)
+            && !p.sql.trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("use"))
+    })
 }
 
 /// Runs the work on one connection. The flag says whether the connection may be reused.

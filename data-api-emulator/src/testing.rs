@@ -92,7 +92,8 @@ impl MariaDb {
     }
 
     fn start_throwaway() -> Result<MariaDb, TestingError> {
-        let dir = tempfile::Builder::new().prefix("data-api-emulator-mariadb").tempdir().map_err(io("temp dir"))?;
+        let dir =
+            tempfile::Builder::new().prefix("data-api-emulator-mariadb").tempdir().map_err(io("temp dir"))?;
         let data = dir.path().join("data");
         let install_log = dir.path().join("install.log");
         let status = Command::new(find_program("mariadb-install-db")?)
@@ -188,7 +189,10 @@ impl MariaDb {
             cmd.arg(format!("-h{host}"));
         }
         if let Some(port) = &self.secret.port {
-            cmd.arg(format!("-P{}", port.as_u64().map_or_else(|| port.as_str().unwrap_or_default().to_owned(), |p| p.to_string())));
+            cmd.arg(format!(
+                "-P{}",
+                port.as_u64().map_or_else(|| port.as_str().unwrap_or_default().to_owned(), |p| p.to_string())
+            ));
         }
         cmd.arg(format!("-u{}", self.secret.username.as_deref().unwrap_or("root")));
         if let Some(password) = self.secret.password.as_deref().filter(|p| !p.is_empty()) {
@@ -221,7 +225,11 @@ fn find_program(name: &str) -> Result<PathBuf, TestingError> {
 }
 
 fn log_file(path: &Path) -> Result<std::fs::File, TestingError> {
-    std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(format!("{}", path.display())))
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io(format!("{}", path.display())))
 }
 
 fn read_tail(path: &Path) -> String {

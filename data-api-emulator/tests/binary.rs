@@ -22,11 +22,15 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
         .expect("starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("reads a line");
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
 
     // The control endpoint answers.
     let mut stream = std::net::TcpStream::connect(addr).expect("connects");
-    write!(stream, "GET /_emulator/counters HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").expect("writes");
+    write!(stream, "GET /_emulator/counters HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

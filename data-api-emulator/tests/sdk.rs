@@ -37,7 +37,10 @@ fn start(options: Options) -> Env {
 }
 
 impl Env {
-    fn exec(&self, sql: &str) -> aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder {
+    fn exec(
+        &self,
+        sql: &str,
+    ) -> aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder {
         self.client
             .execute_statement()
             .resource_arn(&self.emu.cluster_arn)
@@ -106,7 +109,8 @@ async fn a_select_of_every_type_returns_the_documented_fields() {
          '2024-02-29 13:14:15', '{\"a\": [1, 2]}', b'1', 1, NULL)",
     ])
     .await;
-    let out = env.exec("SELECT * FROM every_type").include_result_metadata(true).send().await.expect("selects");
+    let out =
+        env.exec("SELECT * FROM every_type").include_result_metadata(true).send().await.expect("selects");
     let s = |v: &str| Field::StringValue(v.into());
     let expected = vec![
         Field::LongValue(-128),
@@ -172,7 +176,8 @@ async fn a_select_of_every_type_returns_the_documented_fields() {
         .send()
         .await
         .expect("selects");
-    let json: serde_json::Value = serde_json::from_str(out.formatted_records().expect("formatted")).expect("JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(out.formatted_records().expect("formatted")).expect("JSON");
     assert_eq!(json, serde_json::json!([{"i_int": -2147483648, "vc": "héllo", "n": null, "b1": true}]));
     assert!(out.records().is_empty() && out.column_metadata().is_empty());
 }
@@ -380,7 +385,9 @@ async fn a_call_times_out_and_continue_after_timeout_keeps_the_statement_running
     let err = env.exec("INSERT INTO t SELECT SLEEP(3)").send().await.expect_err("times out");
     assert!(started.elapsed() < Duration::from_millis(2500));
     let err = err.into_service_error();
-    let aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementError::StatementTimeoutException(t) = err else {
+    let aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementError::StatementTimeoutException(t) =
+        err
+    else {
         panic!("expected StatementTimeoutException, got {err:?}");
     };
     assert!(t.db_connection_id() > 0);
@@ -448,11 +455,16 @@ async fn every_error_has_its_modeled_name_and_status() {
     let long = format!("SELECT '{}'", "x".repeat(65_536));
     let err = env.exec(&long).send().await.expect_err("too long");
     assert_eq!(err.code(), Some("ValidationException"));
-    env.exec(&format!("SELECT '{}'", "x".repeat(65_536 - 9))).send().await.expect("65,536 characters are fine");
+    env.exec(&format!("SELECT '{}'", "x".repeat(65_536 - 9)))
+        .send()
+        .await
+        .expect("65,536 characters are fine");
 
-    let err = env.exec("SELECT 1").resource_arn("arn:aws:rds:us-east-1:123456789012:cluster:nope").send().await;
+    let err =
+        env.exec("SELECT 1").resource_arn("arn:aws:rds:us-east-1:123456789012:cluster:nope").send().await;
     assert!(err.expect_err("unknown cluster").into_service_error().is_bad_request_exception());
-    let err = env.exec("SELECT 1").secret_arn("arn:aws:secretsmanager:us-east-1:1:secret:nope-AbCdEf").send().await;
+    let err =
+        env.exec("SELECT 1").secret_arn("arn:aws:secretsmanager:us-east-1:1:secret:nope-AbCdEf").send().await;
     assert!(err.expect_err("unknown secret").into_service_error().is_secrets_error_exception());
     // A secret is also found by name.
     env.exec("SELECT 1").secret_arn("emulator-secret").send().await.expect("secret by name");
@@ -513,7 +525,12 @@ async fn injected_faults_and_call_counters() {
     assert_eq!(count(&mut direct, "SELECT COUNT(*) FROM t").await, 1, "the statement ran");
 
     env.emu
-        .inject(&FaultRule { fault: FaultKind::Delay, count: 1, delay_ms: 700, operations: Some(vec!["BeginTransaction".into()]) })
+        .inject(&FaultRule {
+            fault: FaultKind::Delay,
+            count: 1,
+            delay_ms: 700,
+            operations: Some(vec!["BeginTransaction".into()]),
+        })
         .expect("injects");
     let started = Instant::now();
     env.exec("SELECT 1").send().await.expect("not delayed");

@@ -19,10 +19,10 @@ fn main() -> Result<(), lambda_runtime::Error> {
     runtime.block_on(lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {
-            handler.handle(event.payload, event.context.deadline).await.map_err(|e| Diagnostic {
-                error_type: e.kind.to_owned(),
-                error_message: e.message,
-            })
+            handler
+                .handle(event.payload, event.context.deadline)
+                .await
+                .map_err(|e| Diagnostic { error_type: e.kind.to_owned(), error_message: e.message })
         }
     })))
 }
@@ -37,11 +37,17 @@ fn init_logging() {
                 "fatal" => "error".to_owned(),
                 other => other.to_owned(),
             };
-            EnvFilter::builder().with_default_directive(level.parse().unwrap_or(LevelFilter::INFO.into())).parse_lossy("")
+            EnvFilter::builder()
+                .with_default_directive(level.parse().unwrap_or(LevelFilter::INFO.into()))
+                .parse_lossy("")
         }
         Err(_) => EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env_lossy(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_target(false).without_time();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_target(false)
+        .without_time();
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text")) {
         builder.with_ansi(false).init();
     } else {

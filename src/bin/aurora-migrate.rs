@@ -174,7 +174,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         | Command::Baseline { dir, connection, .. } => {
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
                 .init();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(online(cli, dir, connection));
@@ -198,7 +200,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Layer { dir, output } => {
             let summary = aurora_migrate::layer::write_layer_zip(dir, output)?;
             match cli.format {
-                Format::Text => writeln!(out, "{}: {} script(s), {}", output.display(), summary.files, summary.content_hash)?,
+                Format::Text => writeln!(
+                    out,
+                    "{}: {} script(s), {}",
+                    output.display(),
+                    summary.files,
+                    summary.content_hash
+                )?,
                 Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
             }
             Ok(ExitCode::SUCCESS)
@@ -208,7 +216,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             match cli.format {
                 Format::Text => {
                     write!(out, "{}", ListReport(&report))?;
-                    for d in report.diagnostics.iter().filter(|d| d.severity == aurora_migrate::Severity::Error) {
+                    for d in
+                        report.diagnostics.iter().filter(|d| d.severity == aurora_migrate::Severity::Error)
+                    {
                         eprintln!("{d}");
                     }
                 }
@@ -219,7 +229,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 }
 
-async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn online(
+    cli: &Cli,
+    dir: &std::path::Path,
+    c: &Connection,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let scripts = match discover(dir) {
         Ok(scripts) => scripts,
         Err(aurora_migrate::SourceError::Invalid(problems)) => {
@@ -230,7 +244,11 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
         }
         Err(e) => return Err(e.into()),
     };
-    let target = Target { resource_arn: c.resource_arn.clone(), secret: c.secret_arn.clone(), endpoint_url: c.endpoint_url.clone() };
+    let target = Target {
+        resource_arn: c.resource_arn.clone(),
+        secret: c.secret_arn.clone(),
+        endpoint_url: c.endpoint_url.clone(),
+    };
     let (api, dbname) = DataApi::connect(&target, c.database.is_none()).await?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     let mut config = RunConfig {
@@ -256,7 +274,10 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
                     eprintln!("{database}: {script}: resuming at statement {} of {total}", from + 1)
                 }
                 Event::Applied { database, script, statements, duration, .. } => {
-                    eprintln!("{database}: {script}: applied {statements} statement(s) in {:.2}s", duration.as_secs_f64())
+                    eprintln!(
+                        "{database}: {script}: applied {statements} statement(s) in {:.2}s",
+                        duration.as_secs_f64()
+                    )
                 }
                 Event::Failed { database, at, statement, error, .. } => {
                     eprintln!("{database}: {at}: statement {statement} failed: {error}")
@@ -266,7 +287,9 @@ async fn online(cli: &Cli, dir: &std::path::Path, c: &Connection) -> Result<Exit
             runner.migrate(&scripts, *dry_run, &mut progress).await
         }
         Command::Status { .. } => Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await,
-        Command::Validate { .. } => Runner::new(std::sync::Arc::new(api), config)?.validate(&scripts, dir).await,
+        Command::Validate { .. } => {
+            Runner::new(std::sync::Arc::new(api), config)?.validate(&scripts, dir).await
+        }
         Command::Repair { accept_checksums, .. } => {
             Runner::new(std::sync::Arc::new(api), config)?.repair(&scripts, *accept_checksums).await
         }

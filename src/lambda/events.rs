@@ -20,7 +20,9 @@ pub const MAX_RESPONSE_BYTES: usize = 4096;
 
 // The `Data` keys and the `Database` property are shared with the CDK construct, so they live in
 // `crate::names` (which `cdk/lib/names.ts` repeats); re-exported here where they are used.
-pub use crate::names::{DATA_APPLIED, DATA_APPLIED_VERSIONS, DATA_CONTENT_HASH, DATA_CURRENT_VERSION, PROPERTY_DATABASE};
+pub use crate::names::{
+    DATA_APPLIED, DATA_APPLIED_VERSIONS, DATA_CONTENT_HASH, DATA_CURRENT_VERSION, PROPERTY_DATABASE,
+};
 
 /// Which lifecycle event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -143,7 +145,8 @@ impl CustomResourceResponse {
     /// which is the database's error), then the longest Data values, then Data goes and the Reason
     /// keeps 100 characters.
     pub fn body(&self) -> Vec<u8> {
-        let json = |r: &CustomResourceResponse| serde_json::to_vec(r).expect("a map of strings always serializes");
+        let json =
+            |r: &CustomResourceResponse| serde_json::to_vec(r).expect("a map of strings always serializes");
         let fits = |r: &CustomResourceResponse| json(r).len() <= MAX_RESPONSE_BYTES;
         let mut response = self.clone();
         if fits(&response) {
@@ -151,7 +154,10 @@ impl CustomResourceResponse {
         }
         let reason = response.reason.clone();
         let chars = reason.chars().count();
-        let with_reason = |r: &CustomResourceResponse, k: usize| CustomResourceResponse { reason: shorten(&reason, k), ..r.clone() };
+        let with_reason = |r: &CustomResourceResponse, k: usize| CustomResourceResponse {
+            reason: shorten(&reason, k),
+            ..r.clone()
+        };
         if let Some(k) = largest(chars.min(200), chars, |k| fits(&with_reason(&response, k))) {
             return json(&with_reason(&response, k));
         }
@@ -317,7 +323,9 @@ pub fn classify(payload: &Value) -> Payload {
     if object.contains_key("command") {
         return match serde_json::from_value::<Command>(payload.clone()) {
             Ok(command) => Payload::Command(command),
-            Err(e) => Payload::Invalid(format!("invalid command: {e} (commands: {COMMANDS}; options: see the README)")),
+            Err(e) => Payload::Invalid(format!(
+                "invalid command: {e} (commands: {COMMANDS}; options: see the README)"
+            )),
         };
     }
     let response_url = object.get("ResponseURL").and_then(Value::as_str);
@@ -339,7 +347,11 @@ pub fn classify(payload: &Value) -> Payload {
                 let answer = CustomResourceResponse {
                     status: Status::Failed,
                     reason: format!("aurora-migrate: the custom-resource request is malformed: {e}"),
-                    physical_resource_id: if physical.is_empty() { physical_id_for(&logical) } else { physical },
+                    physical_resource_id: if physical.is_empty() {
+                        physical_id_for(&logical)
+                    } else {
+                        physical
+                    },
                     stack_id: text("StackId"),
                     request_id: text("RequestId"),
                     logical_resource_id: logical,
@@ -347,7 +359,9 @@ pub fn classify(payload: &Value) -> Payload {
                 };
                 Payload::Unusable { answer: Box::new(answer), response_url: url.to_owned() }
             }
-            None => Payload::Invalid(format!("malformed custom-resource request without a ResponseURL to answer: {e}")),
+            None => Payload::Invalid(format!(
+                "malformed custom-resource request without a ResponseURL to answer: {e}"
+            )),
         },
     }
 }
@@ -424,9 +438,17 @@ mod tests {
     fn commands_parse_with_their_options() {
         assert_eq!(
             classify(&json!({"command": "migrate", "target": "3", "dry_run": true})),
-            Payload::Command(Command::Migrate { target: Some("3".into()), dry_run: true, out_of_order: false, database: None })
+            Payload::Command(Command::Migrate {
+                target: Some("3".into()),
+                dry_run: true,
+                out_of_order: false,
+                database: None
+            })
         );
-        assert_eq!(classify(&json!({"command": "status"})), Payload::Command(Command::Status { database: None }));
+        assert_eq!(
+            classify(&json!({"command": "status"})),
+            Payload::Command(Command::Status { database: None })
+        );
         assert_eq!(
             classify(&json!({"command": "baseline", "version": "7", "database": "shop"})),
             Payload::Command(Command::Baseline { version: "7".into(), database: Some("shop".into()) })
@@ -470,7 +492,10 @@ mod tests {
 
     #[test]
     fn a_long_reason_is_cut_to_fit_4096_bytes_keeping_its_beginning_and_end() {
-        let reason = format!("V7__add_index.sql:12: migration 7 failed at statement 3 of 9: {} Duplicate key name 'ix'", "é\"x".repeat(3000));
+        let reason = format!(
+            "V7__add_index.sql:12: migration 7 failed at statement 3 of 9: {} Duplicate key name 'ix'",
+            "é\"x".repeat(3000)
+        );
         let body = answer().because(reason).body();
         assert!(body.len() <= MAX_RESPONSE_BYTES, "{} bytes", body.len());
         let parsed: CustomResourceResponse = serde_json::from_slice(&body).expect("valid JSON");
@@ -485,7 +510,10 @@ mod tests {
         let mut a = answer();
         a.status = Status::Success;
         a.data.insert(DATA_CURRENT_VERSION.into(), "2024_01_15_1200".into());
-        a.data.insert(DATA_APPLIED_VERSIONS.into(), (1..2000).map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+        a.data.insert(
+            DATA_APPLIED_VERSIONS.into(),
+            (1..2000).map(|v| v.to_string()).collect::<Vec<_>>().join(","),
+        );
         let body = a.body();
         assert!(body.len() <= MAX_RESPONSE_BYTES, "{} bytes", body.len());
         let parsed: CustomResourceResponse = serde_json::from_slice(&body).expect("valid JSON");

@@ -111,12 +111,20 @@ impl Settings {
             resource_arn: get(names::ENV_RESOURCE_ARN),
             secret: get(names::ENV_SECRET_ARN),
             database: get(names::ENV_DATABASE),
-            migrations_dir: PathBuf::from(get(names::ENV_MIGRATIONS_DIR).unwrap_or_else(|| names::DEFAULT_MIGRATIONS_DIR.into())),
-            history_table: get(names::ENV_HISTORY_TABLE).unwrap_or_else(|| names::DEFAULT_HISTORY_TABLE.into()),
+            migrations_dir: PathBuf::from(
+                get(names::ENV_MIGRATIONS_DIR).unwrap_or_else(|| names::DEFAULT_MIGRATIONS_DIR.into()),
+            ),
+            history_table: get(names::ENV_HISTORY_TABLE)
+                .unwrap_or_else(|| names::DEFAULT_HISTORY_TABLE.into()),
             history_database: get(names::ENV_HISTORY_DATABASE),
             endpoint_url: get(names::ENV_ENDPOINT_URL),
-            margin: Duration::from_millis(get(ENV_DEADLINE_MARGIN_MS).and_then(|v| v.parse().ok()).unwrap_or(10_000)),
-            installed_by: format!("aurora-migrate-lambda@{}", get(ENV_FUNCTION_NAME).unwrap_or_else(|| "local".into())),
+            margin: Duration::from_millis(
+                get(ENV_DEADLINE_MARGIN_MS).and_then(|v| v.parse().ok()).unwrap_or(10_000),
+            ),
+            installed_by: format!(
+                "aurora-migrate-lambda@{}",
+                get(ENV_FUNCTION_NAME).unwrap_or_else(|| "local".into())
+            ),
         }
     }
 }
@@ -242,12 +250,21 @@ impl Handler {
     async fn api(&self) -> Result<&(Arc<DataApi>, Option<String>), String> {
         let s = &self.settings;
         let (Some(resource_arn), Some(secret)) = (&s.resource_arn, &s.secret) else {
-            return Err(format!("the function's environment lacks {} or {}", names::ENV_RESOURCE_ARN, names::ENV_SECRET_ARN));
+            return Err(format!(
+                "the function's environment lacks {} or {}",
+                names::ENV_RESOURCE_ARN,
+                names::ENV_SECRET_ARN
+            ));
         };
         self.api
             .get_or_try_init(|| async {
-                let target = Target { resource_arn: resource_arn.clone(), secret: secret.clone(), endpoint_url: s.endpoint_url.clone() };
-                let (api, dbname) = DataApi::connect(&target, s.database.is_none()).await.map_err(|e| e.to_string())?;
+                let target = Target {
+                    resource_arn: resource_arn.clone(),
+                    secret: secret.clone(),
+                    endpoint_url: s.endpoint_url.clone(),
+                };
+                let (api, dbname) =
+                    DataApi::connect(&target, s.database.is_none()).await.map_err(|e| e.to_string())?;
                 Ok((Arc::new(api), dbname))
             })
             .await
@@ -255,12 +272,20 @@ impl Handler {
 
     /// A runner for `database` (else the configured or the secret's default database), stopping at
     /// `deadline`.
-    async fn runner(&self, database: Option<&str>, deadline: Instant, plan: PlanOptions) -> Result<Runner<DataApi>, String> {
+    async fn runner(
+        &self,
+        database: Option<&str>,
+        deadline: Instant,
+        plan: PlanOptions,
+    ) -> Result<Runner<DataApi>, String> {
         let (api, dbname) = self.api().await?;
         let left = deadline.saturating_duration_since(Instant::now());
         let defaults = RunConfig::default();
         let config = RunConfig {
-            default_database: database.map(str::to_owned).or_else(|| self.settings.database.clone()).or_else(|| dbname.clone()),
+            default_database: database
+                .map(str::to_owned)
+                .or_else(|| self.settings.database.clone())
+                .or_else(|| dbname.clone()),
             history_table: self.settings.history_table.clone(),
             history_database: self.settings.history_database.clone(),
             installed_by: self.settings.installed_by.clone(),
@@ -286,12 +311,20 @@ impl Handler {
         })
     }
 
-    async fn custom_resource(&self, request: &CustomResourceRequest, deadline: Instant) -> CustomResourceResponse {
+    async fn custom_resource(
+        &self,
+        request: &CustomResourceRequest,
+        deadline: Instant,
+    ) -> CustomResourceResponse {
         Self::panic_if_asked();
         let ok = || CustomResourceResponse::to(request, Status::Success);
-        let failed = |reason: String| CustomResourceResponse::to(request, Status::Failed).because(format!("aurora-migrate: {reason}"));
+        let failed = |reason: String| {
+            CustomResourceResponse::to(request, Status::Failed).because(format!("aurora-migrate: {reason}"))
+        };
         if request.request_type == RequestType::Delete {
-            return ok().because("Delete: nothing changed; the schema and its migration history stay in the database");
+            return ok().because(
+                "Delete: nothing changed; the schema and its migration history stay in the database",
+            );
         }
         let scripts = match self.scripts() {
             Ok(s) => s,
@@ -299,13 +332,20 @@ impl Handler {
         };
         let hash = scripts.content_hash.as_str();
         let Some(wanted) = request.property(names::PROPERTY_CONTENT_HASH, false) else {
-            return failed(format!("the resource has no {} property (the content hash of the scripts)", names::PROPERTY_CONTENT_HASH));
+            return failed(format!(
+                "the resource has no {} property (the content hash of the scripts)",
+                names::PROPERTY_CONTENT_HASH
+            ));
         };
         let database = request.property(names::PROPERTY_DATABASE, false);
         let update = request.request_type == RequestType::Update;
         if wanted != hash {
             if update && request.property(names::PROPERTY_CONTENT_HASH, true) == Some(hash) {
-                tracing::warn!(wanted, found = hash, "Update back to older scripts while the layer holds the newer ones: a rollback");
+                tracing::warn!(
+                    wanted,
+                    found = hash,
+                    "Update back to older scripts while the layer holds the newer ones: a rollback"
+                );
                 let mut answer = ok().because(format!(
                     "rollback: nothing applied (the layer still holds the scripts {hash} of the update being rolled back; \
                      applied migrations are never undone)"
@@ -355,7 +395,12 @@ impl Handler {
 
     /// `Data` for a rollback answer: the current version if the database can be read, the
     /// folder's hash in any case.
-    async fn rollback_data(&self, scripts: &Scripts, database: Option<&str>, deadline: Instant) -> std::collections::BTreeMap<String, String> {
+    async fn rollback_data(
+        &self,
+        scripts: &Scripts,
+        database: Option<&str>,
+        deadline: Instant,
+    ) -> std::collections::BTreeMap<String, String> {
         let status = match self.runner(database, deadline, PlanOptions::default()).await {
             Ok(runner) => runner.status(scripts).await.ok(),
             Err(_) => None,
@@ -379,11 +424,16 @@ impl Handler {
         if let Command::Migrate { target, out_of_order, .. } = &command {
             plan.out_of_order = *out_of_order;
             plan.target = match target {
-                Some(t) => Some(Version::parse(t).ok_or_else(|| InvokeError::new("InvalidPayload", format!("target {t:?} is not a version")))?),
+                Some(t) => Some(Version::parse(t).ok_or_else(|| {
+                    InvokeError::new("InvalidPayload", format!("target {t:?} is not a version"))
+                })?),
                 None => None,
             };
         }
-        let runner = self.runner(command.database(), deadline, plan).await.map_err(|e| InvokeError::new("Setup", e))?;
+        let runner = self
+            .runner(command.database(), deadline, plan)
+            .await
+            .map_err(|e| InvokeError::new("Setup", e))?;
         let result = match &command {
             Command::Migrate { dry_run, .. } => {
                 let mut log = log_event;
@@ -393,12 +443,16 @@ impl Handler {
             Command::Validate { .. } => runner.validate(&scripts, &self.settings.migrations_dir).await,
             Command::Repair { accept_checksums, .. } => runner.repair(&scripts, *accept_checksums).await,
             Command::Baseline { version, database } => {
-                let v = Version::parse(version).ok_or_else(|| InvokeError::new("InvalidPayload", format!("version {version:?} is not a version")))?;
+                let v = Version::parse(version).ok_or_else(|| {
+                    InvokeError::new("InvalidPayload", format!("version {version:?} is not a version"))
+                })?;
                 runner.baseline(&scripts, &v, database.as_deref()).await
             }
         };
         match result {
-            Ok(report) => serde_json::to_value(&report).map_err(|e| InvokeError::new("RunFailed", e.to_string())),
+            Ok(report) => {
+                serde_json::to_value(&report).map_err(|e| InvokeError::new("RunFailed", e.to_string()))
+            }
             Err(e @ RunError::Locked { .. }) => Err(InvokeError::new("Locked", e.to_string())),
             Err(e) => Err(InvokeError::new("RunFailed", run_error(&e))),
         }
@@ -446,13 +500,19 @@ pub fn newer_in_history(report: &Report) -> Vec<String> {
     report
         .databases
         .iter()
-        .flat_map(|d| d.entries.iter().filter(|e| e.entry.state == State::NewerInHistory).map(move |e| format!("{}:{}", d.database, e.entry.version)))
+        .flat_map(|d| {
+            d.entries
+                .iter()
+                .filter(|e| e.entry.state == State::NewerInHistory)
+                .map(move |e| format!("{}:{}", d.database, e.entry.version))
+        })
         .collect()
 }
 
 /// `Data` of a SUCCESS answer.
 fn data(report: &Report) -> std::collections::BTreeMap<String, String> {
-    let versions: Vec<&str> = report.databases.iter().flat_map(|d| d.applied.iter().map(|a| a.version.as_str())).collect();
+    let versions: Vec<&str> =
+        report.databases.iter().flat_map(|d| d.applied.iter().map(|a| a.version.as_str())).collect();
     [
         (names::DATA_CURRENT_VERSION.to_owned(), report.current_version.clone().unwrap_or_default()),
         (names::DATA_APPLIED.to_owned(), report.applied.to_string()),
@@ -520,7 +580,8 @@ mod tests {
 
     #[test]
     fn the_run_stops_a_margin_before_the_deadline_and_the_answer_goes_out_before_it() {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64;
+        let now_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64;
         let start = Instant::now();
         let d = Deadlines::new(now_ms + 30_000, Duration::from_secs(9));
         let run = d.run.duration_since(start).as_millis() as i64;
@@ -547,13 +608,23 @@ mod tests {
             let _tx = tx;
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
-        assert!(matches!(finish(task, Instant::now() + Duration::from_millis(50)).await, Err(Ended::TimedOut)));
+        assert!(matches!(
+            finish(task, Instant::now() + Duration::from_millis(50)).await,
+            Err(Ended::TimedOut)
+        ));
         // The sender is dropped with the aborted task.
         assert!(rx.await.is_err());
     }
 
     fn entry(version: &str, state: State) -> crate::runner::StatusEntry {
-        crate::runner::StatusEntry { entry: crate::plan::Entry { version: version.into(), script: format!("V{version}__x.sql"), state }, history: None }
+        crate::runner::StatusEntry {
+            entry: crate::plan::Entry {
+                version: version.into(),
+                script: format!("V{version}__x.sql"),
+                state,
+            },
+            history: None,
+        }
     }
 
     #[test]

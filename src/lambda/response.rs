@@ -58,7 +58,8 @@ impl Responder {
     }
 
     fn connector(&self) -> &Connector {
-        self.connector.get_or_init(|| Connector::builder().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build())
+        self.connector
+            .get_or_init(|| Connector::builder().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build())
     }
 
     /// PUTs `body` to `url`, up to [`ATTEMPTS`] times until a 2xx answer. Returns the attempts used.
@@ -76,7 +77,11 @@ impl Responder {
             let request = HttpRequest::try_from(request).map_err(|e| ResponseError::Url(e.to_string()))?;
             match tokio::time::timeout(ATTEMPT_TIMEOUT, self.connector().call(request)).await {
                 Ok(Ok(response)) if response.status().is_success() => {
-                    tracing::info!(attempt, status = response.status().as_u16(), "answer delivered to CloudFormation");
+                    tracing::info!(
+                        attempt,
+                        status = response.status().as_u16(),
+                        "answer delivered to CloudFormation"
+                    );
                     return Ok(attempt);
                 }
                 Ok(Ok(response)) => last = format!("HTTP {}", response.status().as_u16()),

@@ -15,16 +15,19 @@ pub async fn handle(
 ) -> Result<BatchExecuteStatementResponse, ApiError> {
     let sql_text = check_sql(req.sql.as_deref(), req.schema.as_deref())?;
     let target = svc.target(req.resource_arn.as_deref(), req.secret_arn.as_deref())?;
-    let statements = req
-        .parameter_sets
-        .iter()
-        .map(|set| sql::prepare(&sql_text, set))
-        .collect::<Result<Vec<_>, _>>()?;
+    let statements =
+        req.parameter_sets.iter().map(|set| sql::prepare(&sql_text, set)).collect::<Result<Vec<_>, _>>()?;
     if statements.is_empty() {
         return Ok(BatchExecuteStatementResponse::default());
     }
     let done = svc
-        .dispatch(target, req.transaction_id.as_deref(), req.database.as_deref(), false, Work::Many(statements))
+        .dispatch(
+            target,
+            req.transaction_id.as_deref(),
+            req.database.as_deref(),
+            false,
+            Work::Many(statements),
+        )
         .await?;
     let Done::Many(outcomes) = done else {
         return Err(ApiError::Internal("expected several results".into()));

@@ -6,6 +6,9 @@ use crate::error::ApiError;
 use crate::service::Service;
 use crate::wire::{EndTransactionRequest, TransactionStatusResponse, TRANSACTION_COMMITTED};
 
-pub async fn handle(svc: &Arc<Service>, req: EndTransactionRequest) -> Result<TransactionStatusResponse, ApiError> {
+pub async fn handle(
+    svc: &Arc<Service>,
+    req: EndTransactionRequest,
+) -> Result<TransactionStatusResponse, ApiError> {
     super::rollback::end(svc, req, "COMMIT", TRANSACTION_COMMITTED).await
 }

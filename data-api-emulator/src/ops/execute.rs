@@ -8,7 +8,10 @@ use crate::service::{check_sql, Done, Service, Work};
 use crate::sql;
 use crate::wire::{ExecuteStatementRequest, ExecuteStatementResponse, Field};
 
-pub async fn handle(svc: &Arc<Service>, req: ExecuteStatementRequest) -> Result<ExecuteStatementResponse, ApiError> {
+pub async fn handle(
+    svc: &Arc<Service>,
+    req: ExecuteStatementRequest,
+) -> Result<ExecuteStatementResponse, ApiError> {
     let sql_text = check_sql(req.sql.as_deref(), req.schema.as_deref())?;
     let target = svc.target(req.resource_arn.as_deref(), req.secret_arn.as_deref())?;
     if let Some(f) = req.format_records_as.as_deref() {

@@ -11,7 +11,10 @@ use crate::service::Service;
 use crate::transactions::not_found;
 use crate::wire::{EndTransactionRequest, TransactionStatusResponse, ROLLBACK_COMPLETE};
 
-pub async fn handle(svc: &Arc<Service>, req: EndTransactionRequest) -> Result<TransactionStatusResponse, ApiError> {
+pub async fn handle(
+    svc: &Arc<Service>,
+    req: EndTransactionRequest,
+) -> Result<TransactionStatusResponse, ApiError> {
     end(svc, req, "ROLLBACK", ROLLBACK_COMPLETE).await
 }
 
