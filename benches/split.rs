@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aurora_migrate::check::check_migration;
-use aurora_migrate::source::Script;
+use aurora_migrate::scripts::source::Script;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::Tokenizer;
 

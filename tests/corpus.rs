@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use aurora_migrate::check::{check_migration, Severity};
-use aurora_migrate::source::Script;
+use aurora_migrate::scripts::source::Script;
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");

@@ -57,11 +57,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::data_api::{DataApi, Target};
+use crate::apply::plan::{PlanOptions, State};
+use crate::apply::runner::{Event, Report, RunConfig, RunError, Runner};
+use crate::aws::data_api::{DataApi, Target};
 use crate::names;
-use crate::plan::{PlanOptions, State};
-use crate::runner::{Event, Report, RunConfig, RunError, Runner};
-use crate::source::{discover, Scripts, SourceError, Version};
+use crate::scripts::source::{discover, Scripts, SourceError, Version};
 
 use events::{Command, CustomResourceRequest, CustomResourceResponse, Payload, RequestType, Status};
 use response::Responder;
@@ -616,9 +616,9 @@ mod tests {
         assert!(rx.await.is_err());
     }
 
-    fn entry(version: &str, state: State) -> crate::runner::StatusEntry {
-        crate::runner::StatusEntry {
-            entry: crate::plan::Entry {
+    fn entry(version: &str, state: State) -> crate::apply::runner::StatusEntry {
+        crate::apply::runner::StatusEntry {
+            entry: crate::apply::plan::Entry {
                 version: version.into(),
                 script: format!("V{version}__x.sql"),
                 state,
@@ -631,7 +631,7 @@ mod tests {
     fn only_versions_newer_in_history_count_as_a_rollback() {
         let mut report = Report {
             command: "status".into(),
-            databases: vec![crate::runner::DatabaseReport {
+            databases: vec![crate::apply::runner::DatabaseReport {
                 database: "app".into(),
                 entries: vec![entry("1", State::Applied), entry("2", State::Pending)],
                 applied: Vec::new(),

@@ -10,8 +10,8 @@
 //!
 //! A `SET` this module cannot read (or one assigning a global variable) is replayed as written.
 
-use crate::executor::Value;
-use crate::split::quoted_end;
+use crate::apply::executor::Value;
+use crate::sql::split::quoted_end;
 
 /// The variables a session `SET` assigns, as expressions that read them back (`@@SESSION.x`,
 /// `` @`x` ``). `None` when the statement is not a `SET` this module understands.

@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::apply::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
+use crate::apply::history::{parse_history, quote_identifier, Progress, Scope, Tables};
+use crate::apply::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
+use crate::apply::session::Session;
 use crate::check::{classify, Special, StatementClass};
-use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
-use crate::history::{parse_history, quote_identifier, Progress, Scope, Tables};
-use crate::plan::{plan, prefix_hash, Applied, AppliedKind, Entry, PlanOptions, PlanProblem, State};
-use crate::session::Session;
-use crate::source::{Migration, Script, Scripts, SourceError, Version};
-use crate::split::{client_text, Statement, StatementKind};
+use crate::scripts::source::{Migration, Script, Scripts, SourceError, Version};
+use crate::sql::split::{client_text, Statement, StatementKind};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -258,12 +258,12 @@ fn disposition(statement: &Statement<'_>) -> Disposition {
     }
     match classify(statement.text) {
         StatementClass::Ddl => Disposition::Ddl,
-        _ if crate::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => {
+        _ if crate::sql::split::head_words(statement.text, 1).first().is_some_and(|w| w == "SET") => {
             // A global assignment changes the server, not the session: it runs once.
-            let global = crate::split::head_words(statement.text, usize::MAX)
+            let global = crate::sql::split::head_words(statement.text, usize::MAX)
                 .iter()
                 .any(|w| w == "GLOBAL" || w == "PERSIST");
-            if global && crate::session::assigned(statement.text).is_none() {
+            if global && crate::apply::session::assigned(statement.text).is_none() {
                 Disposition::Dml
             } else {
                 Disposition::Session
@@ -486,7 +486,7 @@ impl<E: Executor + 'static> Runner<E> {
         }
     }
 
-    fn plan_for(&self, migrations: &[Migration], history: &[Applied]) -> crate::plan::Plan {
+    fn plan_for(&self, migrations: &[Migration], history: &[Applied]) -> crate::apply::plan::Plan {
         plan(migrations, history, &self.config.plan, |m, n| {
             let script = Script::read(&m.path).ok()?;
             let statements: Vec<_> = script.statements().take(n).collect::<Result<_, _>>().ok()?;
@@ -494,7 +494,7 @@ impl<E: Executor + 'static> Runner<E> {
         })
     }
 
-    fn entries(plan: &crate::plan::Plan, history: &[Applied]) -> Vec<StatusEntry> {
+    fn entries(plan: &crate::apply::plan::Plan, history: &[Applied]) -> Vec<StatusEntry> {
         plan.entries
             .iter()
             .map(|e| StatusEntry {
@@ -539,7 +539,7 @@ impl<E: Executor + 'static> Runner<E> {
     /// `validate`: the offline check of every script in `dir` plus the history's view (changed
     /// checksums, missing scripts, failed migrations). `ok` only when nothing needs attention.
     pub async fn validate(&self, scripts: &Scripts, dir: &std::path::Path) -> Result<Report, RunError> {
-        let offline = crate::report::check_dir(dir)?;
+        let offline = crate::check::report::check_dir(dir)?;
         let mut report = self.status(scripts).await?;
         report.command = "validate".into();
         for db in &report.databases {
@@ -1143,7 +1143,7 @@ impl<E: Executor + 'static> Runner<E> {
             if !matches!(p.disposition, Disposition::Ddl | Disposition::Dml | Disposition::Session) {
                 continue;
             }
-            let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
+            let calls = crate::sql::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
                 index: at + offset,
                 error: e.to_string(),
                 retry: false,
@@ -1259,7 +1259,7 @@ impl<E: Executor + 'static> Runner<E> {
         started: Instant,
         announce: Option<&Scope>,
     ) -> Result<(), Failure> {
-        let calls = crate::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
+        let calls = crate::sql::calls::calls(&client_text(p.statement.text)).map_err(|e| Failure {
             index: at,
             error: e.to_string(),
             retry: false,
@@ -1607,7 +1607,7 @@ fn identifier_tokens(text: &str, max: usize) -> Vec<String> {
         let start = p;
         loop {
             match bytes.get(p) {
-                Some(b'`') => p = crate::split::quoted_end(bytes, p).unwrap_or(bytes.len()),
+                Some(b'`') => p = crate::sql::split::quoted_end(bytes, p).unwrap_or(bytes.len()),
                 Some(c) if c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$' || *c == b'.' => p += 1,
                 _ => break,
             }
@@ -1632,7 +1632,7 @@ fn unquote(name: &str) -> String {
 
 /// The database a `DROP DATABASE|SCHEMA [IF EXISTS] name` statement drops.
 fn dropped_database(text: &str) -> Option<String> {
-    let words = crate::split::head_words(text, 4);
+    let words = crate::sql::split::head_words(text, 4);
     if words.first().map(String::as_str) != Some("DROP")
         || !matches!(words.get(1).map(String::as_str), Some("DATABASE" | "SCHEMA"))
     {
@@ -1662,7 +1662,7 @@ fn is_missing_database(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::Value;
+    use crate::apply::executor::Value;
     use std::sync::Mutex;
 
     /// A fake Data API: understands the history and lock queries, records every other statement
@@ -1787,7 +1787,7 @@ mod tests {
         for (name, body) in files {
             std::fs::write(dir.path().join(name), body).unwrap();
         }
-        let scripts = crate::source::discover(dir.path()).unwrap();
+        let scripts = crate::scripts::source::discover(dir.path()).unwrap();
         (dir, scripts)
     }
 
@@ -1857,7 +1857,7 @@ mod tests {
 
         // Fix the failing statement (after the applied part): the rerun starts at statement 2.
         std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\nINSERT INTO a VALUES (3);").unwrap();
-        let s = crate::source::discover(dir.path()).unwrap();
+        let s = crate::scripts::source::discover(dir.path()).unwrap();
         let report = migrate(&fake, &s).await;
         assert!(report.ok, "{:?}", report.problems);
         let second = log(&fake);
@@ -1873,7 +1873,7 @@ mod tests {
         migrate(&fake, &s).await;
         std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE b (id INT);\nINSERT INTO b VALUES (1);")
             .unwrap();
-        let s = crate::source::discover(dir.path()).unwrap();
+        let s = crate::scripts::source::discover(dir.path()).unwrap();
         log(&fake);
         let report = migrate(&fake, &s).await;
         assert!(!report.ok);

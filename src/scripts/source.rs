@@ -439,8 +439,8 @@ impl Script {
     }
 
     /// The statements that run.
-    pub fn statements(&self) -> crate::split::Splitter<'_> {
-        crate::split::split_range(&self.text, self.run.clone())
+    pub fn statements(&self) -> crate::sql::split::Splitter<'_> {
+        crate::sql::split::split_range(&self.text, self.run.clone())
     }
 }
 

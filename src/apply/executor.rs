@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use crate::calls::Param;
+use crate::sql::calls::Param;
 
 /// A value in a result row.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,7 @@ use aws_sdk_rdsdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rdsdata::primitives::Blob;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 
-use crate::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
+use crate::apply::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
 
 /// The Data API client for one cluster and secret.
 #[derive(Debug, Clone)]

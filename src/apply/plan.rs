@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::source::{Migration, Version};
+use crate::scripts::source::{Migration, Version};
 
 /// What kind of history row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -344,7 +344,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Scheme;
+    use crate::scripts::source::Scheme;
 
     fn local(version: &str, checksum: &str) -> Migration {
         Migration {

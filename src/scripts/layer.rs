@@ -11,7 +11,7 @@
 //!
 //! The files are stored exactly as on disk: the checksums normalise a BOM and CRLF, the layer carries
 //! the real file. So a CRLF checkout has the same content hash but a different zip. The set of files
-//! is the one [`hash_dir`](crate::source::hash_dir) covers, and [`LayerSummary::content_hash`] is
+//! is the one [`hash_dir`](crate::scripts::source::hash_dir) covers, and [`LayerSummary::content_hash`] is
 //! computed from the very bytes put in the zip. Zip64 is not written: a layer is limited to 250 MB
 //! unpacked anyway (<https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>).
 
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::source::{checksum, content_hash, SourceError};
+use crate::scripts::source::{checksum, content_hash, SourceError};
 
 /// The folder of the layer that holds the scripts: Lambda unpacks layers to `/opt`.
 pub const LAYER_FOLDER: &str = "migrations";
@@ -108,7 +108,7 @@ pub fn build_layer(dir: &Path) -> Result<Layer, SourceError> {
 /// Every `.sql` file below `dir` as (relative `/` path, path, bytes), sorted by relative path: the
 /// files `source::sql_files` lists, which the content hash covers too.
 fn read_sql_files(dir: &Path) -> Result<Vec<(String, PathBuf, Vec<u8>)>, SourceError> {
-    crate::source::sql_files(dir)?
+    crate::scripts::source::sql_files(dir)?
         .into_iter()
         .map(|(relative, path)| {
             let bytes =
@@ -397,7 +397,7 @@ mod tests {
         }
         let layer = build_layer(root).expect("layer");
         assert_eq!(layer.summary.files, 3);
-        assert_eq!(layer.summary.content_hash, crate::source::hash_dir(root).expect("hash"));
+        assert_eq!(layer.summary.content_hash, crate::scripts::source::hash_dir(root).expect("hash"));
         let text = String::from_utf8_lossy(&layer.zip);
         for absent in ["V9__x", "V8__y", "V7__z", "notes.txt", "/.git/"] {
             assert!(!text.contains(absent), "{absent} is in the zip");

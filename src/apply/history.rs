@@ -5,8 +5,8 @@
 //! renewed while a run goes on; a crashed run's lease simply expires. Progress writes are fenced by
 //! the lease: they insert nothing when the lease is no longer ours, and the runner stops.
 
-use crate::executor::{ExecError, Outcome, ParamValue, Request, Value};
-use crate::plan::{Applied, AppliedKind};
+use crate::apply::executor::{ExecError, Outcome, ParamValue, Request, Value};
+use crate::apply::plan::{Applied, AppliedKind};
 
 /// Names of the two tables of one database.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::check::{check_migration, Diagnostic, Severity};
-use crate::source::{discover, Script, SourceError};
+use crate::scripts::source::{discover, Script, SourceError};
 
 /// One migration as `check` and `list` see it.
 #[derive(Debug, Clone, Serialize)]
@@ -157,8 +157,8 @@ impl fmt::Display for ListReport<'_> {
     }
 }
 
-/// Text rendering of a runner [`Report`](crate::runner::Report): a status table per database.
-pub struct RunText<'a>(pub &'a crate::runner::Report);
+/// Text rendering of a runner [`Report`](crate::apply::runner::Report): a status table per database.
+pub struct RunText<'a>(pub &'a crate::apply::runner::Report);
 
 impl fmt::Display for RunText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,6 +7,8 @@
 //! it cannot read for such a reason is a *note* ("not verified"), an ordinary syntax error is an
 //! *error*: see [`unsupported_reason`].
 
+pub mod report;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -14,9 +16,9 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Tokenizer;
 
-use crate::calls::MAX_SQL_CHARS;
-use crate::source::Script;
-use crate::split::{starts_compound, Statement, StatementKind};
+use crate::scripts::source::Script;
+use crate::sql::calls::MAX_SQL_CHARS;
+use crate::sql::split::{starts_compound, Statement, StatementKind};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -84,7 +86,7 @@ pub enum StatementClass {
 
 /// Classifies a statement by its first words (version-comment markers skipped).
 pub fn classify(text: &str) -> StatementClass {
-    let words = crate::split::head_words(text, 3);
+    let words = crate::sql::split::head_words(text, 3);
     let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match word(0) {
         "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE"
@@ -112,7 +114,7 @@ pub enum Special {
 /// Statements the runner counts without sending, or refuses: table locks and the script's own
 /// transaction control.
 pub fn special(text: &str) -> Option<Special> {
-    let words = crate::split::head_words(text, 2);
+    let words = crate::sql::split::head_words(text, 2);
     let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match (word(0), classify(text)) {
         ("LOCK" | "UNLOCK", _) => Some(Special::NotSent(
@@ -166,7 +168,7 @@ pub fn check_migration(script_name: &str, script: &Script) -> FileCheck {
             continue;
         }
         let class = classify(statement.text);
-        let head = || crate::split::head_words(statement.text, 2).join(" ");
+        let head = || crate::sql::split::head_words(statement.text, 2).join(" ");
         match class {
             StatementClass::Ddl if first_ddl.is_none() => first_ddl = Some((statement.line, head())),
             StatementClass::Dml if first_dml.is_none() => first_dml = Some((statement.line, head())),
@@ -218,7 +220,7 @@ fn check_statement(script: &str, statement: &Statement<'_>, out: &mut Vec<Diagno
         column: Some(column),
         message,
     };
-    match crate::calls::shape(statement.text) {
+    match crate::sql::calls::shape(statement.text) {
         Ok(shape) if shape.calls == 1 && shape.params == 0 => {}
         Ok(shape) => out.push(at(
             statement.line,
@@ -387,7 +389,7 @@ pub fn unsupported_reason(text: &str, message: &str) -> Option<String> {
 
 /// Upper-cased bare words of a statement (outside quotes and comments).
 fn statement_words(text: &str) -> Vec<String> {
-    crate::split::head_words(text, usize::MAX)
+    crate::sql::split::head_words(text, usize::MAX)
 }
 
 #[cfg(test)]
