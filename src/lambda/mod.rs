@@ -58,7 +58,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::apply::plan::{PlanOptions, State};
-use crate::apply::runner::{Event, Report, RunConfig, RunError, Runner};
+use crate::apply::{Event, Report, RunConfig, RunError, Runner};
 use crate::aws::data_api::{DataApi, Target};
 use crate::names;
 use crate::scripts::source::{discover, Scripts, SourceError, Version};
@@ -616,8 +616,8 @@ mod tests {
         assert!(rx.await.is_err());
     }
 
-    fn entry(version: &str, state: State) -> crate::apply::runner::StatusEntry {
-        crate::apply::runner::StatusEntry {
+    fn entry(version: &str, state: State) -> crate::apply::StatusEntry {
+        crate::apply::StatusEntry {
             entry: crate::apply::plan::Entry {
                 version: version.into(),
                 script: format!("V{version}__x.sql"),
@@ -631,7 +631,7 @@ mod tests {
     fn only_versions_newer_in_history_count_as_a_rollback() {
         let mut report = Report {
             command: "status".into(),
-            databases: vec![crate::apply::runner::DatabaseReport {
+            databases: vec![crate::apply::DatabaseReport {
                 database: "app".into(),
                 entries: vec![entry("1", State::Applied), entry("2", State::Pending)],
                 applied: Vec::new(),
@@ -642,6 +642,7 @@ mod tests {
             content_hash: "sha256:00".into(),
             ok: true,
             problems: Vec::new(),
+            notes: Vec::new(),
             would_run: Vec::new(),
         };
         assert!(newer_in_history(&report).is_empty());
