@@ -654,6 +654,16 @@ pub(crate) fn starts_compound(text: &str) -> bool {
 /// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
 /// stored exactly as the client would store them.
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let stripped = strip_comments_as_sent(text);
+    // The client reads its input line by line and drops the CR of every CRLF line end, inside
+    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends.
+    if !stripped.contains('\r') {
+        return stripped;
+    }
+    std::borrow::Cow::Owned(stripped.replace("\r\n", "\n"))
+}
+
+fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
