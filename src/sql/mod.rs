@@ -2,4 +2,5 @@
 //! Knows nothing of files, databases, AWS or the command line.
 
 pub mod calls;
+pub mod lex;
 pub mod split;
