@@ -84,7 +84,32 @@ pub fn comment_end(bytes: &[u8], p: usize) -> Option<usize> {
         return Some(p + rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len()));
     }
     if rest.starts_with(b"/*") && !rest[2..].starts_with(b"!") && !rest[2..].starts_with(b"M!") {
-        return Some(find(&rest[2..], b"*/").map_or(bytes.len(), |i| p + 2 + i + 2));
+        return Some(block_comment_close(bytes, p + 2).unwrap_or(bytes.len()));
+    }
+    None
+}
+
+/// The offset just after the `*/` closing a comment whose body starts at `from`, as the client
+/// reads it: inside a comment `/*` opens again, so its `*` never closes (`/*/*/` stays open), and
+/// after a `/*!` the next `*/` only ends that one.
+pub fn block_comment_close(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut version = false;
+    while i + 1 < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"/*") && !rest[2..].starts_with(b"!") && !rest[2..].starts_with(b"M!") {
+            i += 2;
+            continue;
+        }
+        if rest.starts_with(b"*/") && !version {
+            return Some(i + 2);
+        }
+        if rest.starts_with(b"/*!") {
+            version = true;
+        } else if rest.starts_with(b"*/") {
+            version = false;
+        }
+        i += 1;
     }
     None
 }
@@ -457,6 +482,15 @@ mod tests {
             let got = statement_end(text, SqlMode::default()).map(|end| &text[..end]);
             assert_eq!(got, *want, "{text}");
         }
+    }
+
+    #[test]
+    fn inside_a_comment_the_client_reads_an_opening_again() {
+        let close = |text: &str| comment_end(text.as_bytes(), 0);
+        assert_eq!(close("/* a */ b"), Some(7));
+        assert_eq!(close("/**/"), Some(4));
+        assert_eq!(close("/*/*/ x"), Some(7), "the `*` of a second `/*` does not close");
+        assert_eq!(close("/* /*! */ x */"), Some(14), "a `*/` after `/*!` ends only that");
     }
 
     #[test]

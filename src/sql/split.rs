@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use crate::sql::lex::{find, is_space, quoted_end_in, sql_mode_after, statement_end, SqlMode};
+use crate::sql::lex::{block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, SqlMode};
 pub use crate::sql::lex::{comment_end, head_words, quoted_end, starts_compound};
 
 /// One statement of a script, borrowed from the script's text.
@@ -87,6 +87,8 @@ pub enum SplitErrorKind {
     TextAfterUse(String),
     /// `-- +goose StatementBegin` without its `-- +goose StatementEnd`.
     UnclosedGooseBlock,
+    /// A `/* */` comment inside a `/*! */` version comment.
+    CommentInVersionComment,
 }
 
 impl fmt::Display for SplitErrorKind {
@@ -105,6 +107,11 @@ impl fmt::Display for SplitErrorKind {
                 f,
                 "`{cmd}` is a mysql client command, not SQL, and cannot run through the Data API: \
                  remove it (for `source`, copy the file's statements into a migration)"
+            ),
+            Self::CommentInVersionComment => write!(
+                f,
+                "a /* comment inside a /*! version comment: the mysql client ends the version comment at \
+                 this comment's */ while the server does not; remove the inner comment"
             ),
             Self::UnclosedGooseBlock => {
                 write!(f, "`{GOOSE_BEGIN}` is never closed: add a `{GOOSE_END}` line")
@@ -292,6 +299,10 @@ impl<'a> Splitter<'a> {
                 p += bytes[p..self.end].iter().position(|&c| c == b'\n').unwrap_or(self.end - p);
             } else if let Some(after) = self.comment_end(p)? {
                 p = after;
+            } else if b == b'\\' && matches!(bytes[p + 1..self.end].first(), None | Some(b'\n' | b'\r')) {
+                // A backslash at the end of a line: the client drops it (and with nothing typed yet,
+                // the line is empty).
+                p += 1;
             } else if b == b'\\' && matches!(bytes.get(p + 1), Some(b'd' | b'u')) && p + 1 < self.end {
                 p = self.short_command(p)?;
                 if !self.pending.is_empty() {
@@ -365,7 +376,7 @@ impl<'a> Splitter<'a> {
     fn comment_end(&self, p: usize) -> Result<Option<usize>, (usize, SplitErrorKind)> {
         let bytes = &self.text.as_bytes()[..self.end];
         match comment_end(bytes, p) {
-            Some(_) if bytes[p] == b'/' && find(&bytes[p + 2..], b"*/").is_none() => {
+            Some(_) if bytes[p] == b'/' && block_comment_close(bytes, p + 2).is_none() => {
                 Err((p, SplitErrorKind::UnterminatedComment))
             }
             found => Ok(found),
@@ -411,6 +422,11 @@ impl<'a> Splitter<'a> {
                 return Ok(ChunkEnd::At { end: p, resume: p + delimiter.len() });
             }
             if let Some(after) = self.comment_end(p)? {
+                if version_comment.is_some() && bytes[p] == b'/' {
+                    // The client closes the version comment at this comment's `*/` and keeps
+                    // reading a comment where the server reads SQL: they cannot agree.
+                    return Err((p, SplitErrorKind::CommentInVersionComment));
+                }
                 p = after;
                 continue;
             }
@@ -439,11 +455,16 @@ impl<'a> Splitter<'a> {
     }
 
     /// Turns one client chunk into statements (pushed to `pending`).
-    fn emit_chunk(&mut self, start: usize, end: usize) -> Result<(), (usize, SplitErrorKind)> {
+    fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
         if let Some(kind) = client_command(text, start)? {
-            self.push_command(start, trim_sent(text).len(), kind);
+            self.push_command(start, trim_space(text).len(), kind);
             return Ok(());
+        }
+        if delimiter_command(text).is_some() && !ended {
+            let why = "this DELIMITER follows a statement on its line and no delimiter ends it, so the \
+                       mysql client would send it to the server as SQL: put DELIMITER at the start of a line";
+            return Err((start, SplitErrorKind::BadDelimiter(why.into())));
         }
         if delimiter_command(text).is_some() {
             // A chunk that is a DELIMITER command runs as one when its delimiter ends it (mysql.cc
@@ -477,8 +498,11 @@ impl<'a> Splitter<'a> {
             } else {
                 statement_end(&self.text[s..end], self.mode).map_or(end, |i| s + i)
             };
-            let piece = trim_sent(&self.text[s..piece_end]);
-            if !piece.is_empty() {
+            let piece = trim_space(&self.text[s..piece_end]);
+            // A piece that starts with a control character may be nothing but control characters
+            // and comments, which the client does not send.
+            let sent = !piece.is_empty() && (piece.as_bytes()[0] >= b' ' || !client_text(piece).is_empty());
+            if sent {
                 let (line, column) = self.position(s);
                 let kind = StatementKind::Sql;
                 self.pending.push_back(Statement { text: piece, offset: s, line, column, kind, chunk });
@@ -518,7 +542,7 @@ impl<'a> Iterator for Splitter<'a> {
             };
             match self.scan_chunk(start) {
                 Ok(ChunkEnd::At { end, resume }) => {
-                    if let Err((at, kind)) = self.emit_chunk(start, end) {
+                    if let Err((at, kind)) = self.emit_chunk(start, end, resume > end) {
                         return self.error(at, kind);
                     }
                     self.pos = resume;
@@ -568,6 +592,10 @@ fn checked_delimiter(d: &str) -> Result<String, String> {
 
 /// If the chunk is a mysql client command, `Use` or an error; `None` for SQL.
 fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    if chunk.len() > 4 && chunk.as_bytes()[..4].eq_ignore_ascii_case(b"use`") {
+        // No command for the client (no space after USE), but the server's USE all the same.
+        return use_database(&chunk[3..], at);
+    }
     let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
     let word = &chunk[..word_len];
     let rest = chunk[word_len..].trim();
@@ -580,6 +608,11 @@ fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usiz
     if name != "use" {
         return Err((at, SplitErrorKind::ClientCommand(chunk.trim_end().chars().take(60).collect())));
     }
+    use_database(rest, at)
+}
+
+/// `Use` for the argument of a USE, or an error when text follows it.
+fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
     let (database, after) = client_argument(rest);
     if database.is_empty() {
         return Ok(None);
@@ -633,10 +666,16 @@ fn strip_comments(mut text: &str) -> &str {
     }
 }
 
-/// A piece's text as sent: trailing white space and control characters and a trailing `;` removed.
+/// A piece's text: trailing white space and a trailing `;` removed.
 fn trim_statement(piece: &str) -> &str {
-    let t = trim_sent(piece);
-    t.strip_suffix(';').map_or(t, trim_sent)
+    let t = trim_space(piece);
+    t.strip_suffix(';').map_or(t, trim_space)
+}
+
+/// Without trailing ASCII white space (a statement's text keeps control characters, which decide
+/// whether a `--` before them starts a comment; [`client_text`] removes them).
+fn trim_space(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
 
 /// Without the trailing white space and control characters (a Ctrl-Z at the end of a DOS file) that
@@ -679,7 +718,24 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     let mut p = 0;
     while p < bytes.len() {
         match bytes[p] {
-            b'\'' | b'"' | b'`' => p = quoted_end(bytes, p).unwrap_or(bytes.len()),
+            b'\'' | b'"' | b'`' => {
+                let end = quoted_end(bytes, p).unwrap_or(bytes.len());
+                // A backslash at the end of a line inside a string: the client drops it too.
+                let mut i = p + 1;
+                while bytes[p] != b'`' && i < end {
+                    if bytes[i] == b'\\' {
+                        if bytes[i + 1..].starts_with(b"\n") || bytes[i + 1..].starts_with(b"\r\n") {
+                            flush(&mut out, copied, i, &mut need_space);
+                            changed = true;
+                            copied = i + 1;
+                        }
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
+                }
+                p = end;
+            }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
             b'\\' => {
                 let rest = &bytes[p + 1..];
@@ -707,7 +763,7 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     if !changed {
-        return std::borrow::Cow::Borrowed(text);
+        return std::borrow::Cow::Borrowed(trim_sent(text));
     }
     flush(&mut out, copied, text.len(), &mut need_space);
     let trimmed = trim_sent(&out).len();
