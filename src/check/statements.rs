@@ -238,14 +238,14 @@ mod tests {
         let got: Vec<_> = first.statements.iter().map(|s| (s.line, s.action, s.text.as_str())).collect();
         assert_eq!(
             got,
-            [(1, "use", "USE shop"), (3, "send", "SELECT 1 , 'a\nb'"), (5, "skip", "LOCK TABLES t WRITE")]
+            [(1, "use", "USE shop"), (3, "send", "SELECT 1  , 'a\nb'"), (5, "skip", "LOCK TABLES t WRITE")]
         );
         assert_eq!(first.statements[0].database.as_deref(), Some("shop"));
-        assert_eq!(first.statements[1].calls[0].sql, "SELECT 1 , 'a\nb'");
+        assert_eq!(first.statements[1].calls[0].sql, "SELECT 1  , 'a\nb'");
         assert!(report.migrations[1].error.as_deref().is_some_and(|e| e.starts_with("1:8: unterminated")));
         assert!(!report.ok());
         let text = report.to_string();
-        assert!(text.contains("V1__a.sql:3:1:\nSELECT 1 , 'a\nb'\n"), "{text}");
+        assert!(text.contains("V1__a.sql:3:1:\nSELECT 1  , 'a\nb'\n"), "{text}");
         assert!(text.contains("V2__b.sql:1:8: unterminated string"), "{text}");
     }
 }

@@ -971,4 +971,105 @@ mod tests {
         assert_eq!(statements.len(), 1);
         assert_eq!((statements[0].text, statements[0].line, statements[0].offset), ("SELECT 1", 2, 6));
     }
+
+    #[test]
+    fn at_the_start_of_a_statement_the_client_reads_dashes_without_a_space_as_a_comment() {
+        assert_eq!(texts("SELECT 1;\n--note; see below\nSELECT 2;\n"), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(texts("SELECT 1; --note;\n  --x\n/* c */--y\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
+        // Inside a statement `--x` is text, as the client keeps it.
+        assert_eq!(texts("SELECT 1\n--x\n;"), ["SELECT 1\n--x"]);
+    }
+
+    #[test]
+    fn the_client_drops_the_cr_of_every_crlf_it_sends() {
+        let sql = "INSERT INTO t VALUES ('line one\r\nline two');\r\nSELECT `a\r\nb`;\r\n";
+        let sent: Vec<_> = split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect();
+        assert_eq!(sent, ["INSERT INTO t VALUES ('line one\nline two')", "SELECT `a\nb`"]);
+    }
+
+    #[test]
+    fn the_client_runs_a_delimiter_command_that_a_delimiter_ends_anywhere_on_a_line() {
+        assert_eq!(texts("/* c */ DELIMITER $$;\nSELECT 1; SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(texts("SELECT 0; DELIMITER $$;\nSELECT 1$$"), ["SELECT 0", "SELECT 1"]);
+        // Not ended by a delimiter, the client would send it to the server as SQL: refused.
+        assert!(err("SELECT 1; DELIMITER $$\nSELECT 2$$").to_string().contains("DELIMITER"));
+    }
+
+    #[test]
+    fn the_server_ends_a_routine_at_its_last_end_inside_a_custom_delimiter_chunk() {
+        let sql = "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2$$\n\
+                   CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1; SELECT 3$$\n\
+                   BEGIN NOT ATOMIC SELECT 4; END; SELECT 5$$\n\
+                   SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'; SELECT 6$$";
+        assert_eq!(
+            texts(sql),
+            [
+                "CREATE PROCEDURE p() BEGIN SELECT 1; END",
+                "SELECT 2",
+                "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1",
+                "SELECT 3",
+                "BEGIN NOT ATOMIC SELECT 4; END",
+                "SELECT 5",
+                "SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'",
+                "SELECT 6",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
+        assert_eq!(texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"), ["SELECT 1 /*!99999 ; SELECT 2 */"]);
+    }
+
+    #[test]
+    fn the_client_follows_the_scripts_own_sql_mode_for_backslashes() {
+        assert_eq!(
+            texts("SET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; SELECT 2;"),
+            ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\\'", "SELECT 2"]
+        );
+        assert_eq!(
+            texts("SET sql_mode='ANSI_QUOTES'; SELECT \"a\\\"; SELECT 'b\\';'; SET sql_mode=''; SELECT 'c\\';';"),
+            ["SET sql_mode='ANSI_QUOTES'", "SELECT \"a\\\"", "SELECT 'b\\';'", "SET sql_mode=''", "SELECT 'c\\';'"]
+        );
+    }
+
+    #[test]
+    fn the_client_knows_the_short_forms_of_use_delimiter_and_clear() {
+        let statements: Vec<_> = split("\\u shop\n\\d $$\nSELECT 1; SELECT 2$$\nSELECT 3 \\c SELECT 4$$")
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(statements[0].kind, StatementKind::Use { database: "shop".into() });
+        let texts: Vec<_> = statements[1..].iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["SELECT 1", "SELECT 2", "SELECT 4"]);
+        assert!(err("SELECT 1 \\u db;").to_string().contains("`\\u` is a mysql client command"));
+    }
+
+    #[test]
+    fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line() {
+        assert_eq!(texts("SELECT 1;\n\x1a"), ["SELECT 1"]);
+        let sent: Vec<_> =
+            split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a").map(|s| client_text(s.unwrap().text).into_owned()).collect();
+        assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
+        // An unknown one-letter command stays in the text with its character, even a delimiter.
+        assert_eq!(texts("SELECT 1 \\; SELECT 2;"), ["SELECT 1 \\; SELECT 2"]);
+    }
+
+    #[test]
+    fn delimiters_the_client_cannot_match_are_refused() {
+        assert!(err("DELIMITER 💩\n").to_string().contains("multibyte"));
+        assert!(err("DELIMITER 0123456789abcdef\n").to_string().contains("15 bytes"));
+    }
+
+    #[test]
+    fn use_reads_its_argument_as_the_client_does() {
+        let kinds: Vec<_> = split("USE `fz``q`;\nuse shop\\g\nUSE`x`;").map(|s| s.unwrap().kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StatementKind::Use { database: "fz`q".into() },
+                StatementKind::Use { database: "shop".into() },
+                StatementKind::Use { database: "x".into() },
+            ]
+        );
+    }
 }
