@@ -137,7 +137,8 @@ pub fn version_comment(bytes: &[u8], p: usize) -> Option<VersionComment> {
     };
     let digits = rest[marker..].iter().take_while(|b| b.is_ascii_digit()).count();
     let version: u64 = std::str::from_utf8(&rest[marker..marker + digits]).ok()?.parse().unwrap_or(0);
-    let skipped = if marker == 3 { (50700..=99999).contains(&version) || version > 999_999 } else { version > 101_199 };
+    let skipped =
+        if marker == 3 { (50700..=99999).contains(&version) || version > 999_999 } else { version > 101_199 };
     if skipped {
         let end = find(&rest[2..], b"*/").map_or(bytes.len(), |i| p + 2 + i + 2);
         return Some(VersionComment::Skipped(end));
@@ -272,10 +273,9 @@ pub fn starts_compound_in(text: &str, mode: SqlMode) -> bool {
             for i in 1..head.len() {
                 match word(i).as_str() {
                     "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" => return true,
-                    "TABLE" | "VIEW" | "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" | "DATABASE" | "SCHEMA"
-                    | "USER" | "ROLE" | "SEQUENCE" | "SERVER" | "TABLESPACE" | "TEMPORARY" | "PACKAGE" => {
-                        return false
-                    }
+                    "TABLE" | "VIEW" | "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" | "DATABASE"
+                    | "SCHEMA" | "USER" | "ROLE" | "SEQUENCE" | "SERVER" | "TABLESPACE" | "TEMPORARY"
+                    | "PACKAGE" => return false,
                     _ => {}
                 }
             }
@@ -287,7 +287,11 @@ pub fn starts_compound_in(text: &str, mode: SqlMode) -> bool {
         "IF" | "CASE" | "LOOP" | "WHILE" | "REPEAT" | "FOR" | "DECLARE" => true,
         // A label: `name: BEGIN`, `name: LOOP`, ... (a colon, not `:=`).
         "" => false,
-        _ => head.get(1) == Some(&Token::Punct(b':')) && head.get(2) != Some(&Token::Punct(b'=')) && is_block_word(&word(2)),
+        _ => {
+            head.get(1) == Some(&Token::Punct(b':'))
+                && head.get(2) != Some(&Token::Punct(b'='))
+                && is_block_word(&word(2))
+        }
     }
 }
 
@@ -311,7 +315,9 @@ pub fn statement_end(text: &str, mode: SqlMode) -> Option<usize> {
                 let statement_start = match previous {
                     None | Some(Token::Punct(b';' | b':' | b')')) => true,
                     Some(Token::Word(p)) => {
-                        ["BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW"].iter().any(|s| p.eq_ignore_ascii_case(s))
+                        ["BEGIN", "THEN", "ELSE", "DO", "LOOP", "REPEAT", "ROW"]
+                            .iter()
+                            .any(|s| p.eq_ignore_ascii_case(s))
                             || (p.eq_ignore_ascii_case("ATOMIC"))
                     }
                     _ => false,
@@ -336,7 +342,10 @@ pub fn statement_end(text: &str, mode: SqlMode) -> Option<usize> {
                         let after = text[tokens.p..].trim_start();
                         let work = after.len() >= 4
                             && after.as_bytes()[..4].eq_ignore_ascii_case(b"WORK")
-                            && !after.as_bytes().get(4).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+                            && !after
+                                .as_bytes()
+                                .get(4)
+                                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
                         let qualified = matches!(previous, Some(Token::Punct(b'.')));
                         if !work && !qualified && !after.starts_with(';') && !after.is_empty() {
                             depth += 1;
@@ -403,7 +412,10 @@ pub fn sql_mode_after(text: &str, mode: SqlMode, saved: &mut Vec<(String, SqlMod
             } else if value.len() >= 10 && value.as_bytes()[..10].eq_ignore_ascii_case(b"@@SQL_MODE") {
                 Some(current)
             } else if value.starts_with('@') && !value.starts_with("@@") {
-                let len = value.bytes().position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@'))).unwrap_or(value.len());
+                let len = value
+                    .bytes()
+                    .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@')))
+                    .unwrap_or(value.len());
                 let var = value[..len].to_ascii_uppercase();
                 saved.iter().rev().find(|(n, _)| *n == var).map(|(_, m)| *m)
             } else if value.len() >= 7 && value.as_bytes()[..7].eq_ignore_ascii_case(b"DEFAULT") {
@@ -505,7 +517,10 @@ mod tests {
     fn a_script_changes_how_the_client_reads_strings_with_set_sql_mode() {
         let mut saved = Vec::new();
         let d = SqlMode::default();
-        assert_eq!(sql_mode_after("SET sql_mode = 'NO_BACKSLASH_ESCAPES'", d, &mut saved), Some(NO_BACKSLASH));
+        assert_eq!(
+            sql_mode_after("SET sql_mode = 'NO_BACKSLASH_ESCAPES'", d, &mut saved),
+            Some(NO_BACKSLASH)
+        );
         assert_eq!(sql_mode_after("set @@SESSION.sql_mode='ANSI'", d, &mut saved), Some(ANSI));
         assert_eq!(sql_mode_after("SET GLOBAL sql_mode = 'ANSI'", d, &mut saved), None);
         assert_eq!(sql_mode_after("SELECT 'sql_mode = ANSI'", d, &mut saved), None);

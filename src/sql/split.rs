@@ -210,7 +210,6 @@ const CLIENT_COMMANDS: &[(&str, bool)] = &[
 const GOOSE_BEGIN: &str = "-- +goose StatementBegin";
 const GOOSE_END: &str = "-- +goose StatementEnd";
 
-
 impl<'a> Splitter<'a> {
     /// The delimiter in force where the scan stopped.
     pub fn delimiter(&self) -> &str {
@@ -1018,7 +1017,10 @@ mod tests {
 
     #[test]
     fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
-        assert_eq!(texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"), ["SELECT 1 /*!99999 ; SELECT 2 */"]);
+        assert_eq!(
+            texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"),
+            ["SELECT 1 /*!99999 ; SELECT 2 */"]
+        );
     }
 
     #[test]
@@ -1047,8 +1049,9 @@ mod tests {
     #[test]
     fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line() {
         assert_eq!(texts("SELECT 1;\n\x1a"), ["SELECT 1"]);
-        let sent: Vec<_> =
-            split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a").map(|s| client_text(s.unwrap().text).into_owned()).collect();
+        let sent: Vec<_> = split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a")
+            .map(|s| client_text(s.unwrap().text).into_owned())
+            .collect();
         assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
         // An unknown one-letter command stays in the text with its character, even a delimiter.
         assert_eq!(texts("SELECT 1 \\; SELECT 2;"), ["SELECT 1 \\; SELECT 2"]);
