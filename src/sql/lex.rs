@@ -249,6 +249,16 @@ impl<'a> Iterator for Tokens<'a> {
     }
 }
 
+/// If the statement's first word (after comments and version-comment markers) is `USE`, the text
+/// after that word.
+pub fn use_argument(text: &str) -> Option<&str> {
+    let mut tokens = Tokens::new(text, SqlMode::default());
+    match tokens.next() {
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("USE") => Some(text[tokens.p..].trim_start()),
+        _ => None,
+    }
+}
+
 /// Words that may open a block whose `END` closes it.
 fn is_block_word(word: &str) -> bool {
     ["BEGIN", "IF", "CASE", "LOOP", "WHILE", "REPEAT", "FOR"].iter().any(|w| word.eq_ignore_ascii_case(w))

@@ -25,7 +25,9 @@
 
 use std::fmt;
 
-use crate::sql::lex::{block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, SqlMode};
+use crate::sql::lex::{
+    block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
+};
 pub use crate::sql::lex::{comment_end, head_words, quoted_end, starts_compound};
 
 /// One statement of a script, borrowed from the script's text.
@@ -473,7 +475,8 @@ impl<'a> Splitter<'a> {
                 Some((first, rest)) => format!("{}{rest}", first.strip_suffix('\r').unwrap_or(first)),
                 None => text.to_owned(),
             };
-            if let Some(delimiter) = delimiter_command(&glued) {
+            // The client reads the command from the text it kept: comments already stripped.
+            if let Some(delimiter) = delimiter_command(&client_text(&glued)) {
                 self.delimiter = delimiter.map_err(|why| (start, SplitErrorKind::BadDelimiter(why)))?;
             }
             return Ok(());
@@ -497,7 +500,21 @@ impl<'a> Splitter<'a> {
             } else {
                 statement_end(&self.text[s..end], self.mode).map_or(end, |i| s + i)
             };
-            let piece = trim_space(&self.text[s..piece_end]);
+            let mut piece = trim_space(&self.text[s..piece_end]);
+            if let Some(rest) = piece.strip_suffix("--") {
+                // A `--` that ends a line is a comment (and one before the delimiter is text).
+                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| c == b'\n' || c == b'\r') {
+                    piece = trim_space(rest);
+                }
+            }
+            if let Some(rest) = use_argument(piece) {
+                // `/*!*/USE db` is no command for the client, but the server's USE all the same.
+                if let Some(kind) = use_database(rest, s)? {
+                    self.push_command(s, piece.len(), kind);
+                    s = piece_end + 1;
+                    continue;
+                }
+            }
             // A piece that starts with a control character may be nothing but control characters
             // and comments, which the client does not send.
             let sent = !piece.is_empty() && (piece.as_bytes()[0] >= b' ' || !client_text(piece).is_empty());
@@ -567,7 +584,8 @@ fn delimiter_command(line: &str) -> Option<Result<String, String>> {
             Some(close) if close > 0 => Ok(arg[1..1 + close].to_owned()),
             _ => Err(format!("the quoted delimiter {arg} is empty or not closed")),
         },
-        Some(_) => Ok(arg.split([' ', '\t', '\r']).next().unwrap_or_default().to_owned()),
+        // Unquoted, the client's argument ends at a space only (a tab stays in it).
+        Some(_) => Ok(arg.split([' ', '\r']).next().unwrap_or_default().to_owned()),
     };
     Some(parsed.and_then(|d| checked_delimiter(&d)))
 }
@@ -578,6 +596,8 @@ fn checked_delimiter(d: &str) -> Result<String, String> {
         Err("DELIMITER must be followed by a delimiter character or string".to_owned())
     } else if d.contains('\\') {
         Err("DELIMITER cannot contain a backslash".to_owned())
+    } else if d.contains('\t') {
+        Err(format!("the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"))
     } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
         // The client copies a multibyte character whole before it looks for the delimiter, so a
         // delimiter starting with one never ends a statement.
@@ -614,7 +634,8 @@ fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usiz
 fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
     let (database, after) = client_argument(rest);
     if database.is_empty() {
-        return Ok(None);
+        // The client complains and sends nothing.
+        return Err((at, SplitErrorKind::ClientCommand(format!("USE {rest}").trim_end().to_owned())));
     }
     let after = strip_comments(after);
     if !after.is_empty() {
@@ -749,6 +770,9 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                     p += 1 + text[p + 1..].chars().next().map_or(0, char::len_utf8);
                 }
             }
+            // A statement's text never ends with a `--` comment (the splitter leaves it out), so
+            // one there was followed by the delimiter: text for the client.
+            b'-' if p + 2 == bytes.len() => p += 2,
             _ => match comment_end(bytes, p) {
                 Some(end) => {
                     flush(&mut out, copied, p, &mut need_space);
