@@ -597,7 +597,9 @@ fn checked_delimiter(d: &str) -> Result<String, String> {
     } else if d.contains('\\') {
         Err("DELIMITER cannot contain a backslash".to_owned())
     } else if d.contains('\t') {
-        Err(format!("the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"))
+        Err(format!(
+            "the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"
+        ))
     } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
         // The client copies a multibyte character whole before it looks for the delimiter, so a
         // delimiter starting with one never ends a statement.
