@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use aurora_migrate::apply::{Event, Operation, RunConfig, RunError, Runner};
 use aurora_migrate::aws::data_api::{DataApi, Target};
 use aurora_migrate::check::report::{check_dir, ListReport};
+use aurora_migrate::check::statements::list_statements;
 use aurora_migrate::names;
 use aurora_migrate::scripts::source::{discover, hash_dir, Version};
 
@@ -50,6 +51,9 @@ enum Command {
     List {
         /// Scripts folder.
         dir: PathBuf,
+        /// List every Data API call that would be sent instead, full text, with file:line (offline).
+        #[arg(long)]
+        statements: bool,
     },
     /// Applies pending migrations through the Data API, printing a line per migration as it goes.
     Migrate {
@@ -211,7 +215,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { dir } => {
+        Command::List { dir, statements: true } => {
+            let report = list_statements(dir)?;
+            match cli.format {
+                Format::Text => writeln!(out, "{report}")?,
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+            }
+            Ok(exit(report.ok()))
+        }
+        Command::List { dir, statements: false } => {
             let report = check_dir(dir)?;
             match cli.format {
                 Format::Text => {

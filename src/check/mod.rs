@@ -8,6 +8,7 @@
 //! *error*: see [`unsupported_reason`].
 
 pub mod report;
+pub mod statements;
 
 use std::fmt;
 
