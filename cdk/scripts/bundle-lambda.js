@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Puts the Lambda bootstrap zips into the package (lambda/<arch>/bootstrap.zip), built from this
 // checkout by dev/build-lambda (cargo-lambda, zig), so that users of the package need no Rust
-// toolchain. Runs before `npm pack` (prepack). AURORA_MIGRATE_PREBUILT_LAMBDA=<dir> takes the zips from
+// toolchain. Runs before `npm pack` (prepack), after `npm run build` (jsii), which it checks. AURORA_MIGRATE_PREBUILT_LAMBDA=<dir> takes the zips from
 // <dir>/<arch>/aurora-migrate-lambda.zip instead of building (dev/release builds them once for all
 // artifacts).
 'use strict';
@@ -12,6 +12,12 @@ const path = require('node:path');
 const cdk = path.resolve(__dirname, '..');
 const repo = path.resolve(cdk, '..');
 const archs = ['arm64', 'x86_64'];
+for (const built of ['.jsii', path.join('build', 'lib', 'index.js')]) {
+  if (!fs.existsSync(path.join(cdk, built))) {
+    console.error(`bundle-lambda: no ${built}: run \`npm run build\` (jsii) before packing`);
+    process.exit(1);
+  }
+}
 let built = process.env.AURORA_MIGRATE_PREBUILT_LAMBDA;
 if (!built) {
   execFileSync('bash', [path.join(repo, 'dev', 'build-lambda'), ...archs], { stdio: 'inherit' });
