@@ -23,6 +23,8 @@ if (!built) {
   execFileSync('bash', [path.join(repo, 'dev', 'build-lambda'), ...archs], { stdio: 'inherit' });
   built = path.join(repo, 'build', 'lambda');
 }
+// The package carries the repository's license text (npm pack takes LICENSE from this folder).
+fs.copyFileSync(path.join(repo, 'LICENSE'), path.join(cdk, 'LICENSE'));
 for (const arch of archs) {
   const from = path.join(built, arch, 'aurora-migrate-lambda.zip');
   if (!fs.existsSync(from)) {

@@ -83,7 +83,14 @@ class RuntimeApi(BaseHTTPRequestHandler):
         self.reply(200)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # the function's long poll is cut when it is killed at the end
+
+
+server = Server(("127.0.0.1", 0), RuntimeApi)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 api = f"127.0.0.1:{server.server_address[1]}"
 
