@@ -19,11 +19,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::{RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::{discover, Script};
-use aurora_migrate::sql::classify::{classify, StatementClass};
-use aurora_migrate::sql::split::{Statement, StatementKind};
+use aurora_migrate::DataApi;
+use aurora_migrate::{classify, StatementClass};
+use aurora_migrate::{discover, Script};
+use aurora_migrate::{RunConfig, Runner};
+use aurora_migrate::{Statement, StatementKind};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 const MIGRATIONS: usize = 200;
@@ -167,7 +167,7 @@ impl Model {
                 .zip(&d)
                 .map(|(s, d)| match d {
                     Disposition::Ddl | Disposition::Dml | Disposition::Session => {
-                        aurora_migrate::sql::calls::calls(s.text).expect("fits").len()
+                        aurora_migrate::calls(s.text).expect("fits").len()
                     }
                     _ => 0,
                 })

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aurora_migrate::check::check_migration;
-use aurora_migrate::scripts::source::Script;
+use aurora_migrate::check_migration;
+use aurora_migrate::Script;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::Tokenizer;
 

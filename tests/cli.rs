@@ -76,9 +76,7 @@ fn crlf_and_bom_do_not_change_checksums_or_positions() {
     assert_eq!(crlf, list("bom").0);
     assert_eq!(n, 2);
     // Both files hold the same text as this one with LF endings and no BOM.
-    let lf = aurora_migrate::scripts::source::checksum(
-        b"CREATE TABLE a (\n  id INT\n);\nINSERT INTO a VALUES (1);\n",
-    );
+    let lf = aurora_migrate::checksum(b"CREATE TABLE a (\n  id INT\n);\nINSERT INTO a VALUES (1);\n");
     assert_eq!(crlf, serde_json::Value::String(lf));
     let (_, out, _) = check("crlf");
     assert!(out.contains("V1__a.sql:1: warning: the file mixes DDL"), "{out}");

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use aurora_migrate::check::{check_migration, Severity};
-use aurora_migrate::scripts::source::Script;
+use aurora_migrate::Script;
+use aurora_migrate::{check_migration, Severity};
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");

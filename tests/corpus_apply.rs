@@ -17,9 +17,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::{Event, RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::{discover, up_section};
+use aurora_migrate::DataApi;
+use aurora_migrate::{discover, up_section};
+use aurora_migrate::{Event, RunConfig, Runner};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 /// Scenarios that cannot pass for a reason outside aurora-migrate's control: `(folder, scenario,

@@ -231,7 +231,7 @@ impl Lambda {
     }
 
     fn hash(&self) -> String {
-        aurora_migrate::scripts::source::hash_dir(self.scripts.path()).expect("hash")
+        aurora_migrate::hash_dir(self.scripts.path()).expect("hash")
     }
 
     /// Runs SQL with the mariadb client, straight on the server.

@@ -65,11 +65,6 @@ impl Tables {
         self.qualified(&self.lock)
     }
 
-    /// The history table's name.
-    pub fn history(&self) -> &str {
-        &self.history
-    }
-
     /// `CREATE TABLE IF NOT EXISTS` for the history table.
     pub fn create_history(&self) -> String {
         format!(

@@ -46,9 +46,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use error::{MigrationError, RunError, StepError};
+pub use error::{MigrationError, RunError};
 pub use migration::OnEvent;
-pub use report::{AppliedNow, DatabaseReport, Event, Report, RunText, StatusEntry};
+pub use report::{DatabaseReport, Event, Report, RunText};
 
 use crate::scripts::source::{Migration, Scripts, Version};
 use db::Db;

@@ -278,7 +278,7 @@ fn data(report: &Report) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::apply::plan::Entry;
-    use crate::apply::{DatabaseReport, StatusEntry};
+    use crate::apply::report::{DatabaseReport, StatusEntry};
 
     const NEW: &str = "sha256:new";
     const OLD: &str = "sha256:old";
