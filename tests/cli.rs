@@ -1,18 +1,8 @@
 //! The `aurora-migrate` binary, run for real on the fixture folders: output and exit codes.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("aurora-migrate").expect("binary builds").args(args).output().expect("runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().expect("exit code"), text(&out.stdout), text(&out.stderr))
-}
+use common::{fixture, run_cli as run};
 
 fn check(name: &str) -> (i32, String, String) {
     run(&["check", fixture(name).to_str().expect("utf-8 path")])

@@ -8,6 +8,8 @@
 //! `Lambda-Runtime-Invoked-Function-Arn`), `POST .../invocation/{id}/response`,
 //! `POST .../invocation/{id}/error` and `POST .../init/error`.
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -181,15 +183,9 @@ impl Lambda {
             .env("AWS_LAMBDA_FUNCTION_NAME", "aurora-migrate-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
-            .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
-            .env("AURORA_MIGRATE_DATABASE", DATABASE)
-            .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
-            .env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts.path());
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON");
+        common::connect_to(&mut cmd, &emulator, DATABASE);
+        cmd.env("AWS_SECRET_ACCESS_KEY", SECRET_KEY).env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts.path());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -236,13 +232,7 @@ impl Lambda {
 
     /// Runs SQL with the mariadb client, straight on the server.
     fn sql(&self, sql: &str) -> String {
-        let port = self.db.url().rsplit(':').next().expect("port").trim_end_matches('/').to_owned();
-        let out = Command::new("mariadb")
-            .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "-P", &port, "-e", sql])
-            .output()
-            .expect("mariadb client runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        common::sql(&self.db, sql)
     }
 
     fn history(&self) -> String {

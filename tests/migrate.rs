@@ -2,6 +2,8 @@
 //! official `aws-sdk-rdsdata` client: failure paths with the emulator's fault injection, resume,
 //! the lock, long DDL, and the real CLI killed mid-run or started four times at once.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -37,10 +39,7 @@ impl Env {
 
     /// Runs SQL with the mariadb client, straight on the server (not through the Data API).
     fn sql(&self, sql: &str) -> String {
-        let out =
-            self.db.client("mariadb").args(["-N", "-B", "-e", sql]).output().expect("mariadb client runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        common::sql(&self.db, sql)
     }
 
     fn write(&self, name: &str, body: &str) {
@@ -68,15 +67,8 @@ impl Env {
     /// The CLI on another scripts folder and default database.
     fn cli_for(&self, dir: &Path, database: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
-        cmd.args(args)
-            .arg(dir)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AURORA_MIGRATE_RESOURCE_ARN", &self.emulator.cluster_arn)
-            .env("AURORA_MIGRATE_SECRET_ARN", &self.emulator.secret_arn)
-            .env("AURORA_MIGRATE_DATABASE", database)
-            .env("AURORA_MIGRATE_ENDPOINT_URL", &self.emulator.endpoint);
+        cmd.args(args).arg(dir);
+        common::connect_to(&mut cmd, &self.emulator, database);
         cmd
     }
 
