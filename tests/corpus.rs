@@ -15,24 +15,27 @@ use aurora_migrate::{check_migration, Severity};
 const SERVER_ONLY: &[(&str, &str)] = &[
     (
         "invalid/github__gh-ost/generated-columns-unique",
-        "MySQL's generated column with NOT NULL; MariaDB refuses NOT NULL on a generated column",
+        "MySQL syntax: `GENERATED ALWAYS AS (...) STORED NOT NULL`; MariaDB refuses NOT NULL on a generated column",
     ),
     (
         "invalid/temporalio__temporal/visibility-fresh",
-        "MySQL's JSON path operator `->>` in a generated column, which MariaDB does not have",
+        "MySQL syntax: the JSON operator `->>` in generated columns, which MariaDB does not have",
     ),
     (
         "invalid/openfga__openfga/goose-up-after-006",
-        "`ALTER TABLE ... LOCK = NONE` as MySQL writes it; MariaDB refuses it in that position",
+        "MySQL syntax: `CREATE INDEX ... LOCK = NONE` after the column list; MariaDB refuses the clause there",
     ),
-    ("invalid/skeema__skeema/check-maria", "a duplicate CHECK constraint name: a semantic error, not syntax"),
+    (
+        "invalid/skeema__skeema/check-maria",
+        "a duplicate CHECK constraint name: a semantic error that only the server's catalog shows",
+    ),
     (
         "invalid/skeema__skeema/check-mysql8",
-        "MySQL 8's inline column CHECK with NOT ENFORCED syntax that MariaDB's parser refuses",
+        "MySQL 8 syntax: `CONSTRAINT name CHECK (...)` inline on a column and `[NOT] ENFORCED`, which MariaDB refuses",
     ),
     (
         "invalid/skeema__skeema/generatedcols-mysql",
-        "MySQL's generated column with NOT NULL; MariaDB refuses NOT NULL on a generated column",
+        "MySQL syntax: a generated column declared NOT NULL; MariaDB refuses NOT NULL on a generated column",
     ),
 ];
 
