@@ -387,6 +387,7 @@ fn create_applies_the_scripts_and_answers_success_with_data_and_json_logs() {
     assert_eq!(answer["Data"]["Applied"], "2");
     assert_eq!(answer["Data"]["AppliedVersions"], "1,2");
     assert_eq!(answer["Data"]["ContentHash"], hash.as_str());
+    assert_eq!(answer["Data"]["Version"], env!("CARGO_PKG_VERSION"));
     let put = &l.puts()[0];
     assert_eq!(put.method, "PUT");
     assert_eq!(put.content_type.as_deref(), Some(""), "S3 pre-signed URLs want an empty Content-Type");
@@ -640,6 +641,18 @@ fn report(outcome: Outcome) -> Value {
     }
 }
 
+/// The report a command whose report is not ok ends with: a function error carrying it.
+fn failed_report(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Error { error_type, message } => {
+            assert_eq!(error_type, "CommandFailed", "{message}");
+            serde_json::from_str(&message)
+                .unwrap_or_else(|e| panic!("the message is not the report ({e}): {message}"))
+        }
+        other => panic!("not a function error: {other:?}"),
+    }
+}
+
 #[test]
 fn each_manual_command_returns_its_report() {
     let l = Lambda::start();
@@ -647,6 +660,7 @@ fn each_manual_command_returns_its_report() {
     let status = report(l.invoke(&json!({"command": "status"})));
     assert_eq!((status["command"].as_str(), status["ok"].as_bool()), (Some("status"), Some(true)));
     assert_eq!(status["databases"][0]["entries"][0]["state"], "pending");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
 
     let dry = report(l.invoke(&json!({"command": "migrate", "dry_run": true})));
     assert_eq!(dry["command"], "migrate --dry-run");
@@ -661,7 +675,7 @@ fn each_manual_command_returns_its_report() {
     let validate = report(l.invoke(&json!({"command": "validate"})));
     assert_eq!((validate["command"].as_str(), validate["ok"].as_bool()), (Some("validate"), Some(true)));
     l.write("V1__customers.sql", "CREATE TABLE customers (id INT PRIMARY KEY);\n");
-    let validate = report(l.invoke(&json!({"command": "validate"})));
+    let validate = failed_report(l.invoke(&json!({"command": "validate"})));
     assert_eq!(validate["ok"], false);
     assert!(validate["problems"][0].as_str().unwrap_or_default().contains("changed"), "{validate}");
 
@@ -701,4 +715,54 @@ fn bad_manual_commands_are_rejected_with_a_clear_error() {
     }
     assert!(l.puts().is_empty());
     assert!(!l.tables().contains("customers"));
+}
+
+#[test]
+fn a_failing_manual_migrate_is_a_function_error_carrying_its_report_and_a_successful_one_is_not() {
+    let l = Lambda::start();
+    l.write(
+        "V1__a.sql",
+        "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (1);\n",
+    );
+    let migrate = failed_report(l.invoke(&json!({"command": "migrate"})));
+    assert_eq!((migrate["command"].as_str(), migrate["ok"].as_bool()), (Some("migrate"), Some(false)));
+    assert!(
+        migrate["problems"][0].as_str().unwrap_or_default().contains("V1__a.sql:3: migration 1 failed"),
+        "{migrate}"
+    );
+    assert_eq!(migrate["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        l.logs()
+            .iter()
+            .any(|line| line.contains("the command's report is not ok") && line.contains("Duplicate entry")),
+        "the report is logged"
+    );
+    l.write(
+        "V1__a.sql",
+        "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n",
+    );
+    l.sql(&format!("DELETE FROM {DATABASE}.aurora_migrate_history"));
+    l.sql(&format!("DROP TABLE {DATABASE}.a"));
+    let migrate = report(l.invoke(&json!({"command": "migrate"})));
+    assert_eq!((migrate["ok"].as_bool(), migrate["applied"].as_u64()), (Some(true), Some(1)));
+}
+
+#[test]
+fn an_expected_version_other_than_the_functions_answers_failed_and_runs_nothing() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let mut request = l.request("Create", &l.hash(), None);
+    request["ResourceProperties"]["ExpectedVersion"] = json!("0.0.0-stale");
+    let answer = l.event(&request);
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("expects aurora-migrate 0.0.0-stale") && reason.contains(env!("CARGO_PKG_VERSION")),
+        "{reason}"
+    );
+    assert_eq!(answer["Data"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert!(!l.tables().contains("customers"));
+    request["ResourceProperties"]["ExpectedVersion"] = json!(env!("CARGO_PKG_VERSION"));
+    request["RequestId"] = json!("cfn-same-version");
+    assert_eq!(l.event(&request)["Status"], "SUCCESS");
 }
