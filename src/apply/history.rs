@@ -278,13 +278,10 @@ pub fn quote_identifier(name: &str) -> String {
 /// A progress write.
 #[derive(Debug, Clone)]
 pub struct Progress<'a> {
-    /// Version.
     pub version: &'a str,
-    /// Description.
     pub description: &'a str,
     /// Script path.
     pub script: &'a str,
-    /// Checksum.
     pub checksum: &'a str,
     /// Script or baseline.
     pub kind: AppliedKind,

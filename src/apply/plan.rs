@@ -32,7 +32,6 @@ pub enum AppliedKind {
 pub struct Applied {
     /// Version as written in the file name.
     pub version: String,
-    /// Description.
     pub description: String,
     /// Script path relative to the scripts folder.
     pub script: String,
@@ -129,9 +128,7 @@ pub enum PlanProblem {
          the database, run `repair` to record the new checksum"
     )]
     ChangedChecksum {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Checksum in history.
         applied: String,
@@ -146,9 +143,7 @@ pub enum PlanProblem {
         applied + 1, failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default()
     )]
     FailedAndChanged {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Statements applied.
         applied: usize,
@@ -166,7 +161,6 @@ pub enum PlanProblem {
         applied + 1
     )]
     FailedMissing {
-        /// Version.
         version: String,
         /// Script from history.
         script: String,
@@ -179,7 +173,6 @@ pub enum PlanProblem {
          scripts are there: restore the file"
     )]
     Missing {
-        /// Version.
         version: String,
         /// Script from history.
         script: String,
@@ -190,9 +183,7 @@ pub enum PlanProblem {
          version after {newest}, or allow out-of-order migrations"
     )]
     OutOfOrder {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Newest applied version.
         newest: String,
