@@ -150,31 +150,7 @@ impl Lambda {
         });
         let puts = Arc::new(Mutex::new(Vec::new()));
         let refuse = Arc::new(AtomicUsize::new(0));
-        let s3 = serve(&rt, {
-            let (puts, refuse) = (puts.clone(), refuse.clone());
-            move |req: Request<Incoming>| {
-                let (puts, refuse) = (puts.clone(), refuse.clone());
-                async move {
-                    let method = req.method().to_string();
-                    let content_type = req
-                        .headers()
-                        .get("content-type")
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                    let body = body_of(req).await;
-                    puts.lock().expect("lock").push(Put {
-                        method,
-                        content_type,
-                        body,
-                        at: SystemTime::now(),
-                    });
-                    if refuse.load(Ordering::SeqCst) > 0 {
-                        refuse.fetch_sub(1, Ordering::SeqCst);
-                        return reply(500, "<Error><Code>InternalError</Code></Error>");
-                    }
-                    reply(200, "")
-                }
-            }
-        });
+        let s3 = response_url_stand_in(&rt, puts.clone(), refuse.clone());
         let scripts = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate-lambda"));
         cmd.env_clear()
@@ -306,6 +282,30 @@ impl Lambda {
         }
         v
     }
+}
+
+/// The stand-in for the pre-signed S3 `ResponseURL`: records every PUT, refuses the next `refuse`
+/// ones with a 500.
+fn response_url_stand_in(
+    rt: &tokio::runtime::Runtime,
+    puts: Arc<Mutex<Vec<Put>>>,
+    refuse: Arc<AtomicUsize>,
+) -> SocketAddr {
+    serve(rt, move |req: Request<Incoming>| {
+        let (puts, refuse) = (puts.clone(), refuse.clone());
+        async move {
+            let method = req.method().to_string();
+            let content_type =
+                req.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = body_of(req).await;
+            puts.lock().expect("lock").push(Put { method, content_type, body, at: SystemTime::now() });
+            if refuse.load(Ordering::SeqCst) > 0 {
+                refuse.fetch_sub(1, Ordering::SeqCst);
+                return reply(500, "<Error><Code>InternalError</Code></Error>");
+            }
+            reply(200, "")
+        }
+    })
 }
 
 async fn runtime_api(state: Arc<Mutex<RuntimeState>>, req: Request<Incoming>) -> Reply {
