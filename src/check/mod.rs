@@ -9,6 +9,8 @@
 
 pub mod report;
 
+pub use report::check_dir;
+
 use std::fmt;
 
 use serde::Serialize;
