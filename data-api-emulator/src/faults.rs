@@ -1,8 +1,10 @@
 //! Fault injection and per-operation call counters, driven through the control endpoint.
 //!
 //! A fault rule says what the next N calls (optionally only of some operations) get instead of
-//! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`, a dropped
-//! connection before or after the statement ran, or a delay before running. Rules are consumed
+//! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`,
+//! `SecretsErrorException` (Secrets Manager throttled or unreachable), a dropped connection before
+//! or after the statement ran, a delay before running, or a `StatementTimeoutException` without
+//! `dbConnectionId` after `delay_ms` while the statement goes on as after any call timeout. Rules are consumed
 //! in the order they were added. Counters count every call that reached an operation, faulted or
 //! not.
 
@@ -73,6 +75,12 @@ pub enum FaultKind {
     DropAfter,
     /// The call waits `delay_ms` before it runs (and counts toward the call timeout).
     Delay,
+    /// `SecretsErrorException` (400), nothing runs: the service could not read the secret.
+    SecretsError,
+    /// The call's timeout is `delay_ms` for this call and its `StatementTimeoutException` has no
+    /// `dbConnectionId`; the statement runs on (with `continueAfterTimeout`) or is stopped, as
+    /// after any timeout.
+    TimeoutWithoutConnectionId,
 }
 
 /// A rule as posted to `POST /_emulator/faults`.
@@ -103,6 +111,8 @@ pub enum Fault {
     DropBefore,
     DropAfter,
     Delay(Duration),
+    SecretsError,
+    TimeoutWithoutConnectionId(Duration),
 }
 
 /// Pending fault rules.
@@ -145,6 +155,10 @@ impl Faults {
             FaultKind::DropBefore => Fault::DropBefore,
             FaultKind::DropAfter => Fault::DropAfter,
             FaultKind::Delay => Fault::Delay(Duration::from_millis(rule.delay_ms)),
+            FaultKind::SecretsError => Fault::SecretsError,
+            FaultKind::TimeoutWithoutConnectionId => {
+                Fault::TimeoutWithoutConnectionId(Duration::from_millis(rule.delay_ms))
+            }
         };
         if rule.count == 0 {
             rules.remove(at);
@@ -210,5 +224,17 @@ mod tests {
         let rule: FaultRule = serde_json::from_str(r#"{"fault":"drop_after"}"#).expect("valid");
         assert_eq!((rule.fault, rule.count), (FaultKind::DropAfter, 1));
         assert!(serde_json::from_str::<FaultRule>(r#"{"fault":"x"}"#).is_err());
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"fault":"timeout_without_connection_id","delay_ms":50}"#)
+                .expect("valid");
+        assert_eq!(rule.fault, FaultKind::TimeoutWithoutConnectionId);
+        let faults = Faults::default();
+        faults.add(rule);
+        assert_eq!(
+            faults.take(Operation::ExecuteStatement),
+            Some(Fault::TimeoutWithoutConnectionId(Duration::from_millis(50)))
+        );
+        let rule: FaultRule = serde_json::from_str(r#"{"fault":"secrets_error"}"#).expect("valid");
+        assert_eq!(rule.fault, FaultKind::SecretsError);
     }
 }

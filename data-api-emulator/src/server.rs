@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultRule, Operation};
 use crate::ops;
-use crate::service::{BadClusterUrl, Service};
+use crate::service::{BadClusterUrl, Call, Service, MAX_REQUEST_BYTES};
 
 /// How long in-flight connections get to finish after shutdown is requested.
 const GRACE: Duration = Duration::from_secs(5);
@@ -146,11 +146,21 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         )));
     }
     svc.counters.count(op);
-    let body = match req.into_body().collect().await {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared.filter(|len| *len > MAX_REQUEST_BYTES) {
+        return too_large(len);
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(MAX_REQUEST_BYTES + 1),
         Err(e) => return error_reply(&ApiError::Serialization(format!("cannot read the request body: {e}"))),
     };
     let fault = svc.faults.take(op);
+    let mut call = Call { timeout: svc.config.timeouts.call, report_connection_id: true };
     match fault {
         Some(Fault::Resuming) => {
             return error_reply(&ApiError::DatabaseResuming(
@@ -162,11 +172,21 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         Some(Fault::Unavailable) => {
             return error_reply(&ApiError::ServiceUnavailable("Service unavailable (injected)".into()))
         }
+        Some(Fault::SecretsError) => {
+            return error_reply(&ApiError::SecretsError(
+                "Error fetching secret (injected): Rate exceeded (Service: SecretsManager, Status \
+                 Code: 400, Error Code: ThrottlingException)"
+                    .into(),
+            ))
+        }
+        Some(Fault::TimeoutWithoutConnectionId(d)) => {
+            call = Call { timeout: d.min(call.timeout), report_connection_id: false };
+        }
         Some(Fault::DropBefore) => return drop_connection(&dropper).await,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DropAfter) | None => {}
     }
-    let reply = route(&svc, op, &body).await;
+    let reply = route(&svc, op, &body, call).await;
     if fault == Some(Fault::DropAfter) {
         return drop_connection(&dropper).await;
     }
@@ -179,14 +199,21 @@ async fn drop_connection(dropper: &Notify) -> Reply {
     error_reply(&ApiError::Internal("unreachable".into()))
 }
 
-async fn route(svc: &Arc<Service>, op: Operation, body: &Bytes) -> Reply {
+/// The answer to a body over the request limit, before it is decoded.
+fn too_large(len: usize) -> Reply {
+    error_reply(&ApiError::RequestTooLarge(format!(
+        "Request body of {len} bytes exceeds the maximum of {MAX_REQUEST_BYTES} bytes"
+    )))
+}
+
+async fn route(svc: &Arc<Service>, op: Operation, body: &Bytes, call: Call) -> Reply {
     match op {
         Operation::ExecuteStatement => match decode(body) {
-            Ok(r) => reply(ops::execute::handle(svc, r).await),
+            Ok(r) => reply(ops::execute::handle(svc, r, call).await),
             Err(e) => error_reply(&e),
         },
         Operation::BatchExecuteStatement => match decode(body) {
-            Ok(r) => reply(ops::batch::handle(svc, r).await),
+            Ok(r) => reply(ops::batch::handle(svc, r, call).await),
             Err(e) => error_reply(&e),
         },
         Operation::BeginTransaction => match decode(body) {
