@@ -146,17 +146,9 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         )));
     }
     svc.counters.count(op);
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(len) = declared.filter(|len| *len > MAX_REQUEST_BYTES) {
-        return too_large(len);
-    }
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(MAX_REQUEST_BYTES + 1),
+    let body = match read_body(req.into_body()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => return error_reply(&ApiError::Serialization(format!("cannot read the request body: {e}"))),
     };
     let fault = svc.faults.take(op);
@@ -199,10 +191,27 @@ async fn drop_connection(dropper: &Notify) -> Reply {
     error_reply(&ApiError::Internal("unreachable".into()))
 }
 
+/// The request body, or `None` when it is over the request limit. An oversized body is still read
+/// to its end (and dropped) so the client can finish sending and read the answer; closing the
+/// connection on it would leave clients with a broken pipe instead of the 413.
+async fn read_body(mut body: Incoming) -> Result<Option<Bytes>, hyper::Error> {
+    let mut kept = bytes::BytesMut::new();
+    let mut over = false;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            over |= kept.len() + data.len() > MAX_REQUEST_BYTES;
+            if !over {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok((!over).then(|| kept.freeze()))
+}
+
 /// The answer to a body over the request limit, before it is decoded.
-fn too_large(len: usize) -> Reply {
+fn too_large() -> Reply {
     error_reply(&ApiError::RequestTooLarge(format!(
-        "Request body of {len} bytes exceeds the maximum of {MAX_REQUEST_BYTES} bytes"
+        "Request body exceeds the maximum of {MAX_REQUEST_BYTES} bytes"
     )))
 }
 
