@@ -91,7 +91,7 @@ pub struct FaultRule {
     /// How many calls it applies to (default 1).
     #[serde(default = "one")]
     pub count: u32,
-    /// For `delay`.
+    /// For `delay` and `timeout_without_connection_id`.
     #[serde(default)]
     pub delay_ms: u64,
     /// Only calls of these operations (model names, e.g. `ExecuteStatement`); all when absent.
@@ -101,6 +101,47 @@ pub struct FaultRule {
 
 fn one() -> u32 {
     1
+}
+
+/// A rule and how many matching calls pass unharmed before it applies (`skip`, default 0): a fault
+/// at call position N of a run is `skip: N`. What `POST /_emulator/faults` takes and
+/// `GET /_emulator/faults` lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PostedFault", into = "PostedFault")]
+pub struct ScheduledFault {
+    pub rule: FaultRule,
+    pub skip: u32,
+}
+
+/// The JSON of a [`ScheduledFault`]: one flat object, unknown keys refused (serde's `flatten`
+/// would accept any key).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostedFault {
+    fault: FaultKind,
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default)]
+    skip: u32,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+}
+
+impl From<PostedFault> for ScheduledFault {
+    fn from(p: PostedFault) -> Self {
+        let rule =
+            FaultRule { fault: p.fault, count: p.count, delay_ms: p.delay_ms, operations: p.operations };
+        ScheduledFault { rule, skip: p.skip }
+    }
+}
+
+impl From<ScheduledFault> for PostedFault {
+    fn from(s: ScheduledFault) -> Self {
+        let FaultRule { fault, count, delay_ms, operations } = s.rule;
+        PostedFault { fault, count, delay_ms, skip: s.skip, operations }
+    }
 }
 
 /// A fault that applies to one call.
@@ -118,11 +159,11 @@ pub enum Fault {
 /// Pending fault rules.
 #[derive(Debug, Default)]
 pub struct Faults {
-    rules: Mutex<Vec<FaultRule>>,
+    rules: Mutex<Vec<ScheduledFault>>,
 }
 
 impl Faults {
-    pub fn add(&self, rule: FaultRule) {
+    pub fn add(&self, rule: ScheduledFault) {
         if let Ok(mut rules) = self.rules.lock() {
             rules.push(rule);
         }
@@ -134,7 +175,7 @@ impl Faults {
         }
     }
 
-    pub fn pending(&self) -> Vec<FaultRule> {
+    pub fn pending(&self) -> Vec<ScheduledFault> {
         self.rules.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
@@ -145,9 +186,15 @@ impl Faults {
             return None;
         }
         let at = rules.iter().position(|r| {
-            r.count > 0 && r.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
+            r.rule.count > 0
+                && r.rule.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
         })?;
-        let rule = &mut rules[at];
+        let scheduled = &mut rules[at];
+        if scheduled.skip > 0 {
+            scheduled.skip -= 1;
+            return None;
+        }
+        let rule = &mut scheduled.rule;
         rule.count -= 1;
         let fault = match rule.fault {
             FaultKind::Resuming => Fault::Resuming,
@@ -205,18 +252,30 @@ mod tests {
     #[test]
     fn rules_apply_to_the_next_n_matching_calls_in_order() {
         let faults = Faults::default();
-        faults.add(FaultRule {
+        faults.add(now(FaultRule {
             fault: FaultKind::Resuming,
             count: 2,
             delay_ms: 0,
             operations: Some(vec!["BeginTransaction".into()]),
-        });
-        faults.add(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None });
+        }));
+        faults.add(now(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None }));
         assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::Unavailable));
         assert_eq!(faults.take(Operation::ExecuteStatement), None);
         assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
         assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
         assert_eq!(faults.take(Operation::BeginTransaction), None);
+    }
+
+    #[test]
+    fn a_rule_with_skip_lets_that_many_matching_calls_pass_first() {
+        let faults = Faults::default();
+        let posted = r#"{"fault":"drop_after","skip":2,"operations":["ExecuteStatement"]}"#;
+        faults.add(serde_json::from_str(posted).expect("valid"));
+        assert_eq!(faults.take(Operation::BeginTransaction), None, "not counted: another operation");
+        assert_eq!(faults.take(Operation::ExecuteStatement), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::DropAfter));
+        assert_eq!(faults.take(Operation::ExecuteStatement), None);
     }
 
     #[test]
@@ -229,12 +288,19 @@ mod tests {
                 .expect("valid");
         assert_eq!(rule.fault, FaultKind::TimeoutWithoutConnectionId);
         let faults = Faults::default();
-        faults.add(rule);
+        faults.add(now(rule));
         assert_eq!(
             faults.take(Operation::ExecuteStatement),
             Some(Fault::TimeoutWithoutConnectionId(Duration::from_millis(50)))
         );
         let rule: FaultRule = serde_json::from_str(r#"{"fault":"secrets_error"}"#).expect("valid");
         assert_eq!(rule.fault, FaultKind::SecretsError);
+        let posted: ScheduledFault = serde_json::from_str(r#"{"fault":"resuming"}"#).expect("valid");
+        assert_eq!((posted.skip, posted.rule.count), (0, 1));
+        assert!(serde_json::from_str::<ScheduledFault>(r#"{"fault":"resuming","skp":1}"#).is_err());
+    }
+
+    fn now(rule: FaultRule) -> ScheduledFault {
+        ScheduledFault { rule, skip: 0 }
     }
 }

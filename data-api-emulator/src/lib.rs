@@ -28,6 +28,6 @@ pub use config::{
     SecretValue, Timeouts, TransactionMode,
 };
 pub use error::ApiError;
-pub use faults::{FaultKind, FaultRule, Operation};
+pub use faults::{FaultKind, FaultRule, Operation, ScheduledFault};
 pub use server::{serve, ServeError};
 pub use service::{BadClusterUrl, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SQL_CHARS};

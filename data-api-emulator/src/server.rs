@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::faults::{Fault, FaultRule, Operation};
+use crate::faults::{Fault, Operation, ScheduledFault};
 use crate::ops;
 use crate::service::{BadClusterUrl, Call, Service, MAX_REQUEST_BYTES};
 
@@ -294,7 +294,7 @@ async fn control(svc: &Service, method: Method, route: &str, req: Request<Incomi
                 Ok(b) => b.to_bytes(),
                 Err(e) => return error_reply(&ApiError::Serialization(e.to_string())),
             };
-            match serde_json::from_slice::<FaultRule>(&body) {
+            match serde_json::from_slice::<ScheduledFault>(&body) {
                 Ok(rule) => {
                     svc.faults.add(rule);
                     json_reply(StatusCode::OK, &svc.faults.pending(), None)

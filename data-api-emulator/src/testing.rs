@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::config::{
     Cluster, Config, ErrorFlavor, ErrorMessages, Secret, SecretValue, Timeouts, TransactionMode,
 };
-use crate::faults::{FaultRule, Operation};
+use crate::faults::{FaultRule, Operation, ScheduledFault};
 
 /// Set to a `mysql://user:pass@host:port` URL to test against that server instead of a
 /// throwaway MariaDB.
@@ -388,6 +388,13 @@ impl TestEmulator {
     /// Queues a fault (`POST /_emulator/faults`).
     pub fn inject(&self, rule: &FaultRule) -> Result<(), TestingError> {
         let body = serde_json::to_string(rule).map_err(|e| TestingError::Control(e.to_string()))?;
+        self.control("POST", "/_emulator/faults", &body).map(drop)
+    }
+
+    /// Queues a fault that lets `skip` matching calls pass first: the fault at call position `skip`.
+    pub fn inject_after(&self, rule: &FaultRule, skip: u32) -> Result<(), TestingError> {
+        let scheduled = ScheduledFault { rule: rule.clone(), skip };
+        let body = serde_json::to_string(&scheduled).map_err(|e| TestingError::Control(e.to_string()))?;
         self.control("POST", "/_emulator/faults", &body).map(drop)
     }
 
