@@ -103,14 +103,22 @@ fn one() -> u32 {
     1
 }
 
-/// A rule and how many matching calls pass unharmed before it applies (`skip`, default 0): a fault
-/// at call position N of a run is `skip: N`. What `POST /_emulator/faults` takes and
-/// `GET /_emulator/faults` lists.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A rule and when it applies: after `skip` matching calls have passed unharmed (a fault at call
+/// position N of a run is `skip: N`), and only to calls whose request body contains `body_contains`
+/// (e.g. a piece of one statement's SQL, as it appears JSON-escaped). What `POST /_emulator/faults`
+/// takes and `GET /_emulator/faults` lists.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(from = "PostedFault", into = "PostedFault")]
 pub struct ScheduledFault {
     pub rule: FaultRule,
     pub skip: u32,
+    pub body_contains: Option<String>,
+}
+
+impl Default for FaultRule {
+    fn default() -> Self {
+        FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: None }
+    }
 }
 
 /// The JSON of a [`ScheduledFault`]: one flat object, unknown keys refused (serde's `flatten`
@@ -125,6 +133,8 @@ struct PostedFault {
     delay_ms: u64,
     #[serde(default)]
     skip: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_contains: Option<String>,
     #[serde(default)]
     operations: Option<Vec<String>>,
 }
@@ -133,14 +143,14 @@ impl From<PostedFault> for ScheduledFault {
     fn from(p: PostedFault) -> Self {
         let rule =
             FaultRule { fault: p.fault, count: p.count, delay_ms: p.delay_ms, operations: p.operations };
-        ScheduledFault { rule, skip: p.skip }
+        ScheduledFault { rule, skip: p.skip, body_contains: p.body_contains }
     }
 }
 
 impl From<ScheduledFault> for PostedFault {
     fn from(s: ScheduledFault) -> Self {
         let FaultRule { fault, count, delay_ms, operations } = s.rule;
-        PostedFault { fault, count, delay_ms, skip: s.skip, operations }
+        PostedFault { fault, count, delay_ms, skip: s.skip, body_contains: s.body_contains, operations }
     }
 }
 
@@ -179,8 +189,9 @@ impl Faults {
         self.rules.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    /// The fault for the next call of `op`, if any; consumes one count of the first matching rule.
-    pub fn take(&self, op: Operation) -> Option<Fault> {
+    /// The fault for the next call of `op` with request `body`, if any; consumes one count (or one
+    /// skip) of the first matching rule.
+    pub fn take(&self, op: Operation, body: &[u8]) -> Option<Fault> {
         let mut rules = self.rules.lock().ok()?;
         if rules.is_empty() {
             return None;
@@ -188,6 +199,7 @@ impl Faults {
         let at = rules.iter().position(|r| {
             r.rule.count > 0
                 && r.rule.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
+                && r.body_contains.as_ref().is_none_or(|needle| contains(body, needle.as_bytes()))
         })?;
         let scheduled = &mut rules[at];
         if scheduled.skip > 0 {
@@ -212,6 +224,10 @@ impl Faults {
         }
         Some(fault)
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Calls per operation.
@@ -259,11 +275,11 @@ mod tests {
             operations: Some(vec!["BeginTransaction".into()]),
         }));
         faults.add(now(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None }));
-        assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::Unavailable));
-        assert_eq!(faults.take(Operation::ExecuteStatement), None);
-        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
-        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
-        assert_eq!(faults.take(Operation::BeginTransaction), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), Some(Fault::Unavailable));
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), None);
     }
 
     #[test]
@@ -271,11 +287,22 @@ mod tests {
         let faults = Faults::default();
         let posted = r#"{"fault":"drop_after","skip":2,"operations":["ExecuteStatement"]}"#;
         faults.add(serde_json::from_str(posted).expect("valid"));
-        assert_eq!(faults.take(Operation::BeginTransaction), None, "not counted: another operation");
-        assert_eq!(faults.take(Operation::ExecuteStatement), None);
-        assert_eq!(faults.take(Operation::ExecuteStatement), None);
-        assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::DropAfter));
-        assert_eq!(faults.take(Operation::ExecuteStatement), None);
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), None, "not counted: another operation");
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), Some(Fault::DropAfter));
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+    }
+
+    #[test]
+    fn a_rule_can_be_limited_to_calls_whose_body_contains_a_text() {
+        let faults = Faults::default();
+        let posted = r#"{"fault":"drop_after","body_contains":"ADD INDEX"}"#;
+        faults.add(serde_json::from_str(posted).expect("valid"));
+        assert_eq!(faults.take(Operation::ExecuteStatement, br#"{"sql":"SET @x = 1"}"#), None);
+        let alter = br#"{"sql":"ALTER TABLE t ADD INDEX (a)"}"#;
+        assert_eq!(faults.take(Operation::ExecuteStatement, alter), Some(Fault::DropAfter));
+        assert_eq!(faults.take(Operation::ExecuteStatement, alter), None, "used up");
     }
 
     #[test]
@@ -290,7 +317,7 @@ mod tests {
         let faults = Faults::default();
         faults.add(now(rule));
         assert_eq!(
-            faults.take(Operation::ExecuteStatement),
+            faults.take(Operation::ExecuteStatement, b""),
             Some(Fault::TimeoutWithoutConnectionId(Duration::from_millis(50)))
         );
         let rule: FaultRule = serde_json::from_str(r#"{"fault":"secrets_error"}"#).expect("valid");
@@ -301,6 +328,6 @@ mod tests {
     }
 
     fn now(rule: FaultRule) -> ScheduledFault {
-        ScheduledFault { rule, skip: 0 }
+        ScheduledFault { rule, ..ScheduledFault::default() }
     }
 }

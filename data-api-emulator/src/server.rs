@@ -151,7 +151,7 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         Ok(None) => return too_large(),
         Err(e) => return error_reply(&ApiError::Serialization(format!("cannot read the request body: {e}"))),
     };
-    let fault = svc.faults.take(op);
+    let fault = svc.faults.take(op, &body);
     let mut call = Call { timeout: svc.config.timeouts.call, report_connection_id: true };
     match fault {
         Some(Fault::Resuming) => {

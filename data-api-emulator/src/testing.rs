@@ -393,7 +393,16 @@ impl TestEmulator {
 
     /// Queues a fault that lets `skip` matching calls pass first: the fault at call position `skip`.
     pub fn inject_after(&self, rule: &FaultRule, skip: u32) -> Result<(), TestingError> {
-        let scheduled = ScheduledFault { rule: rule.clone(), skip };
+        self.schedule(&ScheduledFault { rule: rule.clone(), skip, body_contains: None })
+    }
+
+    /// Queues a fault for calls whose request body contains `text` (e.g. a piece of one statement).
+    pub fn inject_where(&self, rule: &FaultRule, text: &str) -> Result<(), TestingError> {
+        self.schedule(&ScheduledFault { rule: rule.clone(), skip: 0, body_contains: Some(text.to_owned()) })
+    }
+
+    /// Queues a scheduled fault (`POST /_emulator/faults`).
+    pub fn schedule(&self, scheduled: &ScheduledFault) -> Result<(), TestingError> {
         let body = serde_json::to_string(&scheduled).map_err(|e| TestingError::Control(e.to_string()))?;
         self.control("POST", "/_emulator/faults", &body).map(drop)
     }
