@@ -116,28 +116,8 @@ impl Lab {
         rest.join("\n")
     }
 
-    /// The CLI with `args`, the workload and `database`, through `emulator`.
-    fn cli(&self, emulator: &TestEmulator, database: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
-        cmd.args(args)
-            .arg(&self.workload)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
-            .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
-            .env("AURORA_MIGRATE_DATABASE", database)
-            .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
     fn spawn_migrate(&self, emulator: &TestEmulator, database: &str) -> Child {
-        self.cli(emulator, database, &["migrate", "--lease", "2", "--lock-wait", "30"])
-            .spawn()
-            .expect("the CLI starts")
+        spawn_migrate(emulator, &self.workload, database)
     }
 
     fn migrate(&self, emulator: &TestEmulator, database: &str) -> Run {
@@ -154,27 +134,57 @@ impl Lab {
                 diff(&dump, &self.reference)
             ));
         }
-        let status =
-            finish(self.cli(&self.fast, database, &["--format", "json", "status"]).spawn().expect("runs"));
-        let json: serde_json::Value = serde_json::from_str(&status.stdout)
-            .map_err(|e| format!("status is not JSON ({e}): {}\n{}", status.stdout, status.stderr))?;
-        let entries = json["databases"][0]["entries"].as_array().cloned().unwrap_or_default();
-        let wrong: Vec<String> = entries
-            .iter()
-            .filter(|e| e["state"] != "applied" || e["history"]["success"] != true)
-            .map(|e| format!("{} {} {}", e["version"], e["state"], e["history"]))
-            .collect();
-        if entries.len() != workload_files(&self.workload).len() || !wrong.is_empty() || json["ok"] != true {
-            return Err(format!("status does not say all applied: {wrong:?}\n{}", status.stdout));
-        }
-        Ok(())
+        all_applied(&self.fast, &self.workload, database)
     }
 
     fn create(&self, database: &str) {
-        self.db
-            .sql(&format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"))
-            .expect("creates");
+        create(&self.db, database);
     }
+}
+
+fn create(db: &MariaDb, database: &str) {
+    db.sql(&format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}")).expect("creates");
+}
+
+/// Whether `status` says every migration of `dir` is applied in `database`.
+fn all_applied(emulator: &TestEmulator, dir: &Path, database: &str) -> Result<(), String> {
+    let status = finish(cli(emulator, dir, database, &["--format", "json", "status"]).spawn().expect("runs"));
+    let json: serde_json::Value = serde_json::from_str(&status.stdout)
+        .map_err(|e| format!("status is not JSON ({e}): {}\n{}", status.stdout, status.stderr))?;
+    let entries = json["databases"][0]["entries"].as_array().cloned().unwrap_or_default();
+    let wrong: Vec<String> = entries
+        .iter()
+        .filter(|e| e["state"] != "applied" || e["history"]["success"] != true)
+        .map(|e| format!("{} {} {}", e["version"], e["state"], e["history"]))
+        .collect();
+    if entries.len() != workload_files(dir).len() || !wrong.is_empty() || json["ok"] != true {
+        return Err(format!("status does not say all applied: {wrong:?}\n{}", status.stdout));
+    }
+    Ok(())
+}
+
+/// The CLI with `args`, scripts `dir` and `database`, through `emulator`.
+fn cli(emulator: &TestEmulator, dir: &Path, database: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
+    cmd.args(args)
+        .arg(dir)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
+        .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
+        .env("AURORA_MIGRATE_DATABASE", database)
+        .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn spawn_migrate(emulator: &TestEmulator, dir: &Path, database: &str) -> Child {
+    cli(emulator, dir, database, &["migrate", "--lease", "2", "--lock-wait", "30"])
+        .spawn()
+        .expect("the CLI starts")
 }
 
 /// What a CLI run did.
@@ -390,9 +400,11 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
         Chaos::RestartDatabase { after_ms } => {
             let child = lab.spawn_migrate(&lab.fast, database);
             std::thread::sleep(Duration::from_millis(*after_ms));
-            lab.db.restart().map_err(|e| format!("MariaDB did not come back: {e}"))?;
+            let restarted = lab.db.restart();
+            let run = finish(child);
+            restarted.map_err(|e| format!("MariaDB did not come back: {e}"))?;
             lab.db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").map_err(|e| e.to_string())?;
-            vec![finish(child)]
+            vec![run]
         }
         Chaos::SlowDdlKill { after_ms } => {
             let mut child = lab.spawn_migrate(&lab.slow, database);
@@ -471,5 +483,251 @@ fn chaos_sample_converges_to_the_mariadb_clients_result() {
         "{} of {cases} chaos case(s) failed (replay one with CHAOS_SEED={seed} CHAOS_FIRST=N CHAOS_CASES=1):\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+}
+
+/// A small scripts folder, its own MariaDB and emulator, database `app`: for the reproductions.
+struct Repro {
+    db: MariaDb,
+    emulator: TestEmulator,
+    scripts: tempfile::TempDir,
+}
+
+impl Repro {
+    fn start(options: Options, scripts: &[(&str, &str)]) -> Repro {
+        let db = MariaDb::start().expect("throwaway MariaDB starts");
+        db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").expect("sets the lock wait");
+        create(&db, "app");
+        let emulator = TestEmulator::start(&db, options).expect("emulator starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, body) in scripts {
+            std::fs::write(dir.path().join(name), body).expect("writes a script");
+        }
+        Repro { db, emulator, scripts: dir }
+    }
+
+    fn spawn(&self) -> Child {
+        spawn_migrate(&self.emulator, self.scripts.path(), "app")
+    }
+
+    fn migrate(&self) -> Run {
+        finish(self.spawn())
+    }
+
+    /// Runs migrate until it exits 0 (at most `runs` times); the runs' exit codes and the last run.
+    fn converge(&self, runs: usize) -> (Vec<String>, Run) {
+        let mut codes = Vec::new();
+        loop {
+            let run = self.migrate();
+            codes.push(run.code());
+            if run.ok() || codes.len() == runs {
+                return (codes, run);
+            }
+        }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.db.sql(sql).expect("query runs")
+    }
+
+    fn all_applied(&self) -> Result<(), String> {
+        all_applied(&self.emulator, self.scripts.path(), "app")
+    }
+}
+
+fn short_call_timeout() -> Options {
+    Options::with_timeouts(Duration::from_secs(1), Duration::from_secs(180), Duration::from_secs(3600))
+}
+
+fn lost_answer() -> FaultRule {
+    FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: None }
+}
+
+/// Issue 10, reproduction 1: a DDL statement after a `SET`, its answer lost.
+#[test]
+fn an_index_after_a_set_is_created_once_when_its_answer_is_lost() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);"),
+            ("V2__index.sql", "SET @x = 1;\nALTER TABLE t ADD INDEX (a);"),
+        ],
+    );
+    r.emulator.inject_where(&lost_answer(), "ADD INDEX").expect("injects");
+    let (codes, last) = r.converge(3);
+    let indexes = r.sql(
+        "SELECT GROUP_CONCAT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'",
+    );
+    assert_eq!(indexes, "a", "runs {codes:?}; the index was created twice\n{}", last.stderr);
+    assert!(last.ok(), "runs {codes:?}\n{}", last.stderr);
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 1 with a DDL statement that fails when repeated.
+#[test]
+fn a_column_after_a_set_is_added_once_and_the_rerun_is_clean_when_its_answer_is_lost() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);"),
+            ("V2__column.sql", "SET @x = 1;\nALTER TABLE t ADD COLUMN b INT;"),
+        ],
+    );
+    r.emulator.inject_where(&lost_answer(), "ADD COLUMN").expect("injects");
+    let (codes, last) = r.converge(3);
+    assert!(last.ok(), "runs {codes:?} never converged:\n{}", last.stderr);
+    assert_eq!(
+        r.sql(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'"
+        ),
+        "2"
+    );
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 2 (as the CLI sees it): the run stops while its DDL still runs on the
+/// server; the next run waits for that statement and records it once, never sends it again.
+#[test]
+fn a_run_killed_while_its_ddl_runs_on_the_server_leaves_the_next_run_to_wait_for_it() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[("V1__slow.sql", "CREATE TABLE slow AS SELECT SLEEP(4) AS x;\nINSERT INTO slow VALUES (1);")],
+    );
+    let mut child = r.spawn();
+    // Past the 1 s call timeout: the CREATE runs on (continueAfterTimeout), the CLI is polling.
+    std::thread::sleep(Duration::from_millis(2500));
+    kill(&mut child);
+    let (codes, last) = r.converge(2);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert!(!last.stderr.contains("already exists"), "the CREATE was sent again:\n{}", last.stderr);
+    assert_eq!(r.sql("SELECT COUNT(*) FROM app.slow"), "2");
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 3: a StatementTimeoutException without `dbConnectionId` is no proof that
+/// the statement has finished. The DDL fails on the server after 2 s (a duplicate key in its
+/// SELECT): a run that took the missing id for "finished" reports it applied.
+#[test]
+fn a_timeout_without_connection_id_is_not_taken_for_a_finished_ddl() {
+    let r = Repro::start(
+        Options::default(),
+        &[(
+            "V1__slow.sql",
+            "CREATE TABLE slow (id INT PRIMARY KEY) SELECT 1 AS id UNION ALL SELECT 1 + SLEEP(2) * 0;",
+        )],
+    );
+    let rule =
+        FaultRule { fault: FaultKind::TimeoutWithoutConnectionId, count: 1, delay_ms: 300, operations: None };
+    r.emulator.inject_where(&rule, "CREATE TABLE slow").expect("injects");
+    let first = r.migrate();
+    std::thread::sleep(Duration::from_secs(3));
+    let exists = r.sql(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'slow'",
+    );
+    assert_eq!(exists, "0", "the CREATE fails on the server");
+    assert!(
+        !first.ok(),
+        "the run reported success for a DDL that failed after it stopped waiting:\n{}",
+        first.stderr
+    );
+    let success =
+        r.sql("SELECT COALESCE(MAX(success), 0) FROM app.aurora_migrate_history WHERE version = '1'");
+    assert_eq!(success, "0", "history says the failed DDL was applied");
+}
+
+/// Issue 10, reproduction 4: a run killed while its commit is on the way leaves an open Data API
+/// transaction (rolled back only after the 3-minute idle timeout); the next run must not wait for
+/// it beyond the killed run's lease.
+#[test]
+fn a_run_killed_inside_a_transaction_does_not_block_the_next_beyond_its_lease() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (id INT);"),
+            ("V2__rows.sql", "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);"),
+        ],
+    );
+    let delay = FaultRule {
+        fault: FaultKind::Delay,
+        count: 100,
+        delay_ms: 20_000,
+        operations: Some(vec!["CommitTransaction".into()]),
+    };
+    r.emulator.inject(&delay).expect("injects");
+    let mut child = r.spawn();
+    let waiting = Instant::now();
+    while r.emulator.calls(data_api_emulator::Operation::CommitTransaction).expect("counters") == 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(60), "no commit came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let started = Instant::now();
+    let (codes, last) = r.converge(1);
+    let took = started.elapsed();
+    assert!(last.ok(), "runs {codes:?} after {took:?}:\n{}", last.stderr);
+    // The lease is 2 s; the rest is the lock wait's polling and the run itself.
+    assert!(took < Duration::from_secs(20), "the next run waited {took:?}");
+    assert_eq!(r.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t"), "1,2");
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 5: a DML statement longer than the call timeout (a backfill) is applied,
+/// exactly once.
+#[test]
+fn a_dml_statement_longer_than_the_call_timeout_is_applied_exactly_once() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__backfill.sql", "UPDATE c SET n = n + 1 WHERE id = 1 AND SLEEP(2) = 0;"),
+        ],
+    );
+    let (codes, last) = r.converge(3);
+    assert_eq!(r.sql("SELECT n FROM app.c"), if last.ok() { "1" } else { "0" }, "runs {codes:?}");
+    assert!(last.ok(), "runs {codes:?} never applied it:\n{}", last.stderr);
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Found by the chaos workload: one migration's `SET sql_mode` must not reach the next migration
+/// (the mariadb client starts every file in a fresh session).
+#[test]
+fn session_state_of_one_migration_does_not_leak_into_the_next() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            (
+                "V1__ansi.sql",
+                "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');\nCREATE TABLE \"a\" (id INT);",
+            ),
+            ("V2__b.sql", "CREATE TABLE b (s VARCHAR(10) DEFAULT \"x\");"),
+        ],
+    );
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(r.sql("SELECT COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'b'"), "'x'");
+}
+
+/// Issue 10, smaller defect: `SET @v := ...` is valid MySQL that sqlparser cannot read: a note, not
+/// an error.
+#[test]
+fn check_accepts_a_colon_equals_assignment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("V1__batch.sql"), "SET @batch := 'b7';\nSELECT @batch;\n")
+        .expect("writes");
+    let out = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
