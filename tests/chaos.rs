@@ -14,7 +14,9 @@
 //! applied. A first run that exits 0 must already be there.
 //!
 //! Seeded and bounded: `CHAOS_SEED` (default 10), `CHAOS_CASES` (default 24, a few minutes on two
-//! cores), `CHAOS_FIRST` (the first case index; `CHAOS_FIRST=7 CHAOS_CASES=1` replays case 7).
+//! cores), `CHAOS_FIRST` (the first case index; `CHAOS_FIRST=7 CHAOS_CASES=1` replays case 7;
+//! kill and restart moments are fractions of the measured clean run, so they vary with the load).
+//! `CHAOS_SWEEP=1` replaces the random choice by every fault kind at every call position in turn.
 //! `dev/chaos` runs thousands. The tests below the sample are the reproductions of issue 10.
 
 use std::io::Read;
@@ -349,8 +351,18 @@ fn measure(lab: &Lab) -> Baseline {
     Baseline { calls: u32::try_from(calls).unwrap_or(u32::MAX), fast_ms, slow_ms }
 }
 
-fn pick(rng: &mut Rng, base: &Baseline) -> Chaos {
-    let faults = [FaultKind::DropAfter, FaultKind::DropBefore, FaultKind::Unavailable, FaultKind::Resuming];
+const FAULTS: [FaultKind; 4] =
+    [FaultKind::DropAfter, FaultKind::DropBefore, FaultKind::Unavailable, FaultKind::Resuming];
+
+/// The chaos of case `case`: from the seeded generator, or with `CHAOS_SWEEP` set, every fault
+/// kind at every call position in turn (case = kind * calls + position).
+fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
+    if std::env::var_os("CHAOS_SWEEP").is_some() {
+        let calls = u64::from(base.calls.max(1));
+        let kind = FAULTS[((case / calls) % FAULTS.len() as u64) as usize];
+        return Chaos::Fault { kind, at: (case % calls) as u32 };
+    }
+    let faults = FAULTS;
     match rng.below(10) {
         0..=4 => Chaos::Fault {
             kind: faults[rng.below(faults.len() as u64) as usize],
@@ -462,7 +474,7 @@ fn chaos_sample_converges_to_the_mariadb_clients_result() {
     let started = Instant::now();
     for case in first_case..first_case + cases {
         let mut rng = Rng(seed.wrapping_mul(1_000_003).wrapping_add(case));
-        let chaos = pick(&mut rng, &base);
+        let chaos = pick(&mut rng, &base, case);
         let database = format!("chaos_{case}");
         let result = run_case(&mut lab, &database, &chaos);
         match &result {
