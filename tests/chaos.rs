@@ -429,11 +429,17 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
     if first.iter().any(|r| r.status.is_none()) {
         return Err(format!("a run hung for {RUN_LIMIT:?}"));
     }
-    // A run that says it finished must have finished (unless another one was still going).
+    // A run that says it finished must have finished, and `status` saying everything is applied
+    // must be true, before any rerun.
     if first.len() == 1 && first[0].ok() {
         if let Err(e) = lab.converged(database) {
             return Err(format!("the run exited 0 but {e}"));
         }
+    } else if all_applied(&lab.fast, &lab.workload, database).is_ok() && lab.dump(database) != lab.reference {
+        return Err(format!(
+            "after {codes:?}, status says every migration is applied but the database differs:\n{}",
+            diff(&lab.dump(database), &lab.reference)
+        ));
     }
     let mut reruns = Vec::new();
     for _ in 0..3 {
