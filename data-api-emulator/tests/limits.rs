@@ -5,72 +5,23 @@
 
 use std::time::Duration;
 
-use aws_sdk_rdsdata::config::retry::RetryConfig;
-use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_rdsdata::error::ProvideErrorMetadata;
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementError;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
-use aws_sdk_rdsdata::Client;
-use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use data_api_emulator::testing::Options;
 use data_api_emulator::{ErrorMessages, FaultKind, FaultRule, TransactionMode, MAX_REQUEST_BYTES};
 
-struct Env {
-    db: MariaDb,
-    emu: TestEmulator,
-    client: Client,
-}
+mod common;
+
+use common::Env;
 
 fn start(options: Options) -> Env {
-    let db = MariaDb::start().expect("a throwaway MariaDB starts");
-    let emu = TestEmulator::start(&db, options).expect("the emulator starts");
-    let config = aws_sdk_rdsdata::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(&emu.endpoint)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    db.sql("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, body LONGTEXT)").expect("setup");
-    Env { db, emu, client: Client::from_conf(config) }
+    let env = common::start(options);
+    env.db.sql("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, body LONGTEXT)").expect("setup");
+    env
 }
 
 impl Env {
-    fn exec(
-        &self,
-        sql: &str,
-    ) -> aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder {
-        self.client
-            .execute_statement()
-            .resource_arn(&self.emu.cluster_arn)
-            .secret_arn(&self.emu.secret_arn)
-            .database("app")
-            .sql(sql)
-    }
-
-    async fn begin(&self) -> String {
-        let begun = self
-            .client
-            .begin_transaction()
-            .resource_arn(&self.emu.cluster_arn)
-            .secret_arn(&self.emu.secret_arn)
-            .database("app")
-            .send()
-            .await
-            .expect("begins");
-        begun.transaction_id.expect("has an id")
-    }
-
-    async fn rollback(&self, tx: &str) {
-        self.client
-            .rollback_transaction()
-            .resource_arn(&self.emu.cluster_arn)
-            .secret_arn(&self.emu.secret_arn)
-            .transaction_id(tx)
-            .send()
-            .await
-            .expect("rolls back");
-    }
-
     fn count(&self, table: &str) -> String {
         self.db.sql(&format!("SELECT COUNT(*) FROM app.{table}")).expect("counts")
     }

@@ -5,63 +5,17 @@ DATA_API_SECRET_ARN set, against an emulator started with autocommit=0 transacti
 SQLState-shaped error messages. Exits 0 when every check passes, 1 otherwise.
 """
 
-import json
-import os
-import sys
 import time
-import urllib.request
 
-import boto3
-from botocore.config import Config
+from botocore.exceptions import ClientError
 
-ENDPOINT = os.environ["DATA_API_ENDPOINT"]
-CLUSTER = os.environ["DATA_API_CLUSTER_ARN"]
-SECRET = os.environ["DATA_API_SECRET_ARN"]
+from boto3_common import CLUSTER, SECRET, X, check, client, code, control, expect_error, finish, run
+
 MIB = 1024 * 1024
-
-client = boto3.client(
-    "rds-data",
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"total_max_attempts": 1}),
-)
-X = client.exceptions
-failures = []
-
-
-def check(label, condition, detail=""):
-    if not condition:
-        failures.append(f"{label}: {detail}")
-
-
-def run(sql, **kw):
-    args = {"resourceArn": CLUSTER, "secretArn": SECRET, "database": "app", "sql": sql}
-    args.update(kw)
-    return client.execute_statement(**args)
-
-
-def expect_error(label, code, fn):
-    try:
-        fn()
-    except client.exceptions.ClientError as e:
-        if e.response["Error"]["Code"] == code:
-            return e
-        failures.append(f"{label}: expected {code}, got {e.response['Error']['Code']}: {e}")
-        return None
-    failures.append(f"{label}: expected {code}, got success")
-    return None
 
 
 def count(table):
     return run(f"SELECT COUNT(*) FROM {table}")["records"][0][0]["longValue"]
-
-
-def fault(body):
-    req = urllib.request.Request(ENDPOINT + "/_emulator/faults", data=json.dumps(body).encode(),
-                                 method="POST", headers={"content-type": "application/json"})
-    urllib.request.urlopen(req).read()
 
 
 client.execute_statement(resourceArn=CLUSTER, secretArn=SECRET, sql="CREATE DATABASE IF NOT EXISTS app")
@@ -69,18 +23,18 @@ run("CREATE TABLE t (id INT PRIMARY KEY, body LONGTEXT)")
 
 # A request over 4 MiB is refused before anything runs.
 big = [{"name": "b", "value": {"stringValue": "x" * (4 * MIB)}}]
-e = expect_error("4 MiB request", "RequestEntityTooLargeException",
-                 lambda: run("INSERT INTO t VALUES (1, :b)", parameters=big))
+e = expect_error("4 MiB request", ClientError, lambda: run("INSERT INTO t VALUES (1, :b)", parameters=big))
+check("413 name", code(e) == "RequestEntityTooLargeException", code(e))
 check("413", e is not None and e.response["ResponseMetadata"]["HTTPStatusCode"] == 413, e and e.response)
 check("nothing ran", count("t") == 0)
 
 # A response over 1 MiB is refused.
 run("INSERT INTO t VALUES (1, REPEAT('a', 600000)), (2, REPEAT('b', 600000))")
-e = expect_error("1 MiB response", "DatabaseErrorException", lambda: run("SELECT body FROM t"))
+e = expect_error("1 MiB response", X.DatabaseErrorException, lambda: run("SELECT body FROM t"))
 check("size message", e is not None and e.response["Error"]["Message"] == "Database response exceeded size limit", e)
 
 # SQL errors in the SQLState shape.
-e = expect_error("missing table", "DatabaseErrorException", lambda: run("SELECT * FROM missing"))
+e = expect_error("missing table", X.DatabaseErrorException, lambda: run("SELECT * FROM missing"))
 check("sqlstate message",
       e is not None and e.response["Error"]["Message"] == "Table 'app.missing' doesn't exist; Error code: 1146; SQLState: 42S02",
       e and e.response["Error"])
@@ -93,19 +47,16 @@ client.rollback_transaction(resourceArn=CLUSTER, secretArn=SECRET, transactionId
 check("autocommit=0 rollback after DDL", count("u") == 0, count("u"))
 
 # SecretsErrorException as a fault.
-fault({"fault": "secrets_error"})
-expect_error("secrets error", "SecretsErrorException", lambda: run("INSERT INTO u VALUES (2)"))
+control("POST", "/_emulator/faults", {"fault": "secrets_error"})
+expect_error("secrets error", X.SecretsErrorException, lambda: run("INSERT INTO u VALUES (2)"))
 check("secrets error ran nothing", count("u") == 0)
 
 # A StatementTimeoutException without dbConnectionId; the statement runs on.
-fault({"fault": "timeout_without_connection_id", "delay_ms": 200})
-e = expect_error("timeout without id", "StatementTimeoutException",
+control("POST", "/_emulator/faults", {"fault": "timeout_without_connection_id", "delay_ms": 200})
+e = expect_error("timeout without id", X.StatementTimeoutException,
                  lambda: run("INSERT INTO u SELECT SLEEP(1)", continueAfterTimeout=True))
 check("no dbConnectionId", e is not None and "dbConnectionId" not in e.response, e and e.response)
 time.sleep(1.5)
 check("the statement finished", count("u") == 1, count("u"))
 
-if failures:
-    print("boto3 limit checks failed:\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("boto3 limit checks passed")
+finish("boto3 limit checks")
