@@ -24,10 +24,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use aurora_migrate::names;
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 use data_api_emulator::{FaultKind, FaultRule};
 
-const HISTORY: &str = "aurora_migrate_history";
+const HISTORY: &str = names::DEFAULT_HISTORY_TABLE;
 /// A CLI run that takes longer than this is hung: killed and reported.
 const RUN_LIMIT: Duration = Duration::from_secs(150);
 
@@ -649,8 +650,7 @@ fn a_timeout_without_connection_id_is_not_taken_for_a_finished_ddl() {
         "the run reported success for a DDL that failed after it stopped waiting:\n{}",
         first.stderr
     );
-    let success =
-        r.sql("SELECT COALESCE(MAX(success), 0) FROM app.aurora_migrate_history WHERE version = '1'");
+    let success = r.sql(&format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '1'"));
     assert_eq!(success, "0", "history says the failed DDL was applied");
 }
 
