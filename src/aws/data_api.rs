@@ -204,8 +204,11 @@ impl Executor for DataApi {
             .await
             .map_err(|e| {
                 classify(e, |err| match err {
+                    // The SDK reads a missing `dbConnectionId` as 0, and AWS does not document that
+                    // the member is always there; MySQL connection ids start at 1, so 0 means
+                    // "unknown connection", never connection 0.
                     aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementError::StatementTimeoutException(t) => {
-                        Some(t.db_connection_id())
+                        Some(t.db_connection_id()).filter(|id| *id > 0)
                     }
                     _ => None,
                 })
