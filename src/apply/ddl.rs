@@ -51,10 +51,11 @@ pub(crate) async fn run_with_session<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     replay: &[String],
+    reset: Option<&str>,
 ) -> Result<(), Failure> {
     let mut backoff = Backoff::fixed(rec.db.config.retry_for, RESEND_DELAY);
     loop {
-        match send_with_session(rec, seg, replay).await {
+        match send_with_session(rec, seg, replay, reset).await {
             Err(failure) if failure.retry => {
                 tracing::warn!(error = %failure.error, "sending the DDL statement again with its session");
                 if !backoff.wait().await {
@@ -72,6 +73,7 @@ async fn send_with_session<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     replay: &[String],
+    reset: Option<&str>,
 ) -> Result<(), Failure> {
     let (p, at, db) = (&seg.statements[0], seg.at, rec.db);
     let calls = calls(&client_text(p.statement.text)).map_err(|e| fail(at, StepError::TooLong(e)))?;
@@ -81,7 +83,7 @@ async fn send_with_session<E: Executor>(
     for sql in replay {
         let request = Request::new(sql.clone()).database(seg.database()).transaction(Some(&tx));
         if let Err(e) = db.exec.execute(request).await {
-            end(rec, &tx).await;
+            end(rec, &tx, reset).await;
             // Nothing durable has happened yet: the attempt may run again whenever the call allows.
             return Err(exec_failure(at, e, |source| StepError::Replay { sql: sql.clone(), source }));
         }
@@ -94,24 +96,31 @@ async fn send_with_session<E: Executor>(
             // The answer is lost, or the call gave up while the statement may still run (a call in a
             // transaction cannot continue after its timeout): the schema tells, once it is idle.
             Err(e @ (ExecError::Ambiguous { .. } | ExecError::Timeout { .. })) => {
-                end(rec, &tx).await;
+                end(rec, &tx, None).await;
                 lost_answer(rec, p, at, e).await?;
                 return rec.write(seg.end, seg.prefix, Some(seg.started), None, seg.announce).await;
             }
             Err(e) => {
-                end(rec, &tx).await;
+                end(rec, &tx, reset).await;
                 return Err(fail(at, StepError::Statement(e)));
             }
         }
     }
-    end(rec, &tx).await;
+    end(rec, &tx, reset).await;
     rec.write(seg.end, seg.prefix, Some(seg.started), None, seg.announce).await
 }
 
-/// Ends the session-restoring transaction. Its only durable content is the DDL statement, which
-/// MySQL has committed (or not) by itself, so a failure here changes nothing: the transaction
-/// expires on its own.
-async fn end<E: Executor>(rec: &Recorder<'_, E>, tx: &str) {
+/// Ends the session-restoring transaction, first undoing the session on its connection (`reset`,
+/// so the pooled connection does not carry it to another migration). Its only durable content is
+/// the DDL statement, which MySQL has committed (or not) by itself, so a failure here changes
+/// nothing: the transaction expires on its own.
+async fn end<E: Executor>(rec: &Recorder<'_, E>, tx: &str, reset: Option<&str>) {
+    if let Some(sql) = reset {
+        let request = Request::new(sql.to_owned()).transaction(Some(tx));
+        if let Err(e) = rec.db.exec.execute(request).await {
+            tracing::debug!(error = %e, "resetting the session of a DDL statement failed");
+        }
+    }
     if let Err(e) = rec.db.exec.rollback(tx).await {
         tracing::debug!(error = %e, "ending the session transaction of a DDL statement failed");
     }

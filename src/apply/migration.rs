@@ -251,13 +251,15 @@ async fn run_segment<E: Executor>(
         if replay.is_empty() {
             return ddl::run(rec, seg).await.map(|()| None);
         }
-        return ddl::run_with_session(rec, seg, &replay).await.map(|()| None);
+        let reset = position.session.reset(&[]);
+        return ddl::run_with_session(rec, seg, &replay, reset.as_deref()).await.map(|()| None);
     }
     // Read back what the session statements assigned (this segment's, and replayed ones not yet
     // read), so that later segments restore it with one statement.
     let sent = session_statements(seg.statements);
     let capture = position.session.to_capture(sent.iter().map(String::as_str));
-    let values = transaction::run(rec, seg, &replay, &capture).await?;
+    let reset = position.session.reset(&capture);
+    let values = transaction::run(rec, seg, &replay, &capture, reset.as_deref()).await?;
     Ok(values.map(|v| (capture, v)))
 }
 
