@@ -25,6 +25,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use aurora_migrate::names;
+
+mod common;
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 use data_api_emulator::{FaultKind, FaultRule};
 
@@ -169,18 +171,8 @@ fn all_applied(emulator: &TestEmulator, dir: &Path, database: &str) -> Result<()
 /// The CLI with `args`, scripts `dir` and `database`, through `emulator`.
 fn cli(emulator: &TestEmulator, dir: &Path, database: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
-    cmd.args(args)
-        .arg(dir)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
-        .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
-        .env("AURORA_MIGRATE_DATABASE", database)
-        .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).arg(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    common::connect_to(&mut cmd, emulator, database);
     cmd
 }
 

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use aurora_migrate::apply::{Event, Operation, RunConfig, RunError, Runner};
-use aurora_migrate::aws::data_api::{DataApi, Target};
-use aurora_migrate::check::report::{check_dir, ListReport};
 use aurora_migrate::names;
-use aurora_migrate::scripts::source::{discover, hash_dir, Version};
+use aurora_migrate::{check_dir, list_statements, ListReport};
+use aurora_migrate::{discover, hash_dir, Version};
+use aurora_migrate::{DataApi, Target};
+use aurora_migrate::{Event, Operation, RunConfig, RunError, Runner};
 
 /// Versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 ///
@@ -50,6 +50,9 @@ enum Command {
     List {
         /// Scripts folder.
         dir: PathBuf,
+        /// List every Data API call that would be sent instead, full text, with file:line (offline).
+        #[arg(long)]
+        statements: bool,
     },
     /// Applies pending migrations through the Data API, printing a line per migration as it goes.
     Migrate {
@@ -198,7 +201,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(exit(report.ok()))
         }
         Command::Layer { dir, output } => {
-            let summary = aurora_migrate::scripts::layer::write_layer_zip(dir, output)?;
+            let summary = aurora_migrate::write_layer_zip(dir, output)?;
             match cli.format {
                 Format::Text => writeln!(
                     out,
@@ -211,7 +214,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { dir } => {
+        Command::List { dir, statements: true } => {
+            let report = list_statements(dir)?;
+            match cli.format {
+                Format::Text => writeln!(out, "{report}")?,
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+            }
+            Ok(exit(report.ok()))
+        }
+        Command::List { dir, statements: false } => {
             let report = check_dir(dir)?;
             match cli.format {
                 Format::Text => {
@@ -291,7 +302,7 @@ async fn online(
     };
     let mut out = std::io::stdout().lock();
     match cli.format {
-        Format::Text => writeln!(out, "{}", aurora_migrate::apply::RunText(&report))?,
+        Format::Text => writeln!(out, "{}", aurora_migrate::RunText(&report))?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
     }
     Ok(exit(report.ok))

@@ -8,6 +8,9 @@
 //! *error*: see [`unsupported_reason`].
 
 pub mod report;
+pub mod statements;
+
+pub use report::check_dir;
 
 use std::fmt;
 

@@ -8,7 +8,7 @@
 //! shrinks to placeholders. Anything else that is too long cannot run through the Data API and is
 //! an error naming its size.
 
-use crate::sql::split::{comment_end, head_words, quoted_end};
+use crate::sql::lex::{comment_end, head_words, quoted_end};
 
 /// Largest `sql` the Data API accepts in one call, in characters.
 pub const MAX_SQL_CHARS: usize = 65_536;

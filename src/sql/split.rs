@@ -25,6 +25,11 @@
 
 use std::fmt;
 
+use crate::sql::lex::{
+    block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
+};
+pub use crate::sql::lex::{comment_end, head_words, quoted_end, starts_compound};
+
 /// One statement of a script, borrowed from the script's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement<'a> {
@@ -84,6 +89,8 @@ pub enum SplitErrorKind {
     TextAfterUse(String),
     /// `-- +goose StatementBegin` without its `-- +goose StatementEnd`.
     UnclosedGooseBlock,
+    /// A `/* */` comment inside a `/*! */` version comment.
+    CommentInVersionComment,
 }
 
 impl fmt::Display for SplitErrorKind {
@@ -102,6 +109,11 @@ impl fmt::Display for SplitErrorKind {
                 f,
                 "`{cmd}` is a mysql client command, not SQL, and cannot run through the Data API: \
                  remove it (for `source`, copy the file's statements into a migration)"
+            ),
+            Self::CommentInVersionComment => write!(
+                f,
+                "a /* comment inside a /*! version comment: the mysql client ends the version comment at \
+                 this comment's */ while the server does not; remove the inner comment"
             ),
             Self::UnclosedGooseBlock => {
                 write!(f, "`{GOOSE_BEGIN}` is never closed: add a `{GOOSE_END}` line")
@@ -135,6 +147,8 @@ pub fn split_range(text: &str, range: std::ops::Range<usize>) -> Splitter<'_> {
         chunk: 0,
         pending: std::collections::VecDeque::new(),
         done: false,
+        mode: SqlMode::default(),
+        saved_modes: Vec::new(),
     }
 }
 
@@ -152,12 +166,18 @@ pub struct Splitter<'a> {
     chunk: usize,
     pending: std::collections::VecDeque<Statement<'a>>,
     done: bool,
+    /// The session's sql_mode as the script has set it so far (the client follows it too).
+    mode: SqlMode,
+    /// Modes saved in user variables (`SET @OLD_SQL_MODE=@@SQL_MODE`).
+    saved_modes: Vec<(String, SqlMode)>,
 }
 
 /// What the in-statement scan found.
 enum ChunkEnd {
     /// Statement text ends at `end`; scanning resumes at `resume`.
     At { end: usize, resume: usize },
+    /// `\c`: the client drops what was typed so far; scanning resumes at `resume`.
+    Cleared { resume: usize },
 }
 
 /// Client commands, with whether they take arguments (mysql.cc `commands[]`). A statement whose first
@@ -191,10 +211,6 @@ const CLIENT_COMMANDS: &[(&str, bool)] = &[
 
 const GOOSE_BEGIN: &str = "-- +goose StatementBegin";
 const GOOSE_END: &str = "-- +goose StatementEnd";
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
 
 impl<'a> Splitter<'a> {
     /// The delimiter in force where the scan stopped.
@@ -249,8 +265,7 @@ impl<'a> Splitter<'a> {
             if self.at_line_start(p) {
                 let (line, next) = self.line_at(p);
                 if let Some(delimiter) = delimiter_command(line) {
-                    let delimiter = delimiter.map_err(|why| (p, SplitErrorKind::BadDelimiter(why)))?;
-                    self.delimiter = delimiter;
+                    self.delimiter = delimiter.map_err(|why| (p, SplitErrorKind::BadDelimiter(why)))?;
                     p = next;
                     continue;
                 }
@@ -258,16 +273,16 @@ impl<'a> Splitter<'a> {
                     p = self.goose_block(p, next)?;
                     continue;
                 }
-                // A client command alone on its line (no delimiter) runs at once, as in the client.
+                // A client command alone on its line (no delimiter, no `\g`) runs at once, as in the
+                // client.
                 let head = line.trim_start_matches([' ', '\t']);
-                if !line.contains(self.delimiter.as_str()) && !head.starts_with(['#', '-', '/']) {
-                    if let Some(kind) = client_command(head, p + (line.len() - head.len()))? {
-                        let at = p + (line.len() - head.len());
-                        let (l, column) = self.position(at);
-                        let text = &self.text[at..at + head.trim_end().len()];
-                        let chunk = self.chunk;
-                        self.chunk += 1;
-                        self.pending.push_back(Statement { text, offset: at, line: l, column, kind, chunk });
+                if !line.contains(self.delimiter.as_str())
+                    && !line.contains("\\g")
+                    && !head.starts_with(['#', '-', '/'])
+                {
+                    let at = p + (line.len() - head.len());
+                    if let Some(kind) = client_command(head, at)? {
+                        self.push_command(at, head.trim_end().len(), kind);
                         self.pos = next;
                         return Ok(None);
                     }
@@ -279,8 +294,22 @@ impl<'a> Splitter<'a> {
                 p += self.delimiter.len();
             } else if is_space(b) {
                 p += 1;
+            } else if bytes[p..self.end].starts_with(b"--") {
+                // At the start of a statement the client reads `--` as a comment even with no space
+                // after it (mysql.cc keeps that for scripts written for mysqltest).
+                p += bytes[p..self.end].iter().position(|&c| c == b'\n').unwrap_or(self.end - p);
             } else if let Some(after) = self.comment_end(p)? {
                 p = after;
+            } else if b == b'\\' && matches!(bytes[p + 1..self.end].first(), None | Some(b'\n' | b'\r')) {
+                // A backslash at the end of a line: the client drops it (and with nothing typed yet,
+                // the line is empty).
+                p += 1;
+            } else if b == b'\\' && matches!(bytes.get(p + 1), Some(b'd' | b'u')) && p + 1 < self.end {
+                p = self.short_command(p)?;
+                if !self.pending.is_empty() {
+                    self.pos = p;
+                    return Ok(None);
+                }
             } else {
                 self.pos = p;
                 return Ok(Some(p));
@@ -288,6 +317,41 @@ impl<'a> Splitter<'a> {
         }
         self.pos = p;
         Ok(None)
+    }
+
+    /// Queues a client command found at `at` (`len` bytes) as a statement of its own chunk.
+    fn push_command(&mut self, at: usize, len: usize, kind: StatementKind) {
+        let (line, column) = self.position(at);
+        let text = &self.text[at..at + len];
+        let chunk = self.chunk;
+        self.chunk += 1;
+        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk });
+    }
+
+    /// Runs the short client command `\d x` (delimiter) or `\u db` (use) at `p`, at the start of a
+    /// statement; returns where scanning resumes. Like the client, it takes its argument up to white
+    /// space and then drops the rest of the line up to the delimiter (the new one after `\d`).
+    fn short_command(&mut self, p: usize) -> Result<usize, (usize, SplitErrorKind)> {
+        let (line, next) = self.line_at(p);
+        let rest = line[2..].trim_start_matches([' ', '\t']);
+        let arg_len = rest.find([' ', '\t']).unwrap_or(rest.len());
+        let arg = &rest[..arg_len];
+        let args_start = p + 2;
+        if line.as_bytes()[1] == b'd' {
+            self.delimiter = checked_delimiter(arg).map_err(|why| (p, SplitErrorKind::BadDelimiter(why)))?;
+        } else {
+            if arg.is_empty() {
+                return Err((p, SplitErrorKind::ClientCommand("\\u".into())));
+            }
+            let len = 2 + (line.len() - 2 - rest.len()) + arg_len;
+            self.push_command(p, len, StatementKind::Use { database: arg.to_owned() });
+        }
+        // The parameters run to the (new) delimiter, or to the end of the line.
+        let line_end = p + line.len();
+        Ok(match self.text[args_start..line_end].find(self.delimiter.as_str()) {
+            Some(i) => args_start + i + self.delimiter.len(),
+            None => next.min(self.end),
+        })
     }
 
     /// Emits the goose `StatementBegin` ... `StatementEnd` block whose marker line starts at `marker`
@@ -300,11 +364,7 @@ impl<'a> Splitter<'a> {
                 let start = body + (self.text[body..p].len() - self.text[body..p].trim_start().len());
                 let text = trim_statement(&self.text[start..p]);
                 if !text.is_empty() {
-                    let (l, column) = self.position(start);
-                    let chunk = self.chunk;
-                    self.chunk += 1;
-                    let kind = StatementKind::Sql;
-                    self.pending.push_back(Statement { text, offset: start, line: l, column, kind, chunk });
+                    self.push_command(start, text.len(), StatementKind::Sql);
                 }
                 return Ok(next);
             }
@@ -315,18 +375,13 @@ impl<'a> Splitter<'a> {
 
     /// If a comment that the client strips starts at `p`, the offset just after it.
     fn comment_end(&self, p: usize) -> Result<Option<usize>, (usize, SplitErrorKind)> {
-        let rest = &self.text.as_bytes()[p..self.end];
-        if rest[0] == b'#' || (rest.starts_with(b"--") && rest.get(2).is_none_or(|&c| is_space(c))) {
-            let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            return Ok(Some(p + len));
+        let bytes = &self.text.as_bytes()[..self.end];
+        match comment_end(bytes, p) {
+            Some(_) if bytes[p] == b'/' && block_comment_close(bytes, p + 2).is_none() => {
+                Err((p, SplitErrorKind::UnterminatedComment))
+            }
+            found => Ok(found),
         }
-        if rest.starts_with(b"/*") && !rest[2..].starts_with(b"!") && !rest[2..].starts_with(b"M!") {
-            return match find(&rest[2..], b"*/") {
-                Some(i) => Ok(Some(p + 2 + i + 2)),
-                None => Err((p, SplitErrorKind::UnterminatedComment)),
-            };
-        }
-        Ok(None)
     }
 
     /// Scans a statement starting at `start` up to its delimiter (or the end of the range).
@@ -342,24 +397,37 @@ impl<'a> Splitter<'a> {
                 p = self.string_end(p)?;
                 continue;
             }
-            if bytes[p..self.end].starts_with(delimiter) {
-                return Ok(ChunkEnd::At { end: p, resume: p + delimiter.len() });
-            }
             if b == b'\\' {
-                // Outside quotes a backslash starts a one-letter client command; \g and \G send.
-                match bytes.get(p + 1) {
+                // Outside quotes a backslash starts a one-letter client command (mysql.cc
+                // `commands[]`); `\g` and `\G` send, `\c` clears what was typed so far.
+                match bytes[p + 1..self.end].first() {
+                    // At the end of a line the client drops it.
+                    None | Some(b'\n') => p += 1,
+                    Some(b'\r') if bytes.get(p + 2) == Some(&b'\n') => p += 1,
                     Some(b'g' | b'G') => return Ok(ChunkEnd::At { end: p, resume: p + 2 }),
-                    // \N is NULL; \- is mariadb-dump's "sandbox mode" line (no file access, which
-                    // is always so here): both are left in the text, where the server skips them.
-                    Some(b'N' | b'-') => p += 2,
-                    _ => {
+                    Some(b'c') => return Ok(ChunkEnd::Cleared { resume: p + 2 }),
+                    Some(c) if SHORT_COMMANDS.contains(c) => {
                         let cmd: String = self.text[p..].chars().take(2).collect();
                         return Err((p, SplitErrorKind::ClientCommand(cmd)));
+                    }
+                    // \N is NULL; an unknown command is left in the text with the character after
+                    // it (the client complains and sends both).
+                    Some(_) => {
+                        let next = self.text[p + 1..].chars().next().map_or(1, char::len_utf8);
+                        p += 1 + next;
                     }
                 }
                 continue;
             }
+            if bytes[p..self.end].starts_with(delimiter) {
+                return Ok(ChunkEnd::At { end: p, resume: p + delimiter.len() });
+            }
             if let Some(after) = self.comment_end(p)? {
+                if version_comment.is_some() && bytes[p] == b'/' {
+                    // The client closes the version comment at this comment's `*/` and keeps
+                    // reading a comment where the server reads SQL: they cannot agree.
+                    return Err((p, SplitErrorKind::CommentInVersionComment));
+                }
                 p = after;
                 continue;
             }
@@ -384,95 +452,89 @@ impl<'a> Splitter<'a> {
     /// The offset just after the quoted string or identifier opening at `p`.
     fn string_end(&self, p: usize) -> Result<usize, (usize, SplitErrorKind)> {
         let bytes = &self.text.as_bytes()[..self.end];
-        quoted_end(bytes, p).ok_or((p, SplitErrorKind::UnterminatedString(bytes[p] as char)))
+        quoted_end_in(bytes, p, self.mode).ok_or((p, SplitErrorKind::UnterminatedString(bytes[p] as char)))
     }
 
     /// Turns one client chunk into statements (pushed to `pending`).
-    fn emit_chunk(&mut self, start: usize, end: usize) -> Result<(), (usize, SplitErrorKind)> {
-        let chunk = self.chunk;
-        self.chunk += 1;
+    fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
         if let Some(kind) = client_command(text, start)? {
-            let (line, column) = self.position(start);
-            let text = text.trim_end();
-            self.pending.push_back(Statement { text, offset: start, line, column, kind, chunk });
+            self.push_command(start, trim_space(text).len(), kind);
             return Ok(());
         }
-        let pieces = if self.delimiter == ";" { vec![(start, end)] } else { self.pieces(start, end) };
-        for (s, e) in pieces {
-            let piece = if self.delimiter == ";" {
-                self.text[s..e].trim_end()
-            } else {
-                trim_statement(&self.text[s..e])
+        if delimiter_command(text).is_some() && !ended {
+            let why = "this DELIMITER follows a statement on its line and no delimiter ends it, so the \
+                       mysql client would send it to the server as SQL: put DELIMITER at the start of a line";
+            return Err((start, SplitErrorKind::BadDelimiter(why.into())));
+        }
+        if delimiter_command(text).is_some() {
+            // A chunk that is a DELIMITER command runs as one when its delimiter ends it (mysql.cc
+            // looks for a command in every chunk it completes). The client adds no line break after
+            // the line holding the command, so the next line is glued to it.
+            let glued = match text.split_once('\n') {
+                Some((first, rest)) => format!("{}{rest}", first.strip_suffix('\r').unwrap_or(first)),
+                None => text.to_owned(),
             };
-            if piece.is_empty() {
+            // The client reads the command from the text it kept: comments already stripped.
+            if let Some(delimiter) = delimiter_command(&client_text(&glued)) {
+                self.delimiter = delimiter.map_err(|why| (start, SplitErrorKind::BadDelimiter(why)))?;
+            }
+            return Ok(());
+        }
+        let chunk = self.chunk;
+        self.chunk += 1;
+        let mut s = start;
+        while s < end {
+            // White space and comments before the piece.
+            let bytes = self.text.as_bytes();
+            if is_space(bytes[s]) {
+                s += 1;
                 continue;
             }
-            let (line, column) = self.position(s);
-            self.pending.push_back(Statement {
-                text: piece,
-                offset: s,
-                line,
-                column,
-                kind: StatementKind::Sql,
-                chunk,
-            });
+            if let Some(after) = comment_end(&bytes[..end], s) {
+                s = after;
+                continue;
+            }
+            let piece_end = if self.delimiter == ";" {
+                end
+            } else {
+                statement_end(&self.text[s..end], self.mode).map_or(end, |i| s + i)
+            };
+            let mut piece = trim_space(&self.text[s..piece_end]);
+            if let Some(rest) = piece.strip_suffix("--") {
+                // A `--` that ends a line is a comment (and one before the delimiter is text).
+                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| c == b'\n' || c == b'\r') {
+                    piece = trim_space(rest);
+                }
+            }
+            if let Some(rest) = use_argument(piece) {
+                // `/*!*/USE db` is no command for the client, but the server's USE all the same.
+                if let Some(kind) = use_database(rest, s)? {
+                    self.push_command(s, piece.len(), kind);
+                    s = piece_end + 1;
+                    continue;
+                }
+            }
+            // A piece that starts with a control character may be nothing but control characters
+            // and comments, which the client does not send.
+            let sent = !piece.is_empty() && (piece.as_bytes()[0] >= b' ' || !client_text(piece).is_empty());
+            if sent {
+                let (line, column) = self.position(s);
+                let kind = StatementKind::Sql;
+                self.pending.push_back(Statement { text: piece, offset: s, line, column, kind, chunk });
+                if let Some(mode) = sql_mode_after(piece, self.mode, &mut self.saved_modes) {
+                    self.mode = mode;
+                }
+            }
+            s = piece_end + 1;
         }
         Ok(())
     }
-
-    /// Cuts a chunk at top-level `;` until a compound statement starts (see the module doc).
-    fn pieces(&self, start: usize, end: usize) -> Vec<(usize, usize)> {
-        let bytes = self.text.as_bytes();
-        let mut pieces = Vec::new();
-        let mut s = start;
-        loop {
-            // Skip white space and comments before the piece.
-            while s < end {
-                if is_space(bytes[s]) {
-                    s += 1;
-                } else if let Ok(Some(after)) = self.comment_end(s) {
-                    s = after.min(end);
-                } else {
-                    break;
-                }
-            }
-            if s >= end {
-                return pieces;
-            }
-            if starts_compound(&self.text[s..end]) {
-                pieces.push((s, end));
-                return pieces;
-            }
-            match self.top_level_semicolon(s, end) {
-                Some(semi) => {
-                    pieces.push((s, semi));
-                    s = semi + 1;
-                }
-                None => {
-                    pieces.push((s, end));
-                    return pieces;
-                }
-            }
-        }
-    }
-
-    /// The first `;` in `[s, end)` outside quotes and comments.
-    fn top_level_semicolon(&self, mut p: usize, end: usize) -> Option<usize> {
-        let bytes = self.text.as_bytes();
-        while p < end {
-            match bytes[p] {
-                b'\'' | b'"' | b'`' => p = self.string_end(p).ok()?,
-                b';' => return Some(p),
-                _ => match self.comment_end(p) {
-                    Ok(Some(after)) => p = after,
-                    _ => p += 1,
-                },
-            }
-        }
-        None
-    }
 }
+
+/// One-letter client commands other than `\g`, `\G`, `\c`, `\N` (mysql.cc `commands[]`): they act on
+/// the client, so a script that uses them outside quotes cannot run through the Data API.
+const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw";
 
 impl<'a> Iterator for Splitter<'a> {
     type Item = Result<Statement<'a>, SplitError>;
@@ -494,14 +556,16 @@ impl<'a> Iterator for Splitter<'a> {
                 }
                 Err((at, kind)) => return self.error(at, kind),
             };
-            let ChunkEnd::At { end, resume } = match self.scan_chunk(start) {
-                Ok(found) => found,
+            match self.scan_chunk(start) {
+                Ok(ChunkEnd::At { end, resume }) => {
+                    if let Err((at, kind)) = self.emit_chunk(start, end, resume > end) {
+                        return self.error(at, kind);
+                    }
+                    self.pos = resume;
+                }
+                Ok(ChunkEnd::Cleared { resume }) => self.pos = resume,
                 Err((at, kind)) => return self.error(at, kind),
-            };
-            if let Err((at, kind)) = self.emit_chunk(start, end) {
-                return self.error(at, kind);
             }
-            self.pos = resume;
         }
     }
 }
@@ -520,19 +584,39 @@ fn delimiter_command(line: &str) -> Option<Result<String, String>> {
             Some(close) if close > 0 => Ok(arg[1..1 + close].to_owned()),
             _ => Err(format!("the quoted delimiter {arg} is empty or not closed")),
         },
-        Some(_) => Ok(arg.split([' ', '\t', '\r']).next().unwrap_or_default().to_owned()),
+        // Unquoted, the client's argument ends at a space only (a tab stays in it).
+        Some(_) => Ok(arg.split([' ', '\r']).next().unwrap_or_default().to_owned()),
     };
-    Some(parsed.and_then(|d| {
-        if d.contains('\\') {
-            Err("DELIMITER cannot contain a backslash".to_owned())
-        } else {
-            Ok(d)
-        }
-    }))
+    Some(parsed.and_then(|d| checked_delimiter(&d)))
+}
+
+/// A delimiter the client can match, or why not.
+fn checked_delimiter(d: &str) -> Result<String, String> {
+    if d.is_empty() {
+        Err("DELIMITER must be followed by a delimiter character or string".to_owned())
+    } else if d.contains('\\') {
+        Err("DELIMITER cannot contain a backslash".to_owned())
+    } else if d.contains('\t') {
+        Err(format!(
+            "the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"
+        ))
+    } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
+        // The client copies a multibyte character whole before it looks for the delimiter, so a
+        // delimiter starting with one never ends a statement.
+        Err(format!("the delimiter {d:?} starts with a multibyte character, which the mysql client never matches: use ASCII"))
+    } else if d.len() > 15 {
+        Err(format!("the delimiter {d:?} is longer than the 15 bytes the mysql client keeps: shorten it"))
+    } else {
+        Ok(d.to_owned())
+    }
 }
 
 /// If the chunk is a mysql client command, `Use` or an error; `None` for SQL.
 fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    if chunk.len() > 4 && chunk.as_bytes()[..4].eq_ignore_ascii_case(b"use`") {
+        // No command for the client (no space after USE), but the server's USE all the same.
+        return use_database(&chunk[3..], at);
+    }
     let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
     let word = &chunk[..word_len];
     let rest = chunk[word_len..].trim();
@@ -545,9 +629,15 @@ fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usiz
     if name != "use" {
         return Err((at, SplitErrorKind::ClientCommand(chunk.trim_end().chars().take(60).collect())));
     }
+    use_database(rest, at)
+}
+
+/// `Use` for the argument of a USE, or an error when text follows it.
+fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
     let (database, after) = client_argument(rest);
     if database.is_empty() {
-        return Ok(None);
+        // The client complains and sends nothing.
+        return Err((at, SplitErrorKind::ClientCommand(format!("USE {rest}").trim_end().to_owned())));
     }
     let after = strip_comments(after);
     if !after.is_empty() {
@@ -556,18 +646,32 @@ fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usiz
     Ok(Some(StatementKind::Use { database }))
 }
 
-/// The client's first-argument rule (`get_arg`): quoted with ' " or `, or up to white space.
+/// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
+/// one), or up to white space; a backslash takes the next character as it is.
 fn client_argument(rest: &str) -> (String, &str) {
-    match rest.chars().next() {
-        Some(q @ ('\'' | '"' | '`')) => match rest[1..].find(q) {
-            Some(close) => (rest[1..1 + close].to_owned(), &rest[2 + close..]),
-            None => (String::new(), ""),
-        },
-        _ => {
-            let len = rest.find(|c: char| c.is_ascii_whitespace()).unwrap_or(rest.len());
-            (rest[..len].to_owned(), &rest[len..])
+    let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'));
+    let body = if quote.is_some() { &rest[1..] } else { rest };
+    let mut out = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (c, quote) {
+            ('\\', _) if chars.peek().is_some() => out.extend(chars.next().map(|(_, c)| c)),
+            (c, Some(q)) if c == q => {
+                if chars.peek().is_some_and(|(_, n)| *n == q) {
+                    chars.next();
+                    out.push(q);
+                } else {
+                    return (out, &body[i + 1..]);
+                }
+            }
+            (c, None) if c.is_ascii_whitespace() => return (out, &body[i..]),
+            (c, _) => out.push(c),
         }
     }
+    if quote.is_some() {
+        return (String::new(), "");
+    }
+    (out, "")
 }
 
 /// `text` without `#`, `-- ` and `/* */` comments at its start, trimmed.
@@ -584,69 +688,22 @@ fn strip_comments(mut text: &str) -> &str {
     }
 }
 
-/// A piece's text as sent: trailing white space and a trailing `;` removed.
+/// A piece's text: trailing white space and a trailing `;` removed.
 fn trim_statement(piece: &str) -> &str {
-    let t = piece.trim_end();
-    t.strip_suffix(';').map_or(t, str::trim_end)
+    let t = trim_space(piece);
+    t.strip_suffix(';').map_or(t, trim_space)
 }
 
-/// Words of a statement's head, skipping quoted parts, comments and version-comment markers.
-pub(crate) fn head_words(text: &str, max: usize) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut words = Vec::new();
-    let mut p = 0;
-    while p < bytes.len() && words.len() < max {
-        let b = bytes[p];
-        if b.is_ascii_alphabetic() || b == b'_' {
-            let len = bytes[p..]
-                .iter()
-                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$'))
-                .unwrap_or(bytes.len() - p);
-            words.push(text[p..p + len].to_ascii_uppercase());
-            p += len;
-        } else if b == b'\'' || b == b'"' || b == b'`' {
-            let close = bytes[p + 1..].iter().position(|&c| c == b).map_or(bytes.len(), |i| p + 2 + i);
-            p = close;
-        } else if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") {
-            p += 3;
-            while p < bytes.len() && (bytes[p].is_ascii_digit() || bytes[p] == b'!') {
-                p += 1;
-            }
-        } else if bytes[p..].starts_with(b"/*") {
-            p = find(&bytes[p + 2..], b"*/").map_or(bytes.len(), |i| p + 2 + i + 2);
-        } else if b == b'#' || bytes[p..].starts_with(b"-- ") {
-            p = bytes[p..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |i| p + i);
-        } else if b == b';' {
-            break;
-        } else {
-            p += 1;
-        }
-    }
-    words
+/// Without trailing ASCII white space (a statement's text keeps control characters, which decide
+/// whether a `--` before them starts a comment; [`client_text`] removes them).
+fn trim_space(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
 
-/// Does this statement hold a compound body (`BEGIN ... END` with inner `;`)?
-pub(crate) fn starts_compound(text: &str) -> bool {
-    let words = head_words(text, 12);
-    let Some(first) = words.first() else { return false };
-    match first.as_str() {
-        "CREATE" => {
-            for word in &words[1..] {
-                match word.as_str() {
-                    "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" => return true,
-                    "TABLE" | "VIEW" | "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" | "DATABASE"
-                    | "SCHEMA" | "USER" | "ROLE" | "SEQUENCE" | "SERVER" | "TABLESPACE" | "TEMPORARY"
-                    | "PACKAGE" => return false,
-                    _ => {}
-                }
-            }
-            false
-        }
-        "ALTER" => words.get(1).is_some_and(|w| w == "EVENT"),
-        "BEGIN" => !matches!(words.get(1).map(String::as_str), None | Some("WORK")),
-        "IF" | "CASE" | "LOOP" | "WHILE" | "REPEAT" | "FOR" | "DECLARE" => true,
-        _ => words.get(1).is_some_and(|w| w == "BEGIN") && text.contains(':'),
-    }
+/// Without the trailing white space and control characters (a Ctrl-Z at the end of a DOS file) that
+/// the client removes before it sends a chunk (mysql.cc `remove_cntrl`).
+fn trim_sent(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c <= ' ' || c == '\x7f')
 }
 
 /// A statement's text as the mysql client sends it by default (`--skip-comments`): `--`, `#` and
@@ -654,27 +711,75 @@ pub(crate) fn starts_compound(text: &str) -> bool {
 /// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
 /// stored exactly as the client would store them.
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let stripped = strip_comments_as_sent(text);
+    // The client reads its input line by line and drops the CR of every CRLF line end, inside
+    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends.
+    if !stripped.contains('\r') {
+        return stripped;
+    }
+    std::borrow::Cow::Owned(stripped.replace("\r\n", "\n"))
+}
+
+fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
     let mut changed = false;
+    // After a `/* */` comment the client puts one space before the next character unless that is
+    // white space (so `SELECT/* x */1` stays two words).
+    let mut need_space = false;
+    let flush = |out: &mut String, from: usize, to: usize, need_space: &mut bool| {
+        if from < to {
+            if *need_space && !is_space(bytes[from]) {
+                out.push(' ');
+            }
+            *need_space = false;
+            out.push_str(&text[from..to]);
+        }
+    };
     let mut p = 0;
     while p < bytes.len() {
         match bytes[p] {
-            b'\'' | b'"' | b'`' => p = quoted_end(bytes, p).unwrap_or(bytes.len()),
+            b'\'' | b'"' | b'`' => {
+                let end = quoted_end(bytes, p).unwrap_or(bytes.len());
+                // A backslash at the end of a line inside a string: the client drops it too.
+                let mut i = p + 1;
+                while bytes[p] != b'`' && i < end {
+                    if bytes[i] == b'\\' {
+                        if bytes[i + 1..].starts_with(b"\n") || bytes[i + 1..].starts_with(b"\r\n") {
+                            flush(&mut out, copied, i, &mut need_space);
+                            changed = true;
+                            copied = i + 1;
+                        }
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
+                }
+                p = end;
+            }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
+            b'\\' => {
+                let rest = &bytes[p + 1..];
+                if rest.is_empty() || rest[0] == b'\n' || rest.starts_with(b"\r\n") {
+                    // A backslash at the end of a line: the client drops it.
+                    flush(&mut out, copied, p, &mut need_space);
+                    changed = true;
+                    copied = p + 1;
+                    p += 1;
+                } else {
+                    // An escape outside quotes (`\N`, an unknown command): both characters are text.
+                    p += 1 + text[p + 1..].chars().next().map_or(0, char::len_utf8);
+                }
+            }
+            // A statement's text never ends with a `--` comment (the splitter leaves it out), so
+            // one there was followed by the delimiter: text for the client.
+            b'-' if p + 2 == bytes.len() => p += 2,
             _ => match comment_end(bytes, p) {
                 Some(end) => {
-                    out.push_str(&text[copied..p]);
+                    flush(&mut out, copied, p, &mut need_space);
                     changed = true;
-                    let block = bytes[p] == b'/';
-                    let end = if block { end } else { end.min(bytes.len()) };
-                    if block
-                        && bytes.get(end).is_some_and(|c| !is_space(*c))
-                        && !out.ends_with(|c: char| c.is_ascii_whitespace())
-                    {
-                        out.push(' ');
-                    }
+                    need_space = bytes[p] == b'/';
                     copied = end;
                     p = end;
                 }
@@ -683,47 +788,12 @@ pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     if !changed {
-        return std::borrow::Cow::Borrowed(text);
+        return std::borrow::Cow::Borrowed(trim_sent(text));
     }
-    out.push_str(&text[copied..]);
-    let trimmed = out.trim_end().len();
+    flush(&mut out, copied, text.len(), &mut need_space);
+    let trimmed = trim_sent(&out).len();
     out.truncate(trimmed);
     std::borrow::Cow::Owned(out)
-}
-
-/// The offset just after the quoted string or identifier opening at `bytes[p]` (`'`, `"` or a
-/// backtick): backslash escapes in strings, none in backticks, doubled quotes read as two strings.
-pub(crate) fn quoted_end(bytes: &[u8], p: usize) -> Option<usize> {
-    let quote = bytes[p];
-    let mut i = p + 1;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'\\' && quote != b'`' {
-            i += 2;
-        } else if b == quote {
-            return Some(i + 1);
-        } else {
-            i += 1;
-        }
-    }
-    None
-}
-
-/// If a comment that the server skips (`#`, `-- `, `/* */` but not `/*!`) starts at `bytes[p]`, the
-/// offset after it (the end of `bytes` for an unterminated one).
-pub(crate) fn comment_end(bytes: &[u8], p: usize) -> Option<usize> {
-    let rest = &bytes[p..];
-    if rest.first() == Some(&b'#') || (rest.starts_with(b"--") && rest.get(2).is_none_or(|&c| is_space(c))) {
-        return Some(p + rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len()));
-    }
-    if rest.starts_with(b"/*") && !rest[2..].starts_with(b"!") && !rest[2..].starts_with(b"M!") {
-        return Some(find(&rest[2..], b"*/").map_or(bytes.len(), |i| p + 2 + i + 2));
-    }
-    None
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
@@ -784,13 +854,16 @@ mod tests {
                 &["CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET @a=1; END"],
             ),
             ("DELIMITER ;;\nSELECT 1;;\nSELECT 2 ;;\n", &["SELECT 1", "SELECT 2"]),
-            ("  DeLiMiTeR   \"💩💩\"\nSELECT '💩💩' 💩💩SELECT 2", &["SELECT '💩💩'", "SELECT 2"]),
+            ("  DeLiMiTeR   \"x💩\"\nSELECT 'x💩' x💩SELECT 2", &["SELECT 'x💩'", "SELECT 2"]),
             ("DELIMITER $$ -- cool\nSELECT 1$$", &["SELECT 1"]),
             ("DELIMITER $$\r\nSELECT 1$$\r\n", &["SELECT 1"]),
             // Not at a line start, or with a statement pending: SQL, not a command.
             ("SELECT 1\nDELIMITER $$\n;", &["SELECT 1\nDELIMITER $$"]),
-            // A comment before DELIMITER on its line hides the command, as in the client.
-            ("/* x */ DELIMITER $$\n;", &["DELIMITER $$"]),
+            // A chunk that is a DELIMITER command runs when the delimiter ends it, glued to the next
+            // line as the client glues it.
+            ("/* x */ DELIMITER $$\n;SELECT 1$$", &["SELECT 1"]),
+            ("SELECT 1; delimiter $$\n SELECT 2;SELECT 3$$", &["SELECT 1", "SELECT 3"]),
+            ("SELECT 1; delimiter //\nSELECT 2;SELECT 3//", &["SELECT 1", "SELECT 3//"]),
         ];
         for (sql, want) in cases {
             assert_eq!(texts(sql), *want, "input: {sql:?}");
@@ -922,5 +995,110 @@ mod tests {
         let statements: Vec<_> = split_range(text, 6..end).map(Result::unwrap).collect();
         assert_eq!(statements.len(), 1);
         assert_eq!((statements[0].text, statements[0].line, statements[0].offset), ("SELECT 1", 2, 6));
+    }
+
+    #[test]
+    fn at_the_start_of_a_statement_the_client_reads_dashes_without_a_space_as_a_comment() {
+        assert_eq!(texts("SELECT 1;\n--note; see below\nSELECT 2;\n"), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(texts("SELECT 1; --note;\n  --x\n/* c */--y\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
+        // Inside a statement `--x` is text, as the client keeps it.
+        assert_eq!(texts("SELECT 1\n--x\n;"), ["SELECT 1\n--x"]);
+    }
+
+    #[test]
+    fn the_client_drops_the_cr_of_every_crlf_it_sends() {
+        let sql = "INSERT INTO t VALUES ('line one\r\nline two');\r\nSELECT `a\r\nb`;\r\n";
+        let sent: Vec<_> = split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect();
+        assert_eq!(sent, ["INSERT INTO t VALUES ('line one\nline two')", "SELECT `a\nb`"]);
+    }
+
+    #[test]
+    fn the_client_runs_a_delimiter_command_that_a_delimiter_ends_anywhere_on_a_line() {
+        assert_eq!(texts("/* c */ DELIMITER $$;\nSELECT 1; SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(texts("SELECT 0; DELIMITER $$;\nSELECT 1$$"), ["SELECT 0", "SELECT 1"]);
+        // Not ended by a delimiter, the client would send it to the server as SQL: refused.
+        assert!(err("SELECT 1; DELIMITER $$\nSELECT 2$$").to_string().contains("DELIMITER"));
+    }
+
+    #[test]
+    fn the_server_ends_a_routine_at_its_last_end_inside_a_custom_delimiter_chunk() {
+        let sql = "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2$$\n\
+                   CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1; SELECT 3$$\n\
+                   BEGIN NOT ATOMIC SELECT 4; END; SELECT 5$$\n\
+                   SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'; SELECT 6$$";
+        assert_eq!(
+            texts(sql),
+            [
+                "CREATE PROCEDURE p() BEGIN SELECT 1; END",
+                "SELECT 2",
+                "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1",
+                "SELECT 3",
+                "BEGIN NOT ATOMIC SELECT 4; END",
+                "SELECT 5",
+                "SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'",
+                "SELECT 6",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
+        assert_eq!(
+            texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"),
+            ["SELECT 1 /*!99999 ; SELECT 2 */"]
+        );
+    }
+
+    #[test]
+    fn the_client_follows_the_scripts_own_sql_mode_for_backslashes() {
+        assert_eq!(
+            texts("SET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; SELECT 2;"),
+            ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\\'", "SELECT 2"]
+        );
+        assert_eq!(
+            texts("SET sql_mode='ANSI_QUOTES'; SELECT \"a\\\"; SELECT 'b\\';'; SET sql_mode=''; SELECT 'c\\';';"),
+            ["SET sql_mode='ANSI_QUOTES'", "SELECT \"a\\\"", "SELECT 'b\\';'", "SET sql_mode=''", "SELECT 'c\\';'"]
+        );
+    }
+
+    #[test]
+    fn the_client_knows_the_short_forms_of_use_delimiter_and_clear() {
+        let statements: Vec<_> = split("\\u shop\n\\d $$\nSELECT 1; SELECT 2$$\nSELECT 3 \\c SELECT 4$$")
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(statements[0].kind, StatementKind::Use { database: "shop".into() });
+        let texts: Vec<_> = statements[1..].iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["SELECT 1", "SELECT 2", "SELECT 4"]);
+        assert!(err("SELECT 1 \\u db;").to_string().contains("`\\u` is a mysql client command"));
+    }
+
+    #[test]
+    fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line() {
+        assert_eq!(texts("SELECT 1;\n\x1a"), ["SELECT 1"]);
+        let sent: Vec<_> = split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a")
+            .map(|s| client_text(s.unwrap().text).into_owned())
+            .collect();
+        assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
+        // An unknown one-letter command stays in the text with its character, even a delimiter.
+        assert_eq!(texts("SELECT 1 \\; SELECT 2;"), ["SELECT 1 \\; SELECT 2"]);
+    }
+
+    #[test]
+    fn delimiters_the_client_cannot_match_are_refused() {
+        assert!(err("DELIMITER 💩\n").to_string().contains("multibyte"));
+        assert!(err("DELIMITER 0123456789abcdef\n").to_string().contains("15 bytes"));
+    }
+
+    #[test]
+    fn use_reads_its_argument_as_the_client_does() {
+        let kinds: Vec<_> = split("USE `fz``q`;\nuse shop\\g\nUSE`x`;").map(|s| s.unwrap().kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StatementKind::Use { database: "fz`q".into() },
+                StatementKind::Use { database: "shop".into() },
+                StatementKind::Use { database: "x".into() },
+            ]
+        );
     }
 }
