@@ -741,3 +741,42 @@ fn check_accepts_a_colon_equals_assignment() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Data API's other modes: SQL errors in the `...; Error code: N; SQLState: S` form (the first
+/// run finds no history table by its error number) and transactions opened with `autocommit=0`.
+#[test]
+fn a_run_works_with_sqlstate_messages_and_autocommit_off_transactions() {
+    let r = Repro::start(
+        Options {
+            error_messages: data_api_emulator::ErrorMessages::SqlState,
+            transaction_mode: data_api_emulator::TransactionMode::AutocommitOff,
+            ..Options::default()
+        },
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);"),
+            ("V2__more.sql", "SET @x = 2;\nALTER TABLE t ADD COLUMN b INT;\nINSERT INTO t VALUES (@x, @x);"),
+        ],
+    );
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        r.sql("SELECT GROUP_CONCAT(CONCAT(a, ':', COALESCE(b, '-')) ORDER BY a) FROM app.t"),
+        "1:-,2:2"
+    );
+    r.all_applied().expect("status tells the truth");
+}
+
+/// `SecretsErrorException` (Secrets Manager throttled) is retried like a resuming cluster.
+#[test]
+fn a_secrets_error_is_retried_as_a_transient_failure() {
+    let r = Repro::start(
+        Options::default(),
+        &[("V1__t.sql", "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);")],
+    );
+    let rule = FaultRule { fault: FaultKind::SecretsError, count: 3, delay_ms: 0, operations: None };
+    r.emulator.inject(&rule).expect("injects");
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(r.sql("SELECT COUNT(*) FROM app.t"), "1");
+    r.all_applied().expect("status tells the truth");
+}
