@@ -15,6 +15,10 @@ pub struct Config {
     pub secrets: Vec<Secret>,
     pub timeouts: Timeouts,
     pub errors: ErrorFlavor,
+    /// The shape of SQL error messages.
+    pub error_messages: ErrorMessages,
+    /// What `BeginTransaction` runs on the pinned connection.
+    pub transaction_mode: TransactionMode,
     /// Serve the `/_emulator/...` control routes (fault injection, counters).
     pub control: bool,
 }
@@ -79,6 +83,40 @@ pub enum ErrorFlavor {
     V2,
     /// Aurora Serverless v1: `BadRequestException`.
     V1,
+}
+
+/// The text of a SQL error's `message`. AWS documents both; which one a cluster answers with
+/// depends on the engine generation, so a client must read both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorMessages {
+    /// `Database error code: 1146. Message: Table 'app.t' doesn't exist`.
+    #[default]
+    DatabaseErrorCode,
+    /// `Table 'app.t' doesn't exist; Error code: 1146; SQLState: 42S02` (the JDBC driver's form).
+    SqlState,
+}
+
+/// How a Data API transaction is opened on its pinned connection.
+///
+/// The difference shows after a DDL statement (which commits implicitly in MySQL): after
+/// `START TRANSACTION` the connection is back in autocommit mode, so later calls in the
+/// "transaction" commit one by one and `RollbackTransaction` undoes nothing; with `autocommit=0`
+/// (what a JDBC-based service does with `setAutoCommit(false)`) a new transaction starts at once
+/// and `RollbackTransaction` undoes everything since the DDL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionMode {
+    /// `START TRANSACTION`.
+    #[default]
+    StartTransaction,
+    /// `SET autocommit = 0`; restored to 1 when the transaction ends.
+    AutocommitOff,
+}
+
+/// How SQL errors are reported: the error name (by flavour) and the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorStyle {
+    pub flavor: ErrorFlavor,
+    pub messages: ErrorMessages,
 }
 
 /// A configuration value that could not be read.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Opts, OptsBuilder, Row};
 
-use crate::config::ErrorFlavor;
+use crate::config::{ErrorFlavor, ErrorMessages, ErrorStyle};
 use crate::error::ApiError;
 use crate::sql::Prepared;
 
@@ -73,7 +73,7 @@ impl Pools {
         &self,
         target: &Target,
         database: Option<&str>,
-        flavor: ErrorFlavor,
+        errors: ErrorStyle,
     ) -> Result<Lease, ApiError> {
         let db = database.map(str::to_string).or_else(|| target.default_db.clone());
         let key = (target.pool, db);
@@ -91,7 +91,7 @@ impl Pools {
             .tcp_nodelay(true)
             .stmt_cache_size(0)
             .init(vec!["SET NAMES utf8mb4"]);
-        let conn = Conn::new(Opts::from(opts)).await.map_err(|e| connect_error(e, target, flavor))?;
+        let conn = Conn::new(Opts::from(opts)).await.map_err(|e| connect_error(e, target, errors))?;
         Ok(Lease { conn, key, retire: false })
     }
 
@@ -115,7 +115,7 @@ impl Pools {
         } else {
             format!("KILL QUERY {connection_id}")
         };
-        match self.checkout(target, None, ErrorFlavor::V2).await {
+        match self.checkout(target, None, ErrorStyle::default()).await {
             Ok(mut lease) => match lease.conn.query_drop(&sql).await {
                 Ok(()) => self.checkin(lease),
                 // The connection may already be gone: nothing left to kill.
@@ -170,11 +170,18 @@ pub async fn check_single_statement(conn: &mut Conn, prepared: &Prepared) -> Res
 }
 
 /// A MySQL error as the Data API reports it.
-pub fn sql_error(e: mysql_async::Error, flavor: ErrorFlavor) -> ApiError {
+pub fn sql_error(e: mysql_async::Error, errors: ErrorStyle) -> ApiError {
     match e {
         mysql_async::Error::Server(s) => {
-            let message = format!("Database error code: {}. Message: {}", s.code, s.message);
-            match flavor {
+            let message = match errors.messages {
+                ErrorMessages::DatabaseErrorCode => {
+                    format!("Database error code: {}. Message: {}", s.code, s.message)
+                }
+                ErrorMessages::SqlState => {
+                    format!("{}; Error code: {}; SQLState: {}", s.message, s.code, s.state)
+                }
+            };
+            match errors.flavor {
                 ErrorFlavor::V2 => ApiError::DatabaseError(message),
                 ErrorFlavor::V1 => ApiError::BadRequest(message),
             }
@@ -186,9 +193,9 @@ pub fn sql_error(e: mysql_async::Error, flavor: ErrorFlavor) -> ApiError {
     }
 }
 
-fn connect_error(e: mysql_async::Error, target: &Target, flavor: ErrorFlavor) -> ApiError {
+fn connect_error(e: mysql_async::Error, target: &Target, errors: ErrorStyle) -> ApiError {
     match e {
-        e @ mysql_async::Error::Server(_) => sql_error(e, flavor),
+        e @ mysql_async::Error::Server(_) => sql_error(e, errors),
         other => ApiError::DatabaseUnavailable(format!(
             "Communications link failure: cannot reach {}:{}: {other}",
             target.host, target.port

@@ -23,9 +23,14 @@ pub enum ApiError {
     /// Body is not valid JSON (`SerializationException`, 400).
     #[error("{0}")]
     Serialization(String),
-    /// The call ran longer than the call timeout (`StatementTimeoutException`, 400).
+    /// The call ran longer than the call timeout (`StatementTimeoutException`, 400). The id is
+    /// `None` only under the fault that leaves it out.
     #[error("{message}")]
-    StatementTimeout { message: String, db_connection_id: u64 },
+    StatementTimeout { message: String, db_connection_id: Option<u64> },
+    /// The request body is larger than the service accepts (HTTP 413). What AWS puts in the body
+    /// is not documented; its front end answers 413 before any operation runs.
+    #[error("{0}")]
+    RequestTooLarge(String),
     /// Unknown or expired transaction (`TransactionNotFoundException`, 404).
     #[error("{0}")]
     TransactionNotFound(String),
@@ -69,6 +74,7 @@ impl ApiError {
             ApiError::ServiceUnavailable(_) => "ServiceUnavailableError",
             ApiError::Internal(_) => "InternalServerErrorException",
             ApiError::UnknownOperation(_) => "UnknownOperationException",
+            ApiError::RequestTooLarge(_) => "RequestEntityTooLargeException",
         }
     }
 
@@ -77,6 +83,7 @@ impl ApiError {
         match self {
             ApiError::TransactionNotFound(_) | ApiError::UnknownOperation(_) => 404,
             ApiError::DatabaseUnavailable(_) => 504,
+            ApiError::RequestTooLarge(_) => 413,
             ApiError::ServiceUnavailable(_) => 503,
             ApiError::Internal(_) => 500,
             _ => 400,
@@ -86,10 +93,10 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         match self {
-            ApiError::StatementTimeout { message, db_connection_id } => json!({
+            ApiError::StatementTimeout { message, db_connection_id: Some(id) } => json!({
                 "message": message,
                 "code": self.code(),
-                "dbConnectionId": db_connection_id,
+                "dbConnectionId": id,
             }),
             other => json!({"message": other.to_string(), "code": other.code()}),
         }
@@ -102,10 +109,16 @@ mod tests {
 
     #[test]
     fn statement_timeout_carries_the_connection_id() {
-        let e = ApiError::StatementTimeout { message: "t".into(), db_connection_id: 42 };
+        let e = ApiError::StatementTimeout { message: "t".into(), db_connection_id: Some(42) };
         assert_eq!(e.status(), 400);
         assert_eq!(e.body()["dbConnectionId"], 42);
         assert_eq!(e.body()["code"], "StatementTimeoutException");
+    }
+
+    #[test]
+    fn a_statement_timeout_without_a_connection_id_has_no_such_member() {
+        let e = ApiError::StatementTimeout { message: "t".into(), db_connection_id: None };
+        assert!(e.body().get("dbConnectionId").is_none(), "{}", e.body());
     }
 
     #[test]
@@ -113,5 +126,6 @@ mod tests {
         assert_eq!(ApiError::TransactionNotFound(String::new()).status(), 404);
         assert_eq!(ApiError::ServiceUnavailable(String::new()).status(), 503);
         assert_eq!(ApiError::DatabaseError(String::new()).status(), 400);
+        assert_eq!(ApiError::RequestTooLarge(String::new()).status(), 413);
     }
 }

@@ -1,8 +1,10 @@
 //! Fault injection and per-operation call counters, driven through the control endpoint.
 //!
 //! A fault rule says what the next N calls (optionally only of some operations) get instead of
-//! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`, a dropped
-//! connection before or after the statement ran, or a delay before running. Rules are consumed
+//! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`,
+//! `SecretsErrorException` (Secrets Manager throttled or unreachable), a dropped connection before
+//! or after the statement ran, a delay before running, or a `StatementTimeoutException` without
+//! `dbConnectionId` after `delay_ms` while the statement goes on as after any call timeout. Rules are consumed
 //! in the order they were added. Counters count every call that reached an operation, faulted or
 //! not.
 
@@ -73,6 +75,12 @@ pub enum FaultKind {
     DropAfter,
     /// The call waits `delay_ms` before it runs (and counts toward the call timeout).
     Delay,
+    /// `SecretsErrorException` (400), nothing runs: the service could not read the secret.
+    SecretsError,
+    /// The call's timeout is `delay_ms` for this call and its `StatementTimeoutException` has no
+    /// `dbConnectionId`; the statement runs on (with `continueAfterTimeout`) or is stopped, as
+    /// after any timeout.
+    TimeoutWithoutConnectionId,
 }
 
 /// A rule as posted to `POST /_emulator/faults`.
@@ -83,7 +91,7 @@ pub struct FaultRule {
     /// How many calls it applies to (default 1).
     #[serde(default = "one")]
     pub count: u32,
-    /// For `delay`.
+    /// For `delay` and `timeout_without_connection_id`.
     #[serde(default)]
     pub delay_ms: u64,
     /// Only calls of these operations (model names, e.g. `ExecuteStatement`); all when absent.
@@ -95,6 +103,57 @@ fn one() -> u32 {
     1
 }
 
+/// A rule and when it applies: after `skip` matching calls have passed unharmed (a fault at call
+/// position N of a run is `skip: N`), and only to calls whose request body contains `body_contains`
+/// (e.g. a piece of one statement's SQL, as it appears JSON-escaped). What `POST /_emulator/faults`
+/// takes and `GET /_emulator/faults` lists.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(from = "PostedFault", into = "PostedFault")]
+pub struct ScheduledFault {
+    pub rule: FaultRule,
+    pub skip: u32,
+    pub body_contains: Option<String>,
+}
+
+impl Default for FaultRule {
+    fn default() -> Self {
+        FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: None }
+    }
+}
+
+/// The JSON of a [`ScheduledFault`]: one flat object, unknown keys refused (serde's `flatten`
+/// would accept any key).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostedFault {
+    fault: FaultKind,
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default)]
+    skip: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_contains: Option<String>,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+}
+
+impl From<PostedFault> for ScheduledFault {
+    fn from(p: PostedFault) -> Self {
+        let rule =
+            FaultRule { fault: p.fault, count: p.count, delay_ms: p.delay_ms, operations: p.operations };
+        ScheduledFault { rule, skip: p.skip, body_contains: p.body_contains }
+    }
+}
+
+impl From<ScheduledFault> for PostedFault {
+    fn from(s: ScheduledFault) -> Self {
+        let FaultRule { fault, count, delay_ms, operations } = s.rule;
+        PostedFault { fault, count, delay_ms, skip: s.skip, body_contains: s.body_contains, operations }
+    }
+}
+
 /// A fault that applies to one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -103,16 +162,18 @@ pub enum Fault {
     DropBefore,
     DropAfter,
     Delay(Duration),
+    SecretsError,
+    TimeoutWithoutConnectionId(Duration),
 }
 
 /// Pending fault rules.
 #[derive(Debug, Default)]
 pub struct Faults {
-    rules: Mutex<Vec<FaultRule>>,
+    rules: Mutex<Vec<ScheduledFault>>,
 }
 
 impl Faults {
-    pub fn add(&self, rule: FaultRule) {
+    pub fn add(&self, rule: ScheduledFault) {
         if let Ok(mut rules) = self.rules.lock() {
             rules.push(rule);
         }
@@ -124,20 +185,28 @@ impl Faults {
         }
     }
 
-    pub fn pending(&self) -> Vec<FaultRule> {
+    pub fn pending(&self) -> Vec<ScheduledFault> {
         self.rules.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    /// The fault for the next call of `op`, if any; consumes one count of the first matching rule.
-    pub fn take(&self, op: Operation) -> Option<Fault> {
+    /// The fault for the next call of `op` with request `body`, if any; consumes one count (or one
+    /// skip) of the first matching rule.
+    pub fn take(&self, op: Operation, body: &[u8]) -> Option<Fault> {
         let mut rules = self.rules.lock().ok()?;
         if rules.is_empty() {
             return None;
         }
         let at = rules.iter().position(|r| {
-            r.count > 0 && r.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
+            r.rule.count > 0
+                && r.rule.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op.name()))
+                && r.body_contains.as_ref().is_none_or(|needle| contains(body, needle.as_bytes()))
         })?;
-        let rule = &mut rules[at];
+        let scheduled = &mut rules[at];
+        if scheduled.skip > 0 {
+            scheduled.skip -= 1;
+            return None;
+        }
+        let rule = &mut scheduled.rule;
         rule.count -= 1;
         let fault = match rule.fault {
             FaultKind::Resuming => Fault::Resuming,
@@ -145,12 +214,20 @@ impl Faults {
             FaultKind::DropBefore => Fault::DropBefore,
             FaultKind::DropAfter => Fault::DropAfter,
             FaultKind::Delay => Fault::Delay(Duration::from_millis(rule.delay_ms)),
+            FaultKind::SecretsError => Fault::SecretsError,
+            FaultKind::TimeoutWithoutConnectionId => {
+                Fault::TimeoutWithoutConnectionId(Duration::from_millis(rule.delay_ms))
+            }
         };
         if rule.count == 0 {
             rules.remove(at);
         }
         Some(fault)
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Calls per operation.
@@ -191,18 +268,41 @@ mod tests {
     #[test]
     fn rules_apply_to_the_next_n_matching_calls_in_order() {
         let faults = Faults::default();
-        faults.add(FaultRule {
+        faults.add(now(FaultRule {
             fault: FaultKind::Resuming,
             count: 2,
             delay_ms: 0,
             operations: Some(vec!["BeginTransaction".into()]),
-        });
-        faults.add(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None });
-        assert_eq!(faults.take(Operation::ExecuteStatement), Some(Fault::Unavailable));
-        assert_eq!(faults.take(Operation::ExecuteStatement), None);
-        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
-        assert_eq!(faults.take(Operation::BeginTransaction), Some(Fault::Resuming));
-        assert_eq!(faults.take(Operation::BeginTransaction), None);
+        }));
+        faults.add(now(FaultRule { fault: FaultKind::Unavailable, count: 1, delay_ms: 0, operations: None }));
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), Some(Fault::Unavailable));
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), Some(Fault::Resuming));
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), None);
+    }
+
+    #[test]
+    fn a_rule_with_skip_lets_that_many_matching_calls_pass_first() {
+        let faults = Faults::default();
+        let posted = r#"{"fault":"drop_after","skip":2,"operations":["ExecuteStatement"]}"#;
+        faults.add(serde_json::from_str(posted).expect("valid"));
+        assert_eq!(faults.take(Operation::BeginTransaction, b""), None, "not counted: another operation");
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), Some(Fault::DropAfter));
+        assert_eq!(faults.take(Operation::ExecuteStatement, b""), None);
+    }
+
+    #[test]
+    fn a_rule_can_be_limited_to_calls_whose_body_contains_a_text() {
+        let faults = Faults::default();
+        let posted = r#"{"fault":"drop_after","body_contains":"ADD INDEX"}"#;
+        faults.add(serde_json::from_str(posted).expect("valid"));
+        assert_eq!(faults.take(Operation::ExecuteStatement, br#"{"sql":"SET @x = 1"}"#), None);
+        let alter = br#"{"sql":"ALTER TABLE t ADD INDEX (a)"}"#;
+        assert_eq!(faults.take(Operation::ExecuteStatement, alter), Some(Fault::DropAfter));
+        assert_eq!(faults.take(Operation::ExecuteStatement, alter), None, "used up");
     }
 
     #[test]
@@ -210,5 +310,24 @@ mod tests {
         let rule: FaultRule = serde_json::from_str(r#"{"fault":"drop_after"}"#).expect("valid");
         assert_eq!((rule.fault, rule.count), (FaultKind::DropAfter, 1));
         assert!(serde_json::from_str::<FaultRule>(r#"{"fault":"x"}"#).is_err());
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"fault":"timeout_without_connection_id","delay_ms":50}"#)
+                .expect("valid");
+        assert_eq!(rule.fault, FaultKind::TimeoutWithoutConnectionId);
+        let faults = Faults::default();
+        faults.add(now(rule));
+        assert_eq!(
+            faults.take(Operation::ExecuteStatement, b""),
+            Some(Fault::TimeoutWithoutConnectionId(Duration::from_millis(50)))
+        );
+        let rule: FaultRule = serde_json::from_str(r#"{"fault":"secrets_error"}"#).expect("valid");
+        assert_eq!(rule.fault, FaultKind::SecretsError);
+        let posted: ScheduledFault = serde_json::from_str(r#"{"fault":"resuming"}"#).expect("valid");
+        assert_eq!((posted.skip, posted.rule.count), (0, 1));
+        assert!(serde_json::from_str::<ScheduledFault>(r#"{"fault":"resuming","skp":1}"#).is_err());
+    }
+
+    fn now(rule: FaultRule) -> ScheduledFault {
+        ScheduledFault { rule, ..ScheduledFault::default() }
     }
 }

@@ -24,9 +24,10 @@ mod wire;
 pub mod testing;
 
 pub use config::{
-    parse_secret, split_pair, Cluster, Config, ConfigError, ErrorFlavor, Secret, SecretValue, Timeouts,
+    parse_secret, split_pair, Cluster, Config, ConfigError, ErrorFlavor, ErrorMessages, ErrorStyle, Secret,
+    SecretValue, Timeouts, TransactionMode,
 };
 pub use error::ApiError;
-pub use faults::{FaultKind, FaultRule, Operation};
+pub use faults::{FaultKind, FaultRule, Operation, ScheduledFault};
 pub use server::{serve, ServeError};
-pub use service::{BadClusterUrl, MAX_SQL_CHARS};
+pub use service::{BadClusterUrl, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SQL_CHARS};

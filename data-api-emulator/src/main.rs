@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use data_api_emulator::{parse_secret, split_pair, Cluster, Config, ErrorFlavor, Timeouts};
+use data_api_emulator::{
+    parse_secret, split_pair, Cluster, Config, ErrorFlavor, ErrorMessages, Timeouts, TransactionMode,
+};
 
 /// A local RDS Data API (restJson1) executing on a real MySQL or MariaDB server.
 #[derive(Debug, Parser)]
@@ -36,6 +38,15 @@ struct Args {
     /// DatabaseErrorException.
     #[arg(long)]
     v1_errors: bool,
+    /// Word SQL error messages as `MESSAGE; Error code: N; SQLState: S` (the JDBC driver's form)
+    /// instead of `Database error code: N. Message: MESSAGE`.
+    #[arg(long)]
+    sqlstate_errors: bool,
+    /// Open transactions with `SET autocommit = 0` (as a JDBC-based service does) instead of
+    /// `START TRANSACTION`: after a DDL statement's implicit commit, later calls are still inside a
+    /// transaction.
+    #[arg(long)]
+    autocommit_off_transactions: bool,
     /// Serve the control endpoint (/_emulator/faults, /_emulator/counters).
     #[arg(long)]
     control: bool,
@@ -80,6 +91,16 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             transaction_max: seconds(args.transaction_max_age),
         },
         errors: if args.v1_errors { ErrorFlavor::V1 } else { ErrorFlavor::V2 },
+        error_messages: if args.sqlstate_errors {
+            ErrorMessages::SqlState
+        } else {
+            ErrorMessages::DatabaseErrorCode
+        },
+        transaction_mode: if args.autocommit_off_transactions {
+            TransactionMode::AutocommitOff
+        } else {
+            TransactionMode::StartTransaction
+        },
         control: args.control,
     };
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;

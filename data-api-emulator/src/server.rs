@@ -25,9 +25,9 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::faults::{Fault, FaultRule, Operation};
+use crate::faults::{Fault, Operation, ScheduledFault};
 use crate::ops;
-use crate::service::{BadClusterUrl, Service};
+use crate::service::{BadClusterUrl, Call, Service, MAX_REQUEST_BYTES};
 
 /// How long in-flight connections get to finish after shutdown is requested.
 const GRACE: Duration = Duration::from_secs(5);
@@ -146,11 +146,13 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         )));
     }
     svc.counters.count(op);
-    let body = match req.into_body().collect().await {
-        Ok(b) => b.to_bytes(),
+    let body = match read_body(req.into_body()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => return error_reply(&ApiError::Serialization(format!("cannot read the request body: {e}"))),
     };
-    let fault = svc.faults.take(op);
+    let fault = svc.faults.take(op, &body);
+    let mut call = Call { timeout: svc.config.timeouts.call, report_connection_id: true };
     match fault {
         Some(Fault::Resuming) => {
             return error_reply(&ApiError::DatabaseResuming(
@@ -162,11 +164,21 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         Some(Fault::Unavailable) => {
             return error_reply(&ApiError::ServiceUnavailable("Service unavailable (injected)".into()))
         }
+        Some(Fault::SecretsError) => {
+            return error_reply(&ApiError::SecretsError(
+                "Error fetching secret (injected): Rate exceeded (Service: SecretsManager, Status \
+                 Code: 400, Error Code: ThrottlingException)"
+                    .into(),
+            ))
+        }
+        Some(Fault::TimeoutWithoutConnectionId(d)) => {
+            call = Call { timeout: d.min(call.timeout), report_connection_id: false };
+        }
         Some(Fault::DropBefore) => return drop_connection(&dropper).await,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DropAfter) | None => {}
     }
-    let reply = route(&svc, op, &body).await;
+    let reply = route(&svc, op, &body, call).await;
     if fault == Some(Fault::DropAfter) {
         return drop_connection(&dropper).await;
     }
@@ -179,14 +191,38 @@ async fn drop_connection(dropper: &Notify) -> Reply {
     error_reply(&ApiError::Internal("unreachable".into()))
 }
 
-async fn route(svc: &Arc<Service>, op: Operation, body: &Bytes) -> Reply {
+/// The request body, or `None` when it is over the request limit. An oversized body is still read
+/// to its end (and dropped) so the client can finish sending and read the answer; closing the
+/// connection on it would leave clients with a broken pipe instead of the 413.
+async fn read_body(mut body: Incoming) -> Result<Option<Bytes>, hyper::Error> {
+    let mut kept = bytes::BytesMut::new();
+    let mut over = false;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            over |= kept.len() + data.len() > MAX_REQUEST_BYTES;
+            if !over {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok((!over).then(|| kept.freeze()))
+}
+
+/// The answer to a body over the request limit, before it is decoded.
+fn too_large() -> Reply {
+    error_reply(&ApiError::RequestTooLarge(format!(
+        "Request body exceeds the maximum of {MAX_REQUEST_BYTES} bytes"
+    )))
+}
+
+async fn route(svc: &Arc<Service>, op: Operation, body: &Bytes, call: Call) -> Reply {
     match op {
         Operation::ExecuteStatement => match decode(body) {
-            Ok(r) => reply(ops::execute::handle(svc, r).await),
+            Ok(r) => reply(ops::execute::handle(svc, r, call).await),
             Err(e) => error_reply(&e),
         },
         Operation::BatchExecuteStatement => match decode(body) {
-            Ok(r) => reply(ops::batch::handle(svc, r).await),
+            Ok(r) => reply(ops::batch::handle(svc, r, call).await),
             Err(e) => error_reply(&e),
         },
         Operation::BeginTransaction => match decode(body) {
@@ -258,7 +294,7 @@ async fn control(svc: &Service, method: Method, route: &str, req: Request<Incomi
                 Ok(b) => b.to_bytes(),
                 Err(e) => return error_reply(&ApiError::Serialization(e.to_string())),
             };
-            match serde_json::from_slice::<FaultRule>(&body) {
+            match serde_json::from_slice::<ScheduledFault>(&body) {
                 Ok(rule) => {
                     svc.faults.add(rule);
                     json_reply(StatusCode::OK, &svc.faults.pending(), None)

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use mysql_async::Conn;
 
-use crate::config::{Config, ErrorFlavor, SecretValue};
+use crate::config::{Config, ErrorStyle, SecretValue};
 use crate::db::{self, Outcome, Pools, Target};
 use crate::error::ApiError;
 use crate::faults::{Counters, Faults};
@@ -26,6 +26,19 @@ use crate::transactions::{not_found, Transactions};
 
 /// The longest `sql` the Data API accepts (`SqlStatement` max length in the model).
 pub const MAX_SQL_CHARS: usize = 65_536;
+/// The largest request body the Data API accepts (AWS: 4 MiB).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// The largest response the Data API returns (AWS: 1 MiB; a larger result ends the call).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How one call is run: its timeout and whether a timeout names the connection. Normally the
+/// configured call timeout with `dbConnectionId`; an injected fault can shorten it and leave the id
+/// out (AWS does not document that the field is always there).
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub timeout: std::time::Duration,
+    pub report_connection_id: bool,
+}
 
 /// A configured cluster, with the call target of every secret key (ARN or name) resolved once, so a
 /// call pays two map look-ups and a reference count rather than string copies.
@@ -126,8 +139,9 @@ impl Service {
         })
     }
 
-    pub fn flavor(&self) -> ErrorFlavor {
-        self.config.errors
+    /// How SQL errors are named and worded.
+    pub fn errors(&self) -> ErrorStyle {
+        ErrorStyle { flavor: self.config.errors, messages: self.config.error_messages }
     }
 
     /// Resolves the cluster and secret of a call.
@@ -160,9 +174,10 @@ impl Service {
         tx_id: Option<&str>,
         database: Option<&str>,
         continue_after_timeout: bool,
+        call: Call,
         work: Work,
     ) -> Result<Done, ApiError> {
-        let flavor = self.flavor();
+        let flavor = self.errors();
         let connection_id;
         // The statement's future owns its connection and work, so it can outlive the call: polled
         // in place while the caller waits (no task spawn and hand-off per call), and spawned to
@@ -206,7 +221,7 @@ impl Service {
                 })
             }
         };
-        match tokio::time::timeout(self.config.timeouts.call, &mut statement).await {
+        match tokio::time::timeout(call.timeout, &mut statement).await {
             Ok(result) => result,
             Err(_) => {
                 // Keeps running (and returns its connection, or releases its transaction, when it
@@ -217,7 +232,7 @@ impl Service {
                 }
                 Err(ApiError::StatementTimeout {
                     message: "The statement execution timed out".into(),
-                    db_connection_id: u64::from(connection_id),
+                    db_connection_id: call.report_connection_id.then_some(u64::from(connection_id)),
                 })
             }
         }
@@ -345,7 +360,7 @@ fn drops_database(work: &Work) -> bool {
 }
 
 /// Runs the work on one connection. The flag says whether the connection may be reused.
-async fn perform(conn: &mut Conn, work: &Work, flavor: ErrorFlavor) -> (Result<Done, ApiError>, bool) {
+async fn perform(conn: &mut Conn, work: &Work, flavor: ErrorStyle) -> (Result<Done, ApiError>, bool) {
     let statements: &[Prepared] = match work {
         Work::One(p) => std::slice::from_ref(p),
         Work::Many(ps) => ps,

@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::{Cluster, Config, ErrorFlavor, Secret, SecretValue, Timeouts};
-use crate::faults::{FaultRule, Operation};
+use crate::config::{
+    Cluster, Config, ErrorFlavor, ErrorMessages, Secret, SecretValue, Timeouts, TransactionMode,
+};
+use crate::faults::{FaultRule, Operation, ScheduledFault};
 
 /// Set to a `mysql://user:pass@host:port` URL to test against that server instead of a
 /// throwaway MariaDB.
@@ -111,49 +113,9 @@ impl MariaDb {
             )));
         }
         let port = free_port()?;
-        let server_log = dir.path().join("mariadbd.log");
         // Temporary tables of its own, not in the shared /tmp, where another process may tidy them.
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(io("creating the server's tmpdir"))?;
-        let mut child = Command::new(find_program("mariadbd")?)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
-            .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
-            .arg(format!("--port={port}"))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--user=root",
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_general_ci",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log_file(&server_log)?)
-            .stderr(log_file(&server_log)?)
-            .spawn()
-            .map_err(io("starting mariadbd"))?;
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(TestingError::Server(format!(
-                    "mariadbd exited ({status}):\n{}",
-                    read_tail(&server_log)
-                )));
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(TestingError::Server(format!(
-                    "mariadbd did not accept connections within {STARTUP:?}:\n{}",
-                    read_tail(&server_log)
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        std::fs::create_dir_all(dir.path().join("tmp")).map_err(io("creating the server's tmpdir"))?;
+        let child = spawn_server(dir.path(), port)?;
         Ok(MariaDb {
             url: format!("mysql://root@127.0.0.1:{port}"),
             secret: SecretValue {
@@ -167,6 +129,29 @@ impl MariaDb {
             child: Some(child),
             _dir: Some(dir),
         })
+    }
+
+    /// Kills the throwaway server with SIGKILL (a crash: no clean shutdown, InnoDB recovers on the
+    /// next start) and starts it again on the same data directory and port. Every connection to
+    /// it breaks; transactions not committed are lost. Not possible with
+    /// `AURORA_MIGRATE_TEST_MYSQL_URL`.
+    pub fn restart(&mut self) -> Result<(), TestingError> {
+        let (Some(child), Some(dir)) = (self.child.as_mut(), self._dir.as_ref()) else {
+            return Err(TestingError::Server(format!(
+                "{TEST_MYSQL_URL_ENV} is set: its server cannot be restarted"
+            )));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let port = self
+            .secret
+            .port
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| TestingError::Server("the throwaway server has no port".into()))?;
+        self.child = Some(spawn_server(dir.path(), port)?);
+        Ok(())
     }
 
     /// `mysql://user[:pass]@127.0.0.1:PORT`, for direct connections (e.g. checking a commit from a
@@ -200,6 +185,25 @@ impl MariaDb {
         }
         cmd
     }
+
+    /// Runs `sql` (one or more statements) with the `mariadb` client, straight on the server (not
+    /// through the Data API), and returns its output: rows as tab-separated lines, without column
+    /// names, trimmed. The client reads the text as a script, so `DELIMITER` works too.
+    pub fn sql(&self, sql: &str) -> Result<String, TestingError> {
+        let output = self
+            .client("mariadb")
+            .args(["--default-character-set=utf8mb4", "-N", "-B", "-e", sql])
+            .output()
+            .map_err(io("running the mariadb client"))?;
+        if !output.status.success() {
+            return Err(TestingError::Server(format!(
+                "mariadb client failed ({}) on {sql:?}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
 }
 
 impl Drop for MariaDb {
@@ -208,6 +212,50 @@ impl Drop for MariaDb {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Starts `mariadbd` on the data directory under `dir` and waits until it accepts connections.
+fn spawn_server(dir: &Path, port: u16) -> Result<Child, TestingError> {
+    let server_log = dir.join("mariadbd.log");
+    let mut child = Command::new(find_program("mariadbd")?)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+        .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+        .arg(format!("--port={port}"))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+        .args([
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log_file(&server_log)?)
+        .stderr(log_file(&server_log)?)
+        .spawn()
+        .map_err(io("starting mariadbd"))?;
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(TestingError::Server(format!(
+                "mariadbd exited ({status}):\n{}",
+                read_tail(&server_log)
+            )));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TestingError::Server(format!(
+                "mariadbd did not accept connections within {STARTUP:?}:\n{}",
+                read_tail(&server_log)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -248,6 +296,8 @@ fn free_port() -> Result<u16, TestingError> {
 pub struct Options {
     pub timeouts: Timeouts,
     pub errors: ErrorFlavor,
+    pub error_messages: ErrorMessages,
+    pub transaction_mode: TransactionMode,
 }
 
 impl Options {
@@ -282,6 +332,8 @@ impl TestEmulator {
             }],
             timeouts: options.timeouts,
             errors: options.errors,
+            error_messages: options.error_messages,
+            transaction_mode: options.transaction_mode,
             control: true,
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the emulator"))?;
@@ -336,6 +388,22 @@ impl TestEmulator {
     /// Queues a fault (`POST /_emulator/faults`).
     pub fn inject(&self, rule: &FaultRule) -> Result<(), TestingError> {
         let body = serde_json::to_string(rule).map_err(|e| TestingError::Control(e.to_string()))?;
+        self.control("POST", "/_emulator/faults", &body).map(drop)
+    }
+
+    /// Queues a fault that lets `skip` matching calls pass first: the fault at call position `skip`.
+    pub fn inject_after(&self, rule: &FaultRule, skip: u32) -> Result<(), TestingError> {
+        self.schedule(&ScheduledFault { rule: rule.clone(), skip, body_contains: None })
+    }
+
+    /// Queues a fault for calls whose request body contains `text` (e.g. a piece of one statement).
+    pub fn inject_where(&self, rule: &FaultRule, text: &str) -> Result<(), TestingError> {
+        self.schedule(&ScheduledFault { rule: rule.clone(), skip: 0, body_contains: Some(text.to_owned()) })
+    }
+
+    /// Queues a scheduled fault (`POST /_emulator/faults`).
+    pub fn schedule(&self, scheduled: &ScheduledFault) -> Result<(), TestingError> {
+        let body = serde_json::to_string(&scheduled).map_err(|e| TestingError::Control(e.to_string()))?;
         self.control("POST", "/_emulator/faults", &body).map(drop)
     }
 

@@ -4,51 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_rdsdata::config::retry::RetryConfig;
-use aws_sdk_rdsdata::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_rdsdata::error::ProvideErrorMetadata;
 use aws_sdk_rdsdata::primitives::Blob;
 use aws_sdk_rdsdata::types::{
     DecimalReturnType, Field, LongReturnType, RecordsFormatType, ResultSetOptions, SqlParameter, TypeHint,
 };
-use aws_sdk_rdsdata::Client;
-use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use data_api_emulator::testing::Options;
 use data_api_emulator::{ErrorFlavor, FaultKind, FaultRule, Operation};
 use mysql_async::prelude::Queryable;
 
-struct Env {
-    db: MariaDb,
-    emu: TestEmulator,
-    client: Client,
-}
+mod common;
 
-fn start(options: Options) -> Env {
-    let db = MariaDb::start().expect("a throwaway MariaDB starts");
-    let emu = TestEmulator::start(&db, options).expect("the emulator starts");
-    // Retries off: each test sees exactly what the emulator answered.
-    let config = aws_sdk_rdsdata::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(&emu.endpoint)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    Env { db, emu, client: Client::from_conf(config) }
-}
+use common::{start, Env};
 
 impl Env {
-    fn exec(
-        &self,
-        sql: &str,
-    ) -> aws_sdk_rdsdata::operation::execute_statement::builders::ExecuteStatementFluentBuilder {
-        self.client
-            .execute_statement()
-            .resource_arn(&self.emu.cluster_arn)
-            .secret_arn(&self.emu.secret_arn)
-            .database("app")
-            .sql(sql)
-    }
-
     async fn setup(&self, statements: &[&str]) {
         self.client
             .execute_statement()
@@ -66,19 +35,6 @@ impl Env {
     /// A second, direct connection (not through the emulator).
     async fn direct(&self) -> mysql_async::Conn {
         mysql_async::Conn::from_url(format!("{}/app", self.db.url())).await.expect("direct connection")
-    }
-
-    async fn begin(&self) -> String {
-        self.client
-            .begin_transaction()
-            .resource_arn(&self.emu.cluster_arn)
-            .secret_arn(&self.emu.secret_arn)
-            .database("app")
-            .send()
-            .await
-            .expect("begins")
-            .transaction_id
-            .expect("has an id")
     }
 }
 
@@ -537,14 +493,7 @@ async fn injected_faults_and_call_counters() {
     assert!(started.elapsed() < Duration::from_millis(500));
     let tx = env.begin().await;
     assert!(started.elapsed() >= Duration::from_millis(700), "BeginTransaction was delayed");
-    env.client
-        .rollback_transaction()
-        .resource_arn(&env.emu.cluster_arn)
-        .secret_arn(&env.emu.secret_arn)
-        .transaction_id(&tx)
-        .send()
-        .await
-        .expect("rolls back");
+    env.rollback(&tx).await;
 
     let counters = env.emu.counters().expect("reads counters");
     assert_eq!(counters["ExecuteStatement"], 2 + 1 + 1 + 2 + 1);

@@ -8,12 +8,19 @@
 //!   connection the Data API names until it is idle ([`wait_for`]), then goes on.
 //! - A statement that certainly did not run (or whose lost answer turned out not to have run) is
 //!   sent again for `retry_for`.
+//! - A statement that needs session state (`foreign_key_checks`, `sql_mode`, user variables set
+//!   earlier in its script) gets it on the same connection through a Data API transaction that
+//!   holds only the restoring `SET`s and then the statement ([`run_with_session`]). The transaction
+//!   is a way to pin one connection, not to make the DDL atomic (MySQL commits it by itself), so the
+//!   statement follows the same rules as above: in flight before it is sent, sent once per attempt,
+//!   a lost answer settled by the fingerprint, never sent again once it may have run. (Sending the
+//!   `SET` and the DDL in one call would be a multi-statement, which the Data API refuses.)
 
 use std::time::Duration;
 
 use crate::apply::error::{Failure, StepError};
 use crate::apply::executor::{ExecError, Executor, ParamValue, Request};
-use crate::apply::progress::{fail, Recorder};
+use crate::apply::progress::{exec_failure, fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::{Prepared, Segment};
 use crate::sql::calls::calls;
@@ -35,6 +42,87 @@ pub(crate) async fn run<E: Executor>(rec: &Recorder<'_, E>, seg: &Segment<'_, '_
             }
             other => return other,
         }
+    }
+}
+
+/// Runs the DDL statement of `seg` after `replay` restored its session, both in one transaction (one
+/// connection), and records its progress; sent again only while it certainly did not run.
+pub(crate) async fn run_with_session<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    replay: &[String],
+    reset: Option<&str>,
+) -> Result<(), Failure> {
+    let mut backoff = Backoff::fixed(rec.db.config.retry_for, RESEND_DELAY);
+    loop {
+        match send_with_session(rec, seg, replay, reset).await {
+            Err(failure) if failure.retry => {
+                tracing::warn!(error = %failure.error, "sending the DDL statement again with its session");
+                if !backoff.wait().await {
+                    return Err(failure);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt: begin, restore the session, the statement's calls, end the transaction, then the
+/// progress write (outside the transaction: the DDL has committed it anyway).
+async fn send_with_session<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    replay: &[String],
+    reset: Option<&str>,
+) -> Result<(), Failure> {
+    let (p, at, db) = (&seg.statements[0], seg.at, rec.db);
+    let calls = calls(&client_text(p.statement.text)).map_err(|e| fail(at, StepError::TooLong(e)))?;
+    let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
+        .await
+        .map_err(|e| exec_failure(at, e, StepError::Begin))?;
+    for sql in replay {
+        let request = Request::new(sql.clone()).database(seg.database()).transaction(Some(&tx));
+        if let Err(e) = db.exec.execute(request).await {
+            end(rec, &tx, reset).await;
+            // Nothing durable has happened yet: the attempt may run again whenever the call allows.
+            return Err(exec_failure(at, e, |source| StepError::Replay { sql: sql.clone(), source }));
+        }
+    }
+    for call in calls {
+        let mut request = Request::new(call.sql).database(seg.database()).transaction(Some(&tx));
+        request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
+        match retry(db.config.retry_for, false, || db.exec.execute(request.clone())).await {
+            Ok(_) => {}
+            // The answer is lost, or the call gave up while the statement may still run (a call in a
+            // transaction cannot continue after its timeout): the schema tells, once it is idle.
+            Err(e @ (ExecError::Ambiguous { .. } | ExecError::Timeout { .. })) => {
+                end(rec, &tx, None).await;
+                lost_answer(rec, p, at, e).await?;
+                return rec.write(seg.end, seg.prefix, Some(seg.started), None, seg.announce).await;
+            }
+            Err(e) => {
+                end(rec, &tx, reset).await;
+                return Err(fail(at, StepError::Statement(e)));
+            }
+        }
+    }
+    end(rec, &tx, reset).await;
+    rec.write(seg.end, seg.prefix, Some(seg.started), None, seg.announce).await
+}
+
+/// Ends the session-restoring transaction, first undoing the session on its connection (`reset`,
+/// so the pooled connection does not carry it to another migration). Its only durable content is
+/// the DDL statement, which MySQL has committed (or not) by itself, so a failure here changes
+/// nothing: the transaction expires on its own.
+async fn end<E: Executor>(rec: &Recorder<'_, E>, tx: &str, reset: Option<&str>) {
+    if let Some(sql) = reset {
+        let request = Request::new(sql.to_owned()).transaction(Some(tx));
+        if let Err(e) = rec.db.exec.execute(request).await {
+            tracing::debug!(error = %e, "resetting the session of a DDL statement failed");
+        }
+    }
+    if let Err(e) = rec.db.exec.rollback(tx).await {
+        tracing::debug!(error = %e, "ending the session transaction of a DDL statement failed");
     }
 }
 

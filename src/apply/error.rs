@@ -275,6 +275,26 @@ pub enum StepError {
     LostNotRun(ExecError),
 }
 
+impl StepError {
+    /// Whether a DDL statement that failed with this error may have taken effect (or may still be
+    /// running): its fate is then for the next run to settle from the in-flight record, which the
+    /// failure record must not erase.
+    pub(crate) fn ddl_fate_unknown(&self) -> bool {
+        match self {
+            StepError::Statement(e) => matches!(e, ExecError::Ambiguous { .. } | ExecError::Timeout { .. }),
+            StepError::Progress(_)
+            | StepError::History(_)
+            | StepError::StillRunning(_)
+            | StepError::Fingerprint(_)
+            | StepError::NoConnectionId
+            | StepError::DeadlineWhileRunning(_)
+            | StepError::Waiting { .. }
+            | StepError::LostWithoutRecord(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A segment's failure: which statement, why, and whether running the segment again is safe.
 #[derive(Debug)]
 pub(crate) struct Failure {

@@ -179,18 +179,33 @@ pub mod codes {
     pub const BAD_DB: u16 = 1049;
     /// `ER_NO_DB_ERROR`: no database selected.
     pub const NO_DB: u16 = 1046;
+    /// `ER_LOCK_WAIT_TIMEOUT`: a row lock was not granted within `innodb_lock_wait_timeout`.
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
 }
 
 impl ExecError {
-    /// A SQL error from the database's message, with the error number read from the Data API's
-    /// `Database error code: 1146. Message: ...` form.
+    /// A SQL error from the database's message, with the error number read from either form the
+    /// Data API documents: `Database error code: 1146. Message: ...` or
+    /// `...; Error code: 1146; SQLState: 42S02` (the JDBC driver's).
     pub fn database(message: impl Into<String>) -> ExecError {
         let message = message.into();
+        let number = |rest: &str| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok();
         let code = message
             .strip_prefix("Database error code: ")
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok());
+            .and_then(number)
+            .or_else(|| message.rsplit_once("Error code: ").and_then(|(_, rest)| number(rest)));
         ExecError::Database { code, message }
+    }
+
+    /// Whether a message is a SQL error in one of the Data API's forms (v1 sends them as
+    /// `BadRequestException`, beside malformed requests).
+    pub fn is_sql_error_message(message: &str) -> bool {
+        message.starts_with("Database error code: ") || message.contains("; SQLState: ")
+    }
+
+    /// A row lock was not granted in time: another transaction holds it.
+    pub fn is_lock_wait(&self) -> bool {
+        matches!(self, ExecError::Database { code: Some(codes::LOCK_WAIT_TIMEOUT), .. })
     }
 
     /// The database said the table or its database does not exist (yet).
@@ -228,5 +243,16 @@ mod tests {
         let syntax = ExecError::database("Database error code: 1064. Message: You have an error");
         assert!(!syntax.is_missing_table());
         assert!(matches!(ExecError::database("no code here"), ExecError::Database { code: None, .. }));
+    }
+
+    #[test]
+    fn the_error_number_is_read_from_the_sqlstate_form_too() {
+        let message = "Table 'a.b' doesn't exist; Error code: 1146; SQLState: 42S02";
+        assert!(ExecError::is_sql_error_message(message));
+        assert!(ExecError::database(message).is_missing_table());
+        let wait = ExecError::database("Lock wait timeout exceeded; Error code: 1205; SQLState: HY000");
+        assert!(wait.is_lock_wait());
+        assert!(ExecError::database("Database error code: 1205. Message: Lock wait timeout").is_lock_wait());
+        assert!(!ExecError::is_sql_error_message("Invalid cluster arn: x"));
     }
 }

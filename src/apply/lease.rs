@@ -57,6 +57,11 @@ pub(crate) async fn take<E: Executor + 'static>(db: &Db<'_, E>) -> Result<Lease,
                 created = true;
                 continue;
             }
+            // The lease row is locked by a transaction of another run (or of a crashed one, until
+            // the Data API rolls it back): the lock is held, like any other holder's.
+            Err(e) if e.is_lock_wait() => {
+                tracing::info!(database = db.name, "the lock row is locked by another transaction; waiting");
+            }
             Err(e) => return Err(call_error(format!("database {}: taking the migration lock", db.name))(e)),
         }
         if start.elapsed() >= db.config.lock_wait {

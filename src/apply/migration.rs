@@ -247,17 +247,19 @@ async fn run_segment<E: Executor>(
         if !position.announced {
             rec.intent(seg.at, &position.prefix.hex(), &first.scope(rec.db.name)).await?;
         }
-        // With session state to restore, it runs in a transaction of its own (one connection).
+        // With session state to restore, the SETs and the statement share one pinned connection.
         if replay.is_empty() {
             return ddl::run(rec, seg).await.map(|()| None);
         }
-        return transaction::run(rec, seg, &replay, &[]).await.map(|_| None);
+        let reset = position.session.reset(&[]);
+        return ddl::run_with_session(rec, seg, &replay, reset.as_deref()).await.map(|()| None);
     }
     // Read back what the session statements assigned (this segment's, and replayed ones not yet
     // read), so that later segments restore it with one statement.
     let sent = session_statements(seg.statements);
     let capture = position.session.to_capture(sent.iter().map(String::as_str));
-    let values = transaction::run(rec, seg, &replay, &capture).await?;
+    let reset = position.session.reset(&capture);
+    let values = transaction::run(rec, seg, &replay, &capture, reset.as_deref()).await?;
     Ok(values.map(|v| (capture, v)))
 }
 
@@ -284,15 +286,25 @@ async fn failed<E: Executor>(
     tracing::error!(database, version = %migration.version, statement = failure.index + 1, line = p.line, error = %error, "statement failed");
     let shortened: String = p.text.chars().take(2000).collect();
     let prefix = position.prefix.hex();
-    rec.failure(&FailureRecord {
-        applied: seg.at,
-        prefix: &prefix,
-        error: &error,
-        statement: &shortened,
-        at: &failed_at,
-        started: seg.started,
-    })
-    .await;
+    if prepared[failure.index].is_ddl() && failure.error.ddl_fate_unknown() {
+        // The row still says the statement is in flight: the next run waits for it, looks at the
+        // schema and records it, instead of sending it again.
+        tracing::warn!(
+            database,
+            statement = failure.index + 1,
+            "left the DDL statement in flight for the next run"
+        );
+    } else {
+        rec.failure(&FailureRecord {
+            applied: seg.at,
+            prefix: &prefix,
+            error: &error,
+            statement: &shortened,
+            at: &failed_at,
+            started: seg.started,
+        })
+        .await;
+    }
     MigrationError::StatementFailed {
         version: migration.version.to_string(),
         script: migration.script.clone(),

@@ -9,6 +9,12 @@
 //! and is exact: the values are the ones the server computed, not a replay of expressions.
 //!
 //! A `SET` this module cannot read (or one assigning a global variable) is replayed as written.
+//!
+//! A transaction's connection goes back to the Data API's pool when it ends, with whatever the
+//! segment set on it, and a later call of another migration may get it: so a segment that set or
+//! restored variables ends by resetting them ([`Session::reset`]), as the mysql client gives every
+//! file a fresh session. Character set and collation variables are left alone: the Data API sets
+//! those on its connections itself, and `DEFAULT` would be the server's, not the Data API's.
 
 use crate::apply::executor::Value;
 use crate::sql::session_vars::{assigned, push_unique};
@@ -85,6 +91,27 @@ impl Session {
         }
     }
 
+    /// One `SET` that undoes, on the connection, what the state and `captured` assigned: system
+    /// variables back to their global `DEFAULT`, user variables to `NULL`. `None` when nothing to undo.
+    pub fn reset(&self, captured: &[String]) -> Option<String> {
+        let mut targets: Vec<String> = self.values.iter().map(|(t, _)| t.clone()).collect();
+        for t in captured {
+            push_unique(&mut targets, t.clone());
+        }
+        let assignments: Vec<String> = targets
+            .iter()
+            .filter_map(|t| match t.strip_prefix("@@") {
+                Some(var) => {
+                    let name = var.rsplit('.').next().unwrap_or(var).to_ascii_lowercase();
+                    let managed = name.starts_with("character_set") || name.starts_with("collation");
+                    (!managed).then(|| format!("{t} = DEFAULT"))
+                }
+                None => Some(format!("{t} = NULL")),
+            })
+            .collect();
+        (!assignments.is_empty()).then(|| format!("SET {}", assignments.join(", ")))
+    }
+
     /// Adds statements from a segment that was not read back (kept as written).
     pub fn append_unread<'a>(&mut self, segment: impl IntoIterator<Item = &'a str>) {
         for sent in segment {
@@ -129,5 +156,14 @@ mod tests {
             ["SET foreign_key_checks = 1"],
         );
         assert_eq!(s.replay()[0], "SET @`saved` = 'utf8mb4', @@SESSION.foreign_key_checks = 1");
+    }
+
+    #[test]
+    fn reset_undoes_system_and_user_variables_but_leaves_character_sets_to_the_data_api() {
+        let mut s = Session::default();
+        assert_eq!(s.reset(&[]), None);
+        s.captured(&["@`saved`".to_owned()], &[Value::Long(1)], ["SET @saved = 1"]);
+        let captured = ["@@SESSION.sql_mode".to_owned(), "@@SESSION.character_set_client".to_owned()];
+        assert_eq!(s.reset(&captured).as_deref(), Some("SET @`saved` = NULL, @@SESSION.sql_mode = DEFAULT"));
     }
 }

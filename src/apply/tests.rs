@@ -123,17 +123,25 @@ async fn session_statements_are_replayed_in_each_segment_and_use_switches_databa
             "exec INSERT INTO a VALUES (1) in t1 @app",
             // The value is read back, and later segments restore it with one statement.
             "exec SELECT @@SESSION.foreign_key_checks in t1 @app",
+            // Each transaction undoes the session on its connection before it goes back to the pool.
+            "exec SET @@SESSION.foreign_key_checks = DEFAULT in t1 @app",
             "intent 1 4 in t1",
             "commit t1",
+            // The DDL statement gets its session through a transaction that only pins the
+            // connection: the SET, the statement (committed by MySQL itself), then the transaction
+            // is ended and progress written outside it, so the statement is never part of a
+            // segment that a retry would run again.
             "begin t2",
             "exec SET @@SESSION.foreign_key_checks = 0 in t2 @app",
             "exec CREATE TABLE b (id INT) in t2 @app",
-            "progress 1 5 in t2",
-            "commit t2",
+            "exec SET @@SESSION.foreign_key_checks = DEFAULT in t2",
+            "rollback t2",
+            "progress 1 5",
             // USE starts the next segment, whose calls go to the new database.
             "begin t3",
             "exec SET @@SESSION.foreign_key_checks = 0 in t3 @other",
             "exec INSERT INTO c VALUES (1) in t3 @other",
+            "exec SET @@SESSION.foreign_key_checks = DEFAULT in t3 @other",
             "progress 1 8 in t3",
             "commit t3",
         ]

@@ -3,7 +3,8 @@
 //! answer was lost landed.
 //!
 //! Each attempt: begin, restore the session (`replay`), send the statements, read back the session
-//! variables they assigned (`capture`), write progress, commit. A failure rolls back; the segment is
+//! variables they assigned (`capture`), undo them on the connection (`reset`, so that the pooled
+//! connection does not carry them to another migration), write progress, commit. A failure rolls back; the segment is
 //! run again from the start when nothing of it can have been committed (the statement did not run,
 //! or the transaction is gone), with a doubling pause, for `retry_for`.
 
@@ -21,10 +22,11 @@ pub(crate) async fn run<E: Executor>(
     seg: &Segment<'_, '_>,
     replay: &[String],
     capture: &[String],
+    reset: Option<&str>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let mut backoff = Backoff::doubling(rec.db.config.retry_for);
     loop {
-        match attempt(rec, seg, replay, capture).await {
+        match attempt(rec, seg, replay, capture, reset).await {
             Err(failure) if failure.retry => {
                 let Some(delay) = backoff.next_delay() else { return Err(failure) };
                 tracing::warn!(error = %failure.error, "segment rolled back; running it again");
@@ -41,12 +43,13 @@ async fn attempt<E: Executor>(
     seg: &Segment<'_, '_>,
     replay: &[String],
     capture: &[String],
+    reset: Option<&str>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let db = rec.db;
     let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
         .await
         .map_err(|e| exec_failure(seg.at, e, StepError::Begin))?;
-    let captured = match body(rec, seg, &tx, replay, capture).await {
+    let captured = match body(rec, seg, &tx, replay, capture, reset).await {
         Ok(captured) => captured,
         Err(failure) => {
             if let Err(e) = db.exec.rollback(&tx).await {
@@ -65,6 +68,7 @@ async fn body<E: Executor>(
     tx: &str,
     replay: &[String],
     capture: &[String],
+    reset: Option<&str>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let (exec, database) = (rec.db.exec, seg.database());
     for sql in replay {
@@ -93,6 +97,12 @@ async fn body<E: Executor>(
             Request::new(format!("SELECT {}", capture.join(", "))).database(database).transaction(Some(tx));
         let outcome = exec.execute(read).await.map_err(|e| exec_failure(seg.at, e, StepError::ReadBack))?;
         captured = outcome.rows.into_iter().next();
+    }
+    if let Some(sql) = reset {
+        let request = Request::new(sql.to_owned()).database(database).transaction(Some(tx));
+        exec.execute(request).await.map_err(|e| {
+            exec_failure(seg.at, e, |source| StepError::Replay { sql: sql.to_owned(), source })
+        })?;
     }
     rec.write(seg.end, seg.prefix, Some(seg.started), Some(tx), seg.announce).await?;
     Ok(captured)

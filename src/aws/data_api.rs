@@ -148,10 +148,20 @@ where
                 "BadRequestException" if message.contains("Communications link failure") => {
                     ExecError::Transient { message: named }
                 }
-                "BadRequestException" if message.starts_with("Database error code") => {
+                "BadRequestException" if ExecError::is_sql_error_message(&message) => {
                     ExecError::database(message)
                 }
                 "StatementTimeoutException" => ExecError::Timeout { connection_id: connection_id(err) },
+                // The secret is read before anything is sent to the database, and Secrets Manager
+                // throttles: a SecretsErrorException is a call that certainly did not run, worth
+                // sending again, unless the secret is missing or forbidden (a configuration error).
+                "SecretsErrorException"
+                    if !["can't find", "not found", "ResourceNotFound", "AccessDenied", "not authorized"]
+                        .iter()
+                        .any(|m| message.contains(m)) =>
+                {
+                    ExecError::Transient { message: named }
+                }
                 "DatabaseResumingException"
                 | "DatabaseUnavailableException"
                 | "ThrottlingException"
@@ -204,8 +214,11 @@ impl Executor for DataApi {
             .await
             .map_err(|e| {
                 classify(e, |err| match err {
+                    // The SDK reads a missing `dbConnectionId` as 0, and AWS does not document that
+                    // the member is always there; MySQL connection ids start at 1, so 0 means
+                    // "unknown connection", never connection 0.
                     aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementError::StatementTimeoutException(t) => {
-                        Some(t.db_connection_id())
+                        Some(t.db_connection_id()).filter(|id| *id > 0)
                     }
                     _ => None,
                 })

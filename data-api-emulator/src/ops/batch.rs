@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::ops::execute::generated_fields;
-use crate::service::{check_sql, Done, Service, Work};
+use crate::service::{check_sql, Call, Done, Service, Work};
 use crate::sql;
 use crate::wire::{BatchExecuteStatementRequest, BatchExecuteStatementResponse, UpdateResult};
 
 pub async fn handle(
     svc: &Arc<Service>,
     req: BatchExecuteStatementRequest,
+    call: Call,
 ) -> Result<BatchExecuteStatementResponse, ApiError> {
     let sql_text = check_sql(req.sql.as_deref(), req.schema.as_deref())?;
     let target = svc.target(req.resource_arn.as_deref(), req.secret_arn.as_deref())?;
@@ -26,6 +27,7 @@ pub async fn handle(
             req.transaction_id.as_deref(),
             req.database.as_deref(),
             false,
+            call,
             Work::Many(statements),
         )
         .await?;

@@ -1,16 +1,21 @@
 //! `ExecuteStatement` (`POST /Execute`): one SQL statement, in a transaction or autocommitted.
+//!
+//! A result larger than the service returns (1 MiB) is an error, and inside a transaction it also
+//! ends the transaction (rolled back), as the service does: a client must page its reads.
 
 use std::sync::Arc;
 
+use crate::config::ErrorFlavor;
 use crate::convert::{self, ValueOptions};
 use crate::error::ApiError;
-use crate::service::{check_sql, Done, Service, Work};
+use crate::service::{check_sql, Call, Done, Service, Work, MAX_RESPONSE_BYTES};
 use crate::sql;
-use crate::wire::{ExecuteStatementRequest, ExecuteStatementResponse, Field};
+use crate::wire::{EndTransactionRequest, ExecuteStatementRequest, ExecuteStatementResponse, Field};
 
 pub async fn handle(
     svc: &Arc<Service>,
     req: ExecuteStatementRequest,
+    call: Call,
 ) -> Result<ExecuteStatementResponse, ApiError> {
     let sql_text = check_sql(req.sql.as_deref(), req.schema.as_deref())?;
     let target = svc.target(req.resource_arn.as_deref(), req.secret_arn.as_deref())?;
@@ -29,6 +34,7 @@ pub async fn handle(
             req.transaction_id.as_deref(),
             req.database.as_deref(),
             req.continue_after_timeout,
+            call,
             Work::One(prepared),
         )
         .await?;
@@ -54,6 +60,10 @@ pub async fn handle(
                 }
                 response.records = Some(records);
             }
+            let size = serde_json::to_vec(&response).map_or(0, |body| body.len());
+            if size > MAX_RESPONSE_BYTES {
+                return Err(too_large(svc, &req).await);
+            }
         }
         None => {
             response.number_of_records_updated = outcome.affected_rows;
@@ -61,6 +71,25 @@ pub async fn handle(
         }
     }
     Ok(response)
+}
+
+/// The error for a result over the response limit; ends the call's transaction, if any.
+async fn too_large(svc: &Arc<Service>, req: &ExecuteStatementRequest) -> ApiError {
+    if let Some(id) = &req.transaction_id {
+        let end = EndTransactionRequest {
+            resource_arn: req.resource_arn.clone(),
+            secret_arn: req.secret_arn.clone(),
+            transaction_id: Some(id.clone()),
+        };
+        // The transaction is gone whatever the rollback answers.
+        let _ = super::rollback::handle(svc, end).await;
+    }
+    match svc.errors().flavor {
+        ErrorFlavor::V2 => ApiError::DatabaseError("Database response exceeded size limit".into()),
+        ErrorFlavor::V1 => {
+            ApiError::BadRequest("Database returned more than the allowed response size limit".into())
+        }
+    }
 }
 
 /// `generatedFields`: the AUTO_INCREMENT value the statement generated, if any.

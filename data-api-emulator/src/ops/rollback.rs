@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 
+use crate::config::TransactionMode;
 use crate::db;
 use crate::error::ApiError;
 use crate::service::Service;
@@ -39,9 +40,15 @@ pub(crate) async fn end(
     drop(guard);
     match lease.conn.query_drop(statement).await {
         Ok(()) => {
+            // A pooled connection must be back in autocommit mode before another call gets it.
+            if svc.config.transaction_mode == TransactionMode::AutocommitOff
+                && lease.conn.query_drop("SET autocommit = 1").await.is_err()
+            {
+                lease.retire = true;
+            }
             svc.pools.checkin(lease);
             Ok(TransactionStatusResponse { transaction_status: status.to_string() })
         }
-        Err(e) => Err(db::sql_error(e, svc.flavor())),
+        Err(e) => Err(db::sql_error(e, svc.errors())),
     }
 }

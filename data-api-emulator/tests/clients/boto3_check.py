@@ -6,66 +6,12 @@ Exits 0 when every check passes, 1 otherwise (printing what failed).
 """
 
 import json
-import os
-import sys
 import threading
 import time
-import urllib.request
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ENDPOINT = os.environ["DATA_API_ENDPOINT"]
-CLUSTER = os.environ["DATA_API_CLUSTER_ARN"]
-SECRET = os.environ["DATA_API_SECRET_ARN"]
-
-client = boto3.client(
-    "rds-data",
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"total_max_attempts": 1}),
-)
-X = client.exceptions
-failures = []
-
-
-def check(label, condition, detail=""):
-    if not condition:
-        failures.append(f"{label}: {detail}")
-
-
-def run(sql, **kw):
-    args = {"resourceArn": CLUSTER, "secretArn": SECRET, "database": "app", "sql": sql}
-    args.update(kw)
-    return client.execute_statement(**args)
-
-
-def expect_error(label, exc_class, fn):
-    try:
-        fn()
-    except exc_class as e:
-        return e
-    except Exception as e:  # noqa: BLE001 - report what came instead
-        failures.append(f"{label}: expected {exc_class.__name__}, got {type(e).__name__}: {e}")
-        return None
-    failures.append(f"{label}: expected {exc_class.__name__}, got success")
-    return None
-
-
-def code(e):
-    return e.response["Error"]["Code"] if e is not None else None
-
-
-def control(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(ENDPOINT + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read() or b"null")
-
+from boto3_common import CLUSTER, SECRET, X, check, client, code, control, expect_error, finish, run
 
 client.execute_statement(resourceArn=CLUSTER, secretArn=SECRET, sql="CREATE DATABASE IF NOT EXISTS app")
 run("CREATE TABLE every_type (i_tiny TINYINT, i_big BIGINT, u_big BIGINT UNSIGNED, d DECIMAL(10,3), "
@@ -202,7 +148,4 @@ e = expect_error("503", X.ServiceUnavailableError, lambda: run("SELECT 1"))
 check("503 status", e is not None and e.response["ResponseMetadata"]["HTTPStatusCode"] == 503, e and e.response)
 check("counters", control("GET", "/_emulator/counters")["BeginTransaction"] >= 4)
 
-if failures:
-    print("boto3 checks failed:\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("boto3 checks passed")
+finish("boto3 checks")

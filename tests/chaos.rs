@@ -1,0 +1,782 @@
+//! The chaos suite: the real `aurora-migrate` CLI against the emulator and a throwaway MariaDB,
+//! under faults, checked against what the `mariadb` client makes of the same scripts.
+//!
+//! The workload (`tests/chaos/workload`) mixes DDL, DML, `SET`s (a DDL statement right after one),
+//! a trigger and a procedure under `DELIMITER`, non-idempotent `UPDATE n = n + k` and audit rows
+//! without a key, so anything run twice shows. It is applied once with the `mariadb` client to a
+//! reference database; every case then migrates a fresh database of its own through the CLI with
+//! one kind of chaos: a lost answer (`drop_after`), a dropped request (`drop_before`), a 5xx or a
+//! resuming cluster at a call position of the run (counted on a clean run first); a SIGKILL at a
+//! random moment; three concurrent runs, some killed; MariaDB killed and restarted mid-run; the
+//! slow DDL outliving a 1-second call timeout, with a kill. After each, the CLI is rerun (at most
+//! three times) and must converge: a dump of the database equal to the reference (schema, routines,
+//! triggers, rows: so nothing ran twice or was skipped), and `status` saying every migration is
+//! applied. A first run that exits 0 must already be there.
+//!
+//! Seeded and bounded: `CHAOS_SEED` (default 10), `CHAOS_CASES` (default 24, a few minutes on two
+//! cores), `CHAOS_FIRST` (the first case index; `CHAOS_FIRST=7 CHAOS_CASES=1` replays case 7;
+//! kill and restart moments are fractions of the measured clean run, so they vary with the load).
+//! `CHAOS_SWEEP=1` replaces the random choice by every fault kind at every call position in turn.
+//! `dev/chaos` runs thousands. The tests below the sample are the reproductions of issue 10.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use aurora_migrate::names;
+
+mod common;
+use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use data_api_emulator::{FaultKind, FaultRule};
+
+const HISTORY: &str = names::DEFAULT_HISTORY_TABLE;
+/// A CLI run that takes longer than this is hung: killed and reported.
+const RUN_LIMIT: Duration = Duration::from_secs(150);
+
+/// One MariaDB, an emulator with AWS's timeouts and one with a 1-second call timeout, the workload
+/// and the reference dump.
+struct Lab {
+    db: MariaDb,
+    fast: TestEmulator,
+    slow: TestEmulator,
+    workload: PathBuf,
+    reference: String,
+}
+
+impl Lab {
+    fn start() -> Lab {
+        let db = MariaDb::start().expect("throwaway MariaDB starts");
+        // A lock wait that fails in 5 s instead of 50 s: a run blocked by a crashed run's open
+        // transaction shows as quickly, and the sample stays bounded.
+        db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").expect("sets the lock wait");
+        let fast = TestEmulator::start(&db, Options::default()).expect("emulator starts");
+        let slow = TestEmulator::start(
+            &db,
+            Options::with_timeouts(
+                Duration::from_secs(1),
+                Duration::from_secs(180),
+                Duration::from_secs(3600),
+            ),
+        )
+        .expect("emulator starts");
+        let workload = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/chaos/workload");
+        let mut lab = Lab { db, fast, slow, workload, reference: String::new() };
+        lab.reference = lab.reference_dump();
+        lab
+    }
+
+    /// Applies every workload file with the `mariadb` client, one session per file, as a user
+    /// would pipe them, and dumps the result.
+    fn reference_dump(&self) -> String {
+        self.db.sql("CREATE DATABASE reference").expect("creates the reference database");
+        for file in workload_files(&self.workload) {
+            let out = self
+                .db
+                .client("mariadb")
+                .args(["--default-character-set=utf8mb4", "reference"])
+                .stdin(std::fs::File::open(&file).expect("opens the script"))
+                .output()
+                .expect("mariadb client runs");
+            assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        self.dump("reference")
+    }
+
+    /// `mariadb-dump` of a database without the history tables, normalised: no AUTO_INCREMENT
+    /// counters (rolled-back inserts move them), rows sorted (tables without a key keep insertion
+    /// order, which resumed runs may change without being wrong).
+    fn dump(&self, database: &str) -> String {
+        let out = self
+            .db
+            .client("mariadb-dump")
+            .args([
+                "--default-character-set=utf8mb4",
+                "--skip-dump-date",
+                "--compact",
+                "--skip-extended-insert",
+                "--routines",
+                "--triggers",
+                "--order-by-primary",
+            ])
+            .arg(format!("--ignore-table={database}.{HISTORY}"))
+            .arg(format!("--ignore-table={database}.{HISTORY}_lock"))
+            .arg(database)
+            .output()
+            .expect("mariadb-dump runs");
+        assert!(out.status.success(), "dump of {database}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut rows = Vec::new();
+        let mut rest = Vec::new();
+        for line in text.lines() {
+            let line = strip_auto_increment(line);
+            if line.starts_with("INSERT INTO") {
+                rows.push(line);
+            } else {
+                rest.push(line);
+            }
+        }
+        rows.sort();
+        rest.extend(rows);
+        rest.join("\n")
+    }
+
+    fn spawn_migrate(&self, emulator: &TestEmulator, database: &str) -> Child {
+        spawn_migrate(emulator, &self.workload, database)
+    }
+
+    fn migrate(&self, emulator: &TestEmulator, database: &str) -> Run {
+        finish(self.spawn_migrate(emulator, database))
+    }
+
+    /// Whether `database` now matches the reference and `status` says every migration is applied;
+    /// the difference otherwise.
+    fn converged(&self, database: &str) -> Result<(), String> {
+        let dump = self.dump(database);
+        if dump != self.reference {
+            return Err(format!(
+                "{database} differs from the mariadb client's result:\n{}",
+                diff(&dump, &self.reference)
+            ));
+        }
+        all_applied(&self.fast, &self.workload, database)
+    }
+
+    fn create(&self, database: &str) {
+        create(&self.db, database);
+    }
+}
+
+fn create(db: &MariaDb, database: &str) {
+    db.sql(&format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}")).expect("creates");
+}
+
+/// Whether `status` says every migration of `dir` is applied in `database`.
+fn all_applied(emulator: &TestEmulator, dir: &Path, database: &str) -> Result<(), String> {
+    let status = finish(cli(emulator, dir, database, &["--format", "json", "status"]).spawn().expect("runs"));
+    let json: serde_json::Value = serde_json::from_str(&status.stdout)
+        .map_err(|e| format!("status is not JSON ({e}): {}\n{}", status.stdout, status.stderr))?;
+    let entries = json["databases"][0]["entries"].as_array().cloned().unwrap_or_default();
+    let wrong: Vec<String> = entries
+        .iter()
+        .filter(|e| e["state"] != "applied" || e["history"]["success"] != true)
+        .map(|e| format!("{} {} {}", e["version"], e["state"], e["history"]))
+        .collect();
+    if entries.len() != workload_files(dir).len() || !wrong.is_empty() || json["ok"] != true {
+        return Err(format!("status does not say all applied: {wrong:?}\n{}", status.stdout));
+    }
+    Ok(())
+}
+
+/// The CLI with `args`, scripts `dir` and `database`, through `emulator`.
+fn cli(emulator: &TestEmulator, dir: &Path, database: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
+    cmd.args(args).arg(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    common::connect_to(&mut cmd, emulator, database);
+    cmd
+}
+
+fn spawn_migrate(emulator: &TestEmulator, dir: &Path, database: &str) -> Child {
+    cli(emulator, dir, database, &["migrate", "--lease", "2", "--lock-wait", "30"])
+        .spawn()
+        .expect("the CLI starts")
+}
+
+/// What a CLI run did.
+struct Run {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    fn code(&self) -> String {
+        match self.status {
+            Some(s) => s.code().map_or_else(|| "killed".to_owned(), |c| c.to_string()),
+            None => "hung".to_owned(),
+        }
+    }
+}
+
+/// Waits for a CLI run (killing it after [`RUN_LIMIT`]) and collects its output.
+fn finish(mut child: Child) -> Run {
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if started.elapsed() > RUN_LIMIT {
+            kill(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    Run { status, stdout, stderr }
+}
+
+/// SIGKILL to our own child, then reaps it.
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn workload_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .expect("workload folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_owned();
+            let version = name.strip_prefix('V')?.split("__").next()?.parse().ok()?;
+            Some((version, p))
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+fn strip_auto_increment(line: &str) -> String {
+    match line.find(" AUTO_INCREMENT=") {
+        Some(at) => {
+            let rest = &line[at + 16..];
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            format!("{}{}", &line[..at], &rest[end..])
+        }
+        None => line.to_owned(),
+    }
+}
+
+/// Lines only in one of the two dumps.
+fn diff(got: &str, want: &str) -> String {
+    let got_lines: Vec<&str> = got.lines().collect();
+    let want_lines: Vec<&str> = want.lines().collect();
+    let mut out = String::new();
+    for l in &got_lines {
+        if !want_lines.contains(l) {
+            out.push_str(&format!("+ {l}\n"));
+        }
+    }
+    for l in &want_lines {
+        if !got_lines.contains(l) {
+            out.push_str(&format!("- {l}\n"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(same lines, different multiplicity: a row or object twice)\n");
+    }
+    out
+}
+
+/// splitmix64: a seeded, dependency-free source of case parameters.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One kind of chaos, with its parameters.
+#[derive(Debug, Clone)]
+enum Chaos {
+    /// A fault at call position `at` (0-based, over all operations) of the first run.
+    Fault { kind: FaultKind, at: u32 },
+    /// SIGKILL after `after_ms`.
+    Kill { after_ms: u64 },
+    /// Three runs at once; those in `kill` are killed after their delay.
+    Concurrent { kill_after_ms: [Option<u64>; 3] },
+    /// MariaDB killed and restarted after `after_ms`.
+    RestartDatabase { after_ms: u64 },
+    /// Through the 1-second-call-timeout emulator (the slow DDL outlives its call), killed after
+    /// `after_ms`.
+    SlowDdlKill { after_ms: u64 },
+}
+
+/// What a clean run looks like: calls and duration, measured once.
+struct Baseline {
+    calls: u32,
+    fast_ms: u64,
+    slow_ms: u64,
+}
+
+fn measure(lab: &Lab) -> Baseline {
+    lab.create("chaos_clean_fast");
+    lab.fast.reset_counters().expect("resets");
+    let started = Instant::now();
+    let run = lab.migrate(&lab.fast, "chaos_clean_fast");
+    let fast_ms = started.elapsed().as_millis() as u64;
+    assert!(run.ok(), "a clean run fails: {}\n{}", run.stdout, run.stderr);
+    lab.converged("chaos_clean_fast").expect("a clean run gives the mariadb client's result");
+    let calls: u64 = lab.fast.counters().expect("counters").values().sum();
+    lab.create("chaos_clean_slow");
+    let started = Instant::now();
+    let run = lab.migrate(&lab.slow, "chaos_clean_slow");
+    let slow_ms = started.elapsed().as_millis() as u64;
+    assert!(run.ok(), "a clean run with a 1 s call timeout fails: {}\n{}", run.stdout, run.stderr);
+    lab.converged("chaos_clean_slow").expect("the slow clean run converges");
+    Baseline { calls: u32::try_from(calls).unwrap_or(u32::MAX), fast_ms, slow_ms }
+}
+
+const FAULTS: [FaultKind; 4] =
+    [FaultKind::DropAfter, FaultKind::DropBefore, FaultKind::Unavailable, FaultKind::Resuming];
+
+/// The chaos of case `case`: from the seeded generator, or with `CHAOS_SWEEP` set, every fault
+/// kind at every call position in turn (case = kind * calls + position).
+fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
+    if std::env::var_os("CHAOS_SWEEP").is_some() {
+        let calls = u64::from(base.calls.max(1));
+        let kind = FAULTS[((case / calls) % FAULTS.len() as u64) as usize];
+        return Chaos::Fault { kind, at: (case % calls) as u32 };
+    }
+    let faults = FAULTS;
+    match rng.below(10) {
+        0..=4 => Chaos::Fault {
+            kind: faults[rng.below(faults.len() as u64) as usize],
+            at: rng.below(u64::from(base.calls)) as u32,
+        },
+        5 | 6 => Chaos::Kill { after_ms: rng.below(base.fast_ms.max(1)) },
+        7 => Chaos::Concurrent {
+            kill_after_ms: [0; 3].map(|_| (rng.below(2) == 0).then(|| rng.below(base.fast_ms.max(1)))),
+        },
+        8 => Chaos::RestartDatabase { after_ms: rng.below(base.fast_ms.max(1)) },
+        _ => Chaos::SlowDdlKill { after_ms: rng.below(base.slow_ms.max(1)) },
+    }
+}
+
+/// Runs one case; the error says what went wrong.
+fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, String> {
+    lab.create(database);
+    let first = match chaos {
+        Chaos::Fault { kind, at } => {
+            let rule = FaultRule { fault: *kind, count: 1, delay_ms: 0, operations: None };
+            lab.fast.inject_after(&rule, *at).expect("injects");
+            let run = lab.migrate(&lab.fast, database);
+            lab.fast.clear_faults().expect("clears");
+            vec![run]
+        }
+        Chaos::Kill { after_ms } => {
+            let mut child = lab.spawn_migrate(&lab.fast, database);
+            std::thread::sleep(Duration::from_millis(*after_ms));
+            kill(&mut child);
+            vec![finish(child)]
+        }
+        Chaos::Concurrent { kill_after_ms } => {
+            let started = Instant::now();
+            let mut children: Vec<(Child, Option<u64>)> =
+                kill_after_ms.iter().map(|k| (lab.spawn_migrate(&lab.fast, database), *k)).collect();
+            let mut order: Vec<usize> = (0..children.len()).collect();
+            order.sort_by_key(|i| children[*i].1.unwrap_or(u64::MAX));
+            for i in order {
+                if let Some(ms) = children[i].1 {
+                    let at = Duration::from_millis(ms);
+                    std::thread::sleep(at.saturating_sub(started.elapsed()));
+                    kill(&mut children[i].0);
+                }
+            }
+            children.into_iter().map(|(c, _)| finish(c)).collect()
+        }
+        Chaos::RestartDatabase { after_ms } => {
+            let child = lab.spawn_migrate(&lab.fast, database);
+            std::thread::sleep(Duration::from_millis(*after_ms));
+            let restarted = lab.db.restart();
+            let run = finish(child);
+            restarted.map_err(|e| format!("MariaDB did not come back: {e}"))?;
+            lab.db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").map_err(|e| e.to_string())?;
+            vec![run]
+        }
+        Chaos::SlowDdlKill { after_ms } => {
+            let mut child = lab.spawn_migrate(&lab.slow, database);
+            std::thread::sleep(Duration::from_millis(*after_ms));
+            kill(&mut child);
+            vec![finish(child)]
+        }
+    };
+    let codes: Vec<String> = first.iter().map(Run::code).collect();
+    if first.iter().any(|r| r.status.is_none()) {
+        return Err(format!("a run hung for {RUN_LIMIT:?}"));
+    }
+    // A run that says it finished must have finished, and `status` saying everything is applied
+    // must be true, before any rerun.
+    if first.len() == 1 && first[0].ok() {
+        if let Err(e) = lab.converged(database) {
+            return Err(format!("the run exited 0 but {e}"));
+        }
+    } else if all_applied(&lab.fast, &lab.workload, database).is_ok() && lab.dump(database) != lab.reference {
+        return Err(format!(
+            "after {codes:?}, status says every migration is applied but the database differs:\n{}",
+            diff(&lab.dump(database), &lab.reference)
+        ));
+    }
+    let mut reruns = Vec::new();
+    for _ in 0..3 {
+        let run = lab.migrate(&lab.fast, database);
+        reruns.push(run.code());
+        if run.ok() {
+            return lab
+                .converged(database)
+                .map(|()| format!("first {codes:?}, reruns {reruns:?}"))
+                .map_err(|e| format!("first {codes:?}, reruns {reruns:?}: {e}"));
+        }
+        if reruns.len() == 3 {
+            return Err(format!(
+                "first {codes:?}: three reruns failed {reruns:?}; last:\n{}{}",
+                run.stdout,
+                run.stderr.lines().rev().take(6).collect::<Vec<_>>().join("\n")
+            ));
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+#[test]
+fn chaos_sample_converges_to_the_mariadb_clients_result() {
+    let seed = env_u64("CHAOS_SEED", 10);
+    let cases = env_u64("CHAOS_CASES", 24);
+    let first_case = env_u64("CHAOS_FIRST", 0);
+    let mut lab = Lab::start();
+    let base = measure(&lab);
+    eprintln!(
+        "chaos: seed {seed}, cases {first_case}..{}, a clean run: {} calls, {} ms ({} ms with a 1 s call timeout)",
+        first_case + cases,
+        base.calls,
+        base.fast_ms,
+        base.slow_ms
+    );
+    let mut failures = Vec::new();
+    let started = Instant::now();
+    for case in first_case..first_case + cases {
+        let mut rng = Rng(seed.wrapping_mul(1_000_003).wrapping_add(case));
+        let chaos = pick(&mut rng, &base, case);
+        let database = format!("chaos_{case}");
+        let result = run_case(&mut lab, &database, &chaos);
+        match &result {
+            Ok(how) => eprintln!("case {case}: {chaos:?}: ok ({how})"),
+            Err(e) => {
+                eprintln!("case {case}: {chaos:?}: FAILED: {e}");
+                failures.push(format!("case {case} {chaos:?}: {e}"));
+            }
+        }
+    }
+    eprintln!(
+        "chaos: {cases} case(s), {} failed, seed {seed}, {:.0} s",
+        failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} chaos case(s) failed (replay one with CHAOS_SEED={seed} CHAOS_FIRST=N CHAOS_CASES=1):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// A small scripts folder, its own MariaDB and emulator, database `app`: for the reproductions.
+struct Repro {
+    db: MariaDb,
+    emulator: TestEmulator,
+    scripts: tempfile::TempDir,
+}
+
+impl Repro {
+    fn start(options: Options, scripts: &[(&str, &str)]) -> Repro {
+        let db = MariaDb::start().expect("throwaway MariaDB starts");
+        db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").expect("sets the lock wait");
+        create(&db, "app");
+        let emulator = TestEmulator::start(&db, options).expect("emulator starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, body) in scripts {
+            std::fs::write(dir.path().join(name), body).expect("writes a script");
+        }
+        Repro { db, emulator, scripts: dir }
+    }
+
+    fn spawn(&self) -> Child {
+        spawn_migrate(&self.emulator, self.scripts.path(), "app")
+    }
+
+    fn migrate(&self) -> Run {
+        finish(self.spawn())
+    }
+
+    /// Runs migrate until it exits 0 (at most `runs` times); the runs' exit codes and the last run.
+    fn converge(&self, runs: usize) -> (Vec<String>, Run) {
+        let mut codes = Vec::new();
+        loop {
+            let run = self.migrate();
+            codes.push(run.code());
+            if run.ok() || codes.len() == runs {
+                return (codes, run);
+            }
+        }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.db.sql(sql).expect("query runs")
+    }
+
+    fn all_applied(&self) -> Result<(), String> {
+        all_applied(&self.emulator, self.scripts.path(), "app")
+    }
+}
+
+fn short_call_timeout() -> Options {
+    Options::with_timeouts(Duration::from_secs(1), Duration::from_secs(180), Duration::from_secs(3600))
+}
+
+fn lost_answer() -> FaultRule {
+    FaultRule { fault: FaultKind::DropAfter, count: 1, delay_ms: 0, operations: None }
+}
+
+/// Issue 10, reproduction 1: a DDL statement after a `SET`, its answer lost.
+#[test]
+fn an_index_after_a_set_is_created_once_when_its_answer_is_lost() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);"),
+            ("V2__index.sql", "SET @x = 1;\nALTER TABLE t ADD INDEX (a);"),
+        ],
+    );
+    r.emulator.inject_where(&lost_answer(), "ADD INDEX").expect("injects");
+    let (codes, last) = r.converge(3);
+    let indexes = r.sql(
+        "SELECT GROUP_CONCAT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'",
+    );
+    assert_eq!(indexes, "a", "runs {codes:?}; the index was created twice\n{}", last.stderr);
+    assert!(last.ok(), "runs {codes:?}\n{}", last.stderr);
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 1 with a DDL statement that fails when repeated.
+#[test]
+fn a_column_after_a_set_is_added_once_and_the_rerun_is_clean_when_its_answer_is_lost() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);"),
+            ("V2__column.sql", "SET @x = 1;\nALTER TABLE t ADD COLUMN b INT;"),
+        ],
+    );
+    r.emulator.inject_where(&lost_answer(), "ADD COLUMN").expect("injects");
+    let (codes, last) = r.converge(3);
+    assert!(last.ok(), "runs {codes:?} never converged:\n{}", last.stderr);
+    assert_eq!(
+        r.sql(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'"
+        ),
+        "2"
+    );
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 2 (as the CLI sees it): the run stops while its DDL still runs on the
+/// server; the next run waits for that statement and records it once, never sends it again.
+#[test]
+fn a_run_killed_while_its_ddl_runs_on_the_server_leaves_the_next_run_to_wait_for_it() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[("V1__slow.sql", "CREATE TABLE slow AS SELECT SLEEP(4) AS x;\nINSERT INTO slow VALUES (1);")],
+    );
+    let mut child = r.spawn();
+    // Past the 1 s call timeout: the CREATE runs on (continueAfterTimeout), the CLI is polling.
+    std::thread::sleep(Duration::from_millis(2500));
+    kill(&mut child);
+    let (codes, last) = r.converge(2);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert!(!last.stderr.contains("already exists"), "the CREATE was sent again:\n{}", last.stderr);
+    assert_eq!(r.sql("SELECT COUNT(*) FROM app.slow"), "2");
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 3: a StatementTimeoutException without `dbConnectionId` is no proof that
+/// the statement has finished. The DDL fails on the server after 2 s (a duplicate key in its
+/// SELECT): a run that took the missing id for "finished" reports it applied.
+#[test]
+fn a_timeout_without_connection_id_is_not_taken_for_a_finished_ddl() {
+    let r = Repro::start(
+        Options::default(),
+        &[(
+            "V1__slow.sql",
+            "CREATE TABLE slow (id INT PRIMARY KEY) SELECT 1 AS id UNION ALL SELECT 1 + SLEEP(2) * 0;",
+        )],
+    );
+    let rule =
+        FaultRule { fault: FaultKind::TimeoutWithoutConnectionId, count: 1, delay_ms: 300, operations: None };
+    r.emulator.inject_where(&rule, "CREATE TABLE slow").expect("injects");
+    let first = r.migrate();
+    std::thread::sleep(Duration::from_secs(3));
+    let exists = r.sql(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'slow'",
+    );
+    assert_eq!(exists, "0", "the CREATE fails on the server");
+    assert!(
+        !first.ok(),
+        "the run reported success for a DDL that failed after it stopped waiting:\n{}",
+        first.stderr
+    );
+    let success = r.sql(&format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '1'"));
+    assert_eq!(success, "0", "history says the failed DDL was applied");
+}
+
+/// Issue 10, reproduction 4: a run killed while its commit is on the way leaves an open Data API
+/// transaction (rolled back only after the 3-minute idle timeout); the next run must not wait for
+/// it beyond the killed run's lease.
+#[test]
+fn a_run_killed_inside_a_transaction_does_not_block_the_next_beyond_its_lease() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (id INT);"),
+            ("V2__rows.sql", "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);"),
+        ],
+    );
+    let delay = FaultRule {
+        fault: FaultKind::Delay,
+        count: 100,
+        delay_ms: 20_000,
+        operations: Some(vec!["CommitTransaction".into()]),
+    };
+    r.emulator.inject(&delay).expect("injects");
+    let mut child = r.spawn();
+    let waiting = Instant::now();
+    while r.emulator.calls(data_api_emulator::Operation::CommitTransaction).expect("counters") == 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(60), "no commit came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let started = Instant::now();
+    let (codes, last) = r.converge(1);
+    let took = started.elapsed();
+    assert!(last.ok(), "runs {codes:?} after {took:?}:\n{}", last.stderr);
+    // The lease is 2 s; the rest is the lock wait's polling and the run itself.
+    assert!(took < Duration::from_secs(20), "the next run waited {took:?}");
+    assert_eq!(r.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t"), "1,2");
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Issue 10, reproduction 5: a DML statement longer than the call timeout (a backfill) is applied,
+/// exactly once.
+#[test]
+fn a_dml_statement_longer_than_the_call_timeout_is_applied_exactly_once() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__backfill.sql", "UPDATE c SET n = n + 1 WHERE id = 1 AND SLEEP(2) = 0;"),
+        ],
+    );
+    let (codes, last) = r.converge(3);
+    assert_eq!(r.sql("SELECT n FROM app.c"), if last.ok() { "1" } else { "0" }, "runs {codes:?}");
+    assert!(last.ok(), "runs {codes:?} never applied it:\n{}", last.stderr);
+    r.all_applied().expect("status tells the truth");
+}
+
+/// Found by the chaos workload: one migration's `SET sql_mode` must not reach the next migration
+/// (the mariadb client starts every file in a fresh session).
+#[test]
+fn session_state_of_one_migration_does_not_leak_into_the_next() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            (
+                "V1__ansi.sql",
+                "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES');\nCREATE TABLE \"a\" (id INT);",
+            ),
+            ("V2__b.sql", "CREATE TABLE b (s VARCHAR(10) DEFAULT \"x\");"),
+        ],
+    );
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(r.sql("SELECT COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'b'"), "'x'");
+}
+
+/// Issue 10, smaller defect: `SET @v := ...` is valid MySQL that sqlparser cannot read: a note, not
+/// an error.
+#[test]
+fn check_accepts_a_colon_equals_assignment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("V1__batch.sql"), "SET @batch := 'b7';\nSELECT @batch;\n")
+        .expect("writes");
+    let out = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Data API's other modes: SQL errors in the `...; Error code: N; SQLState: S` form (the first
+/// run finds no history table by its error number) and transactions opened with `autocommit=0`.
+#[test]
+fn a_run_works_with_sqlstate_messages_and_autocommit_off_transactions() {
+    let r = Repro::start(
+        Options {
+            error_messages: data_api_emulator::ErrorMessages::SqlState,
+            transaction_mode: data_api_emulator::TransactionMode::AutocommitOff,
+            ..Options::default()
+        },
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);"),
+            ("V2__more.sql", "SET @x = 2;\nALTER TABLE t ADD COLUMN b INT;\nINSERT INTO t VALUES (@x, @x);"),
+        ],
+    );
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        r.sql("SELECT GROUP_CONCAT(CONCAT(a, ':', COALESCE(b, '-')) ORDER BY a) FROM app.t"),
+        "1:-,2:2"
+    );
+    r.all_applied().expect("status tells the truth");
+}
+
+/// `SecretsErrorException` (Secrets Manager throttled) is retried like a resuming cluster.
+#[test]
+fn a_secrets_error_is_retried_as_a_transient_failure() {
+    let r = Repro::start(
+        Options::default(),
+        &[("V1__t.sql", "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1);")],
+    );
+    let rule = FaultRule { fault: FaultKind::SecretsError, count: 3, delay_ms: 0, operations: None };
+    r.emulator.inject(&rule).expect("injects");
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(r.sql("SELECT COUNT(*) FROM app.t"), "1");
+    r.all_applied().expect("status tells the truth");
+}

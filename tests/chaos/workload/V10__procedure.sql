@@ -1,0 +1,8 @@
+DELIMITER //
+CREATE PROCEDURE bump(IN k INT)
+BEGIN
+  UPDATE counter SET n = n + k WHERE id = 1;
+END //
+DELIMITER ;
+CALL bump(1000);
+INSERT INTO audit (tag) VALUES ('v10');
