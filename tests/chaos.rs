@@ -650,6 +650,7 @@ fn a_timeout_without_connection_id_is_not_taken_for_a_finished_ddl() {
 /// transaction (rolled back only after the 3-minute idle timeout); the next run must not wait for
 /// it beyond the killed run's lease.
 #[test]
+#[ignore = "open (issue 10, item 4): a killed run's Data API transaction still holds its row locks until the 3-minute idle rollback"]
 fn a_run_killed_inside_a_transaction_does_not_block_the_next_beyond_its_lease() {
     let r = Repro::start(
         Options::default(),
@@ -686,6 +687,7 @@ fn a_run_killed_inside_a_transaction_does_not_block_the_next_beyond_its_lease() 
 /// Issue 10, reproduction 5: a DML statement longer than the call timeout (a backfill) is applied,
 /// exactly once.
 #[test]
+#[ignore = "open (issue 10, item 5): a DML statement longer than the call timeout cannot be applied yet"]
 fn a_dml_statement_longer_than_the_call_timeout_is_applied_exactly_once() {
     let r = Repro::start(
         short_call_timeout(),
