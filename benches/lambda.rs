@@ -153,7 +153,8 @@ fn lambda_sample(
         .env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts)
         .stdout(Stdio::null());
     let start = Instant::now();
-    let child = cmd.spawn().expect("the Lambda binary starts");
+    // Reaped with wait4 below (for its resource usage), not with Child::wait.
+    let pid = cmd.spawn().expect("the Lambda binary starts").id();
     let answered = loop {
         if let Some((at, body)) = api.answered.lock().expect("lock").clone() {
             assert!(body.contains("/response") && body.contains("\"pending\""), "unexpected answer: {body}");
@@ -164,20 +165,21 @@ fn lambda_sample(
     };
     // The function now waits for the next event (no CPU); end it and read its usage.
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
-    let (cpu, max_rss_kib) = reap(child.id());
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let (cpu, max_rss_kib) = reap(pid);
     Sample { wall: answered - start, cpu, max_rss_kib }
 }
 
 fn python_sample(python: &Path) -> Sample {
     let start = Instant::now();
-    let child = Command::new(python)
+    let pid = Command::new(python)
         .args(["-c", "import boto3; boto3.client('rds-data', region_name='us-east-1')"])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .spawn()
-        .expect("python starts");
-    let (cpu, max_rss_kib) = reap(child.id());
+        .expect("python starts")
+        .id();
+    let (cpu, max_rss_kib) = reap(pid);
     Sample { wall: start.elapsed(), cpu, max_rss_kib }
 }
 

@@ -19,10 +19,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::runner::{RunConfig, Runner};
+use aurora_migrate::apply::{RunConfig, Runner};
 use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::check::{classify, StatementClass};
 use aurora_migrate::scripts::source::{discover, Script};
+use aurora_migrate::sql::classify::{classify, StatementClass};
 use aurora_migrate::sql::split::{Statement, StatementKind};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 

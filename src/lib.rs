@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod names;
 pub mod scripts;
 pub mod sql;
+mod table;
 
 pub use check::{check_migration, Diagnostic, Severity};
 pub use scripts::source::{content_hash, discover, Migration, Scripts, SourceError, Version};

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::runner::{Event, RunConfig, Runner};
+use aurora_migrate::apply::{Event, RunConfig, Runner};
 use aurora_migrate::aws::data_api::DataApi;
 use aurora_migrate::scripts::source::{discover, up_section};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_migrate::apply::runner::{RunConfig, Runner};
+use aurora_migrate::apply::{RunConfig, Runner};
 use aurora_migrate::aws::data_api::DataApi;
 use aurora_migrate::scripts::source::discover;
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};

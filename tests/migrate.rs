@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::Ordering::SeqCst;
 
 use aurora_migrate::apply::executor::{ExecError, Executor, Outcome, Request};
-use aurora_migrate::apply::runner::{Report, RunConfig, Runner};
+use aurora_migrate::apply::{Report, RunConfig, Runner};
 use aurora_migrate::aws::data_api::DataApi;
 use aurora_migrate::scripts::source::discover;
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
@@ -372,7 +372,7 @@ async fn a_ddl_statement_whose_request_was_lost_before_running_is_sent_again() {
     let lossy = LoseAnswer { inner: env.api(), prefix: "CREATE TABLE a", runs: false, armed: true.into() };
     let scripts = discover(env.scripts.path()).unwrap();
     let runner = Runner::new(Arc::new(lossy), config()).unwrap();
-    let mut on_event = |_: &aurora_migrate::apply::runner::Event| {};
+    let mut on_event = |_: &aurora_migrate::apply::Event| {};
     let report = runner.migrate(&scripts, false, &mut on_event).await.unwrap();
     // The schema showed the statement had not run, so it was sent again.
     assert!(report.ok, "{:?}", report.problems);

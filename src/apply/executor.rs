@@ -132,6 +132,8 @@ pub enum ExecError {
     /// The statement ran and the database refused it (syntax, constraint, ...).
     #[error("{message}")]
     Database {
+        /// The MySQL error number (`1146` for a missing table), when the message carries one.
+        code: Option<u16>,
         /// The database's message.
         message: String,
     },
@@ -169,6 +171,37 @@ pub enum ExecError {
     },
 }
 
+/// MySQL error numbers the runner acts on.
+pub mod codes {
+    /// `ER_NO_SUCH_TABLE`.
+    pub const NO_SUCH_TABLE: u16 = 1146;
+    /// `ER_BAD_DB_ERROR`: unknown database.
+    pub const BAD_DB: u16 = 1049;
+    /// `ER_NO_DB_ERROR`: no database selected.
+    pub const NO_DB: u16 = 1046;
+}
+
+impl ExecError {
+    /// A SQL error from the database's message, with the error number read from the Data API's
+    /// `Database error code: 1146. Message: ...` form.
+    pub fn database(message: impl Into<String>) -> ExecError {
+        let message = message.into();
+        let code = message
+            .strip_prefix("Database error code: ")
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok());
+        ExecError::Database { code, message }
+    }
+
+    /// The database said the table or its database does not exist (yet).
+    pub fn is_missing_table(&self) -> bool {
+        matches!(
+            self,
+            ExecError::Database { code: Some(codes::NO_SUCH_TABLE | codes::BAD_DB | codes::NO_DB), .. }
+        )
+    }
+}
+
 /// The four Data API operations the runner needs.
 pub trait Executor: Send + Sync {
     /// `ExecuteStatement`.
@@ -179,4 +212,21 @@ pub trait Executor: Send + Sync {
     fn commit(&self, transaction: &str) -> impl Future<Output = Result<(), ExecError>> + Send;
     /// `RollbackTransaction`.
     fn rollback(&self, transaction: &str) -> impl Future<Output = Result<(), ExecError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_number_is_read_from_the_data_api_message() {
+        let e = ExecError::database("Database error code: 1146. Message: Table 'a.b' doesn't exist");
+        assert!(matches!(e, ExecError::Database { code: Some(1146), .. }), "{e:?}");
+        assert!(e.is_missing_table());
+        assert!(ExecError::database("Database error code: 1049. Message: Unknown database 'x'")
+            .is_missing_table());
+        let syntax = ExecError::database("Database error code: 1064. Message: You have an error");
+        assert!(!syntax.is_missing_table());
+        assert!(matches!(ExecError::database("no code here"), ExecError::Database { code: None, .. }));
+    }
 }

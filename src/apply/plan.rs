@@ -387,11 +387,10 @@ mod tests {
         m.checksum.ends_with("same").then(|| format!("prefix-{}-{n}", m.version))
     }
 
-    fn run(
-        local: &[Migration],
-        history: &[Applied],
-        options: PlanOptions,
-    ) -> (Vec<(String, State)>, Vec<String>, Vec<(usize, usize)>) {
+    /// States by version, problems as text, steps.
+    type Outcome = (Vec<(String, State)>, Vec<String>, Vec<(usize, usize)>);
+
+    fn run(local: &[Migration], history: &[Applied], options: PlanOptions) -> Outcome {
         let p = plan(local, history, &options, prefixes);
         let states = p.entries.iter().map(|e| (e.version.clone(), e.state.clone())).collect();
         let problems = p.problems.iter().map(|p| p.to_string()).collect();

@@ -144,12 +144,12 @@ where
             let message = err.message().unwrap_or("").to_owned();
             let named = format!("{code}: {message}");
             match code.as_str() {
-                "DatabaseErrorException" => ExecError::Database { message },
+                "DatabaseErrorException" => ExecError::database(message),
                 "BadRequestException" if message.contains("Communications link failure") => {
                     ExecError::Transient { message: named }
                 }
                 "BadRequestException" if message.starts_with("Database error code") => {
-                    ExecError::Database { message }
+                    ExecError::database(message)
                 }
                 "StatementTimeoutException" => ExecError::Timeout { connection_id: connection_id(err) },
                 "DatabaseResumingException"

@@ -22,7 +22,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
             handler
                 .handle(event.payload, event.context.deadline)
                 .await
-                .map_err(|e| Diagnostic { error_type: e.kind.to_owned(), error_message: e.message })
+                .map_err(|e| Diagnostic { error_type: e.kind().to_owned(), error_message: e.to_string() })
         }
     })))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use aurora_migrate::apply::runner::{Event, RunConfig, RunError, Runner};
+use aurora_migrate::apply::{Event, Operation, RunConfig, RunError, Runner};
 use aurora_migrate::aws::data_api::{DataApi, Target};
 use aurora_migrate::check::report::{check_dir, ListReport};
 use aurora_migrate::check::statements::list_statements;
@@ -183,7 +183,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 )
                 .init();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            return runtime.block_on(online(cli, dir, connection));
+            runtime.block_on(online(cli, dir, connection))
         }
         Command::Hash { dir } => {
             let hash = hash_dir(dir)?;
@@ -273,44 +273,26 @@ async fn online(
         init_sql: c.init_sql.clone(),
         ..RunConfig::default()
     };
-    let result = match &cli.command {
+    let operation = match &cli.command {
         Command::Migrate { target, dry_run, out_of_order, .. } => {
             config.plan.out_of_order = *out_of_order;
             config.plan.target = match target {
                 Some(t) => Some(Version::parse(t).ok_or_else(|| format!("--target {t:?} is not a version"))?),
                 None => None,
             };
-            let runner = Runner::new(std::sync::Arc::new(api), config)?;
-            let mut progress = |event: &Event| match event {
-                Event::Started { database, script, from, total, .. } if *from > 0 => {
-                    eprintln!("{database}: {script}: resuming at statement {} of {total}", from + 1)
-                }
-                Event::Applied { database, script, statements, duration, .. } => {
-                    eprintln!(
-                        "{database}: {script}: applied {statements} statement(s) in {:.2}s",
-                        duration.as_secs_f64()
-                    )
-                }
-                Event::Failed { database, at, statement, error, .. } => {
-                    eprintln!("{database}: {at}: statement {statement} failed: {error}")
-                }
-                _ => {}
-            };
-            runner.migrate(&scripts, *dry_run, &mut progress).await
+            Operation::Migrate { dry_run: *dry_run }
         }
-        Command::Status { .. } => Runner::new(std::sync::Arc::new(api), config)?.status(&scripts).await,
-        Command::Validate { .. } => {
-            Runner::new(std::sync::Arc::new(api), config)?.validate(&scripts, dir).await
-        }
-        Command::Repair { accept_checksums, .. } => {
-            Runner::new(std::sync::Arc::new(api), config)?.repair(&scripts, *accept_checksums).await
-        }
-        Command::Baseline { version, .. } => {
-            let version = Version::parse(version).ok_or_else(|| format!("{version:?} is not a version"))?;
-            Runner::new(std::sync::Arc::new(api), config)?.baseline(&scripts, &version, None).await
-        }
+        Command::Status { .. } => Operation::Status,
+        Command::Validate { .. } => Operation::Validate,
+        Command::Repair { accept_checksums, .. } => Operation::Repair { accept_checksums: *accept_checksums },
+        Command::Baseline { version, .. } => Operation::Baseline {
+            version: Version::parse(version).ok_or_else(|| format!("{version:?} is not a version"))?,
+            database: None,
+        },
         _ => unreachable!("offline commands are handled in run()"),
     };
+    let runner = Runner::new(std::sync::Arc::new(api), config)?;
+    let result = runner.run(&operation, &scripts, dir, &mut progress).await;
     let report = match result {
         Ok(report) => report,
         Err(e @ RunError::Locked { .. }) => {
@@ -321,10 +303,29 @@ async fn online(
     };
     let mut out = std::io::stdout().lock();
     match cli.format {
-        Format::Text => writeln!(out, "{}", aurora_migrate::check::report::RunText(&report))?,
+        Format::Text => writeln!(out, "{}", aurora_migrate::apply::RunText(&report))?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
     }
     Ok(exit(report.ok))
+}
+
+/// A line on stderr per migration as it goes.
+fn progress(event: &Event) {
+    match event {
+        Event::Started { database, script, from, total, .. } if *from > 0 => {
+            eprintln!("{database}: {script}: resuming at statement {} of {total}", from + 1)
+        }
+        Event::Applied { database, script, statements, duration, .. } => {
+            eprintln!(
+                "{database}: {script}: applied {statements} statement(s) in {:.2}s",
+                duration.as_secs_f64()
+            )
+        }
+        Event::Failed { database, at, statement, error, .. } => {
+            eprintln!("{database}: {at}: statement {statement} failed: {error}")
+        }
+        _ => {}
+    }
 }
 
 fn exit(ok: bool) -> ExitCode {

@@ -19,6 +19,7 @@ use sqlparser::tokenizer::Tokenizer;
 
 use crate::scripts::source::Script;
 use crate::sql::calls::MAX_SQL_CHARS;
+use crate::sql::classify::{classify, disposition, Disposition, StatementClass};
 use crate::sql::split::{starts_compound, Statement, StatementKind};
 
 /// How bad a diagnostic is.
@@ -71,67 +72,6 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// What a statement does to transactions: the runner keeps DDL out of Data API transactions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StatementClass {
-    /// Commits implicitly in MySQL (CREATE, ALTER, DROP, RENAME, TRUNCATE, GRANT, LOCK TABLES, ...).
-    Ddl,
-    /// Changes rows (INSERT, UPDATE, DELETE, REPLACE, LOAD, CALL).
-    Dml,
-    /// Starts or ends a transaction itself (START TRANSACTION, BEGIN, COMMIT, ROLLBACK, ...).
-    Transaction,
-    /// Anything else (SET, SELECT, DO, ...).
-    Other,
-}
-
-/// Classifies a statement by its first words (version-comment markers skipped).
-pub fn classify(text: &str) -> StatementClass {
-    let words = crate::sql::split::head_words(text, 3);
-    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    match word(0) {
-        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE"
-        | "REPAIR" | "FLUSH" | "LOCK" | "UNLOCK" | "INSTALL" | "UNINSTALL" | "CACHE" => StatementClass::Ddl,
-        "LOAD" if word(1) == "INDEX" => StatementClass::Ddl,
-        "SET" if word(1) == "PASSWORD" => StatementClass::Ddl,
-        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" | "CALL" => StatementClass::Dml,
-        "START" | "BEGIN" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "XA" => {
-            StatementClass::Transaction
-        }
-        "SET" if matches!(word(1), "AUTOCOMMIT" | "TRANSACTION") => StatementClass::Transaction,
-        _ => StatementClass::Other,
-    }
-}
-
-/// What the runner does with a statement that it does not simply send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Special {
-    /// Counted, not sent; the text says why.
-    NotSent(&'static str),
-    /// Cannot run through aurora-migrate; the text says why.
-    Refused(&'static str),
-}
-
-/// Statements the runner counts without sending, or refuses: table locks and the script's own
-/// transaction control.
-pub fn special(text: &str) -> Option<Special> {
-    let words = crate::sql::split::head_words(text, 2);
-    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    match (word(0), classify(text)) {
-        ("LOCK" | "UNLOCK", _) => Some(Special::NotSent(
-            "table locks cannot outlive a Data API call, so aurora-migrate counts this statement without sending it",
-        )),
-        ("START" | "BEGIN" | "COMMIT" | "SET", StatementClass::Transaction) => Some(Special::NotSent(
-            "aurora-migrate runs statements in transactions of its own, so it counts this statement without sending it",
-        )),
-        ("ROLLBACK" | "SAVEPOINT" | "RELEASE" | "XA", _) => Some(Special::Refused(
-            "aurora-migrate runs each run of statements in a transaction of its own, which this statement would \
-             break: remove it (a failing statement already rolls its segment back)",
-        )),
-        _ => None,
-    }
-}
-
 /// The result of checking one script.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FileCheck {
@@ -175,23 +115,21 @@ pub fn check_migration(script_name: &str, script: &Script) -> FileCheck {
             StatementClass::Dml if first_dml.is_none() => first_dml = Some((statement.line, head())),
             _ => {}
         }
-        match special(statement.text) {
-            Some(Special::NotSent(why)) => out.diagnostics.push(Diagnostic {
-                severity: Severity::Note,
-                script: script_name.to_owned(),
-                line: Some(statement.line),
-                column: Some(statement.column),
-                message: why.to_owned(),
-            }),
-            Some(Special::Refused(why)) => out.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                script: script_name.to_owned(),
-                line: Some(statement.line),
-                column: Some(statement.column),
-                message: why.to_owned(),
-            }),
-            None => check_statement(script_name, &statement, &mut out.diagnostics),
-        }
+        let (severity, why) = match disposition(&statement) {
+            Disposition::Skip(why) => (Severity::Note, why),
+            Disposition::Refused(why) => (Severity::Error, why),
+            _ => {
+                check_statement(script_name, &statement, &mut out.diagnostics);
+                continue;
+            }
+        };
+        out.diagnostics.push(Diagnostic {
+            severity,
+            script: script_name.to_owned(),
+            line: Some(statement.line),
+            column: Some(statement.column),
+            message: why.to_owned(),
+        });
     }
     out.chunks = chunks;
     if let (Some((ddl_line, ddl)), Some((dml_line, dml))) = (first_ddl, first_dml) {
@@ -460,25 +398,6 @@ mod tests {
         assert_eq!(notes, [1, 3, 4, 5, 6], "{d:?}");
         let d = check("INSERT INTO a VALUES (1);\nROLLBACK;").diagnostics;
         assert_eq!((d[0].severity, d[0].line), (Severity::Error, Some(2)), "{d:?}");
-    }
-
-    #[test]
-    fn statements_are_classified_for_transactions() {
-        let cases = [
-            ("CREATE TABLE a (id int)", StatementClass::Ddl),
-            ("/*!40000 ALTER TABLE a DISABLE KEYS */", StatementClass::Ddl),
-            ("LOCK TABLES a WRITE", StatementClass::Ddl),
-            ("insert into a values (1)", StatementClass::Dml),
-            ("UPDATE a SET x = 1", StatementClass::Dml),
-            ("START TRANSACTION", StatementClass::Transaction),
-            ("COMMIT", StatementClass::Transaction),
-            ("SET autocommit=0", StatementClass::Transaction),
-            ("SET NAMES utf8mb4", StatementClass::Other),
-            ("SELECT 1", StatementClass::Other),
-        ];
-        for (sql, class) in cases {
-            assert_eq!(classify(sql), class, "{sql}");
-        }
     }
 
     #[test]

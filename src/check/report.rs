@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::check::{check_migration, Diagnostic, Severity};
 use crate::scripts::source::{discover, Script, SourceError};
+use crate::table::table;
 
 /// One migration as `check` and `list` see it.
 #[derive(Debug, Clone, Serialize)]
@@ -155,68 +156,4 @@ impl fmt::Display for ListReport<'_> {
         }
         Ok(())
     }
-}
-
-/// Text rendering of a runner [`Report`](crate::apply::runner::Report): a status table per database.
-pub struct RunText<'a>(pub &'a crate::apply::runner::Report);
-
-impl fmt::Display for RunText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let report = self.0;
-        for line in &report.would_run {
-            writeln!(f, "{line}")?;
-        }
-        for db in &report.databases {
-            writeln!(f, "database {}", db.database)?;
-            let rows: Vec<[String; 5]> = db
-                .entries
-                .iter()
-                .map(|e| {
-                    let state = serde_json::to_value(&e.entry).ok();
-                    let state = state.as_ref().and_then(|v| v["state"].as_str()).unwrap_or("?").to_owned();
-                    let (statements, at) = match &e.history {
-                        Some(h) => (format!("{}/{}", h.applied, h.total), h.installed_at.clone()),
-                        None => ("-".into(), "-".into()),
-                    };
-                    [e.entry.version.clone(), state, statements, at, e.entry.script.clone()]
-                })
-                .collect();
-            table(f, "  ", ["VERSION", "STATE", "STATEMENTS", "INSTALLED AT", "SCRIPT"], &rows)?;
-            if let Some(error) = &db.error {
-                writeln!(f, "  stopped: {error}")?;
-            }
-        }
-        for problem in &report.problems {
-            writeln!(f, "problem: {problem}")?;
-        }
-        write!(
-            f,
-            "{}: {} migration(s) applied now; current version {}; content hash {}",
-            report.command,
-            report.applied,
-            report.current_version.as_deref().unwrap_or("none"),
-            report.content_hash
-        )
-    }
-}
-
-/// Writes a left-aligned table with a header row, each line prefixed by `indent`.
-fn table<const N: usize>(
-    f: &mut fmt::Formatter<'_>,
-    indent: &str,
-    header: [&str; N],
-    rows: &[[String; N]],
-) -> fmt::Result {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let header = header.map(String::from);
-    for row in std::iter::once(&header).chain(rows) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        writeln!(f, "{indent}{}", line.join("  ").trim_end())?;
-    }
-    Ok(())
 }

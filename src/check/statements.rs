@@ -12,9 +12,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::check::{special, Special};
 use crate::scripts::source::{discover, Script, SourceError};
 use crate::sql::calls::{calls, Param};
+use crate::sql::classify::{disposition, Disposition};
 use crate::sql::split::{client_text, Statement, StatementKind};
 
 /// Every statement of every migration of a folder, in the order they apply.
@@ -145,13 +145,13 @@ fn sent(statement: &Statement<'_>) -> SentStatement {
         out.database = Some(database.clone());
         return out;
     }
-    match special(statement.text) {
-        Some(Special::NotSent(_)) => out.action = "skip",
-        Some(Special::Refused(why)) => {
+    match disposition(statement) {
+        Disposition::Skip(_) => out.action = "skip",
+        Disposition::Refused(why) => {
             out.action = "refuse";
             out.error = Some(why.to_owned());
         }
-        None => match calls(&out.text) {
+        _ => match calls(&out.text) {
             Ok(calls) => out.calls = calls.into_iter().map(sent_call).collect(),
             Err(e) => out.error = Some(e.to_string()),
         },

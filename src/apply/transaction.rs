@@ -1,0 +1,145 @@
+//! Running a segment of non-DDL statements in one Data API transaction, together with its progress
+//! write, so that it is applied entirely or not at all; and finding out whether a commit whose
+//! answer was lost landed.
+//!
+//! Each attempt: begin, restore the session (`replay`), send the statements, read back the session
+//! variables they assigned (`capture`), write progress, commit. A failure rolls back; the segment is
+//! run again from the start when nothing of it can have been committed (the statement did not run,
+//! or the transaction is gone), with a doubling pause, for `retry_for`.
+
+use crate::apply::error::{Failure, StepError};
+use crate::apply::executor::{ExecError, Executor, ParamValue, Request, Value};
+use crate::apply::progress::{exec_failure, fail, Recorder};
+use crate::apply::retry::{retry, Backoff};
+use crate::apply::segment::Segment;
+use crate::sql::calls::calls;
+use crate::sql::split::client_text;
+
+/// Runs `seg` in a transaction, again while that is safe; returns the values read for `capture`.
+pub(crate) async fn run<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    replay: &[String],
+    capture: &[String],
+) -> Result<Option<Vec<Value>>, Failure> {
+    let mut backoff = Backoff::doubling(rec.db.config.retry_for);
+    loop {
+        match attempt(rec, seg, replay, capture).await {
+            Err(failure) if failure.retry => {
+                let Some(delay) = backoff.next_delay() else { return Err(failure) };
+                tracing::warn!(error = %failure.error, "segment rolled back; running it again");
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt: begin, run, commit (or roll back).
+async fn attempt<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    replay: &[String],
+    capture: &[String],
+) -> Result<Option<Vec<Value>>, Failure> {
+    let db = rec.db;
+    let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
+        .await
+        .map_err(|e| exec_failure(seg.at, e, StepError::Begin))?;
+    let captured = match body(rec, seg, &tx, replay, capture).await {
+        Ok(captured) => captured,
+        Err(failure) => {
+            if let Err(e) = db.exec.rollback(&tx).await {
+                tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
+            }
+            return Err(failure);
+        }
+    };
+    commit(rec, seg, &tx).await.map(|()| captured)
+}
+
+/// Everything inside the transaction: session, statements, read-back, progress.
+async fn body<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    tx: &str,
+    replay: &[String],
+    capture: &[String],
+) -> Result<Option<Vec<Value>>, Failure> {
+    let (exec, database) = (rec.db.exec, seg.database());
+    for sql in replay {
+        let request = Request::new(sql.clone()).database(database).transaction(Some(tx));
+        exec.execute(request)
+            .await
+            .map_err(|e| exec_failure(seg.at, e, |source| StepError::Replay { sql: sql.clone(), source }))?;
+    }
+    for (offset, p) in seg.statements.iter().enumerate().filter(|(_, p)| p.is_sent()) {
+        let index = seg.at + offset;
+        let text = client_text(p.statement.text);
+        for call in calls(&text).map_err(|e| fail(index, StepError::TooLong(e)))? {
+            let mut request = Request::new(call.sql).database(database).transaction(Some(tx));
+            request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
+            exec.execute(request).await.map_err(|e| {
+                exec_failure(index, e, |e| match e {
+                    ExecError::Timeout { .. } => StepError::TimeoutInTransaction(e),
+                    e => StepError::Statement(e),
+                })
+            })?;
+        }
+    }
+    let mut captured = None;
+    if !capture.is_empty() {
+        let read =
+            Request::new(format!("SELECT {}", capture.join(", "))).database(database).transaction(Some(tx));
+        let outcome = exec.execute(read).await.map_err(|e| exec_failure(seg.at, e, StepError::ReadBack))?;
+        captured = outcome.rows.into_iter().next();
+    }
+    rec.write(seg.end, seg.prefix, Some(seg.started), Some(tx), seg.announce).await?;
+    Ok(captured)
+}
+
+/// Commits; when the answer is lost, finds out whether the commit landed.
+async fn commit<E: Executor>(rec: &Recorder<'_, E>, seg: &Segment<'_, '_>, tx: &str) -> Result<(), Failure> {
+    match rec.db.exec.commit(tx).await {
+        Ok(()) => Ok(()),
+        Err(e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. })) => {
+            lost_commit(rec, seg, tx, e).await
+        }
+        Err(e) => {
+            let retry = matches!(e, ExecError::TransactionGone { .. });
+            Err(Failure { index: seg.at, error: StepError::Commit(e), retry })
+        }
+    }
+}
+
+/// Did the commit land? First make sure the transaction is over: a rollback that succeeds means it
+/// was still open (so nothing was committed, and now nothing will be); "not found" means it ended.
+/// Then the progress row written inside it tells.
+async fn lost_commit<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    tx: &str,
+    e: ExecError,
+) -> Result<(), Failure> {
+    tracing::warn!(error = %e, "the answer to a commit was lost; finding out whether it landed");
+    let mut backoff = Backoff::fixed(rec.db.config.retry_for, std::time::Duration::from_millis(250));
+    loop {
+        match rec.db.exec.rollback(tx).await {
+            Ok(()) => {
+                return Err(Failure { index: seg.at, error: StepError::CommitRolledBack(e), retry: true })
+            }
+            Err(ExecError::TransactionGone { .. }) => break,
+            Err(other) => {
+                tracing::warn!(error = %other, "waiting for the transaction whose commit answer was lost");
+                if !backoff.wait().await {
+                    return Err(fail(seg.at, StepError::CommitUnknown { commit: e, then: other }));
+                }
+            }
+        }
+    }
+    if rec.landed(seg.at, seg.end, seg.prefix).await? {
+        Ok(())
+    } else {
+        Err(Failure { index: seg.at, error: StepError::Commit(e), retry: true })
+    }
+}

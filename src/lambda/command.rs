@@ -1,0 +1,96 @@
+//! Manual commands (`aws lambda invoke --payload '{"command": "status"}'`): a [`Command`] becomes the
+//! runner's [`Operation`] and plan options ([`operation`], pure), runs, and returns the same JSON
+//! report as the CLI's `--format json`.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::apply::plan::PlanOptions;
+use crate::apply::{Operation, RunError};
+use crate::lambda::custom_resource::log_event;
+use crate::lambda::error::{with_causes, InvokeError};
+use crate::lambda::events::Command;
+use crate::lambda::handler::Handler;
+use crate::scripts::source::Version;
+
+/// The operation and plan options a command asks for.
+pub fn operation(command: &Command) -> Result<(Operation, PlanOptions), InvokeError> {
+    let version = |text: &str, what: &str| {
+        Version::parse(text)
+            .ok_or_else(|| InvokeError::InvalidPayload(format!("{what} {text:?} is not a version")))
+    };
+    let mut plan = PlanOptions::default();
+    let operation = match command {
+        Command::Migrate { target, out_of_order, dry_run, .. } => {
+            plan.out_of_order = *out_of_order;
+            plan.target = target.as_deref().map(|t| version(t, "target")).transpose()?;
+            Operation::Migrate { dry_run: *dry_run }
+        }
+        Command::Status { .. } => Operation::Status,
+        Command::Validate { .. } => Operation::Validate,
+        Command::Repair { accept_checksums, .. } => Operation::Repair { accept_checksums: *accept_checksums },
+        Command::Baseline { version: v, database } => {
+            Operation::Baseline { version: version(v, "version")?, database: database.clone() }
+        }
+    };
+    Ok((operation, plan))
+}
+
+/// Runs `command`; the report as JSON, or an error for the invoker.
+pub(crate) async fn run(
+    handler: &Handler,
+    command: Command,
+    deadline: Instant,
+) -> Result<Value, InvokeError> {
+    tracing::info!(?command, "manual command");
+    let scripts = handler.scripts().map_err(InvokeError::InvalidScripts)?;
+    let (operation, plan) = operation(&command)?;
+    let runner = handler.runner(command.database(), deadline, plan).await.map_err(InvokeError::Setup)?;
+    let dir = &handler.settings().migrations_dir;
+    match runner.run(&operation, &scripts, dir, &mut log_event).await {
+        Ok(report) => serde_json::to_value(&report).map_err(|e| InvokeError::RunFailed(e.to_string())),
+        Err(e @ RunError::Locked { .. }) => Err(InvokeError::Locked(e.to_string())),
+        Err(e) => Err(InvokeError::RunFailed(with_causes(&e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(json: serde_json::Value) -> Command {
+        serde_json::from_value(json).expect("a command")
+    }
+
+    #[test]
+    fn a_migrate_command_carries_its_target_and_out_of_order_into_the_plan() {
+        let (operation, plan) = operation(&command(
+            serde_json::json!({"command": "migrate", "target": "2", "out_of_order": true, "dry_run": true}),
+        ))
+        .expect("valid");
+        assert_eq!(operation, Operation::Migrate { dry_run: true });
+        assert_eq!(plan.target, Version::parse("2"));
+        assert!(plan.out_of_order);
+    }
+
+    #[test]
+    fn a_baseline_command_keeps_its_database() {
+        let (operation, _) = operation(&command(
+            serde_json::json!({"command": "baseline", "version": "3", "database": "shop"}),
+        ))
+        .expect("valid");
+        let want = Operation::Baseline {
+            version: Version::parse("3").expect("a version"),
+            database: Some("shop".into()),
+        };
+        assert_eq!(operation, want);
+    }
+
+    #[test]
+    fn a_target_that_is_not_a_version_is_an_invalid_payload() {
+        let e = operation(&command(serde_json::json!({"command": "migrate", "target": "x.y"})))
+            .expect_err("refused");
+        assert_eq!(e, InvokeError::InvalidPayload("target \"x.y\" is not a version".into()));
+    }
+}
