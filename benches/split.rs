@@ -32,7 +32,7 @@ fn main() {
         "{:<28} {:>10} {:>12} {:>12} {:>14} {:>12}",
         "input", "MB", "tokenizer", "split", "split+check", "split/tok"
     );
-    row("generated multi-row INSERTs", &[big.clone()]);
+    row("generated multi-row INSERTs", std::slice::from_ref(&big));
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     if corpus.is_dir() {
         row("corpus (120 files)", &sql_files(&corpus));
@@ -132,6 +132,8 @@ fn row(label: &str, files: &[PathBuf]) {
 }
 
 /// Peak resident memory of the release binary checking `dir`, from the kernel's accounting.
+// The child is reaped by `wait4` (which also returns its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_of_check(dir: &Path) -> u64 {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))
         .arg("check")
