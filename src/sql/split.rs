@@ -503,7 +503,7 @@ impl<'a> Splitter<'a> {
             let mut piece = trim_space(&self.text[s..piece_end]);
             if let Some(rest) = piece.strip_suffix("--") {
                 // A `--` that ends a line is a comment (and one before the delimiter is text).
-                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| c == b'\n' || c == b'\r') {
+                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| is_space(c)) {
                     piece = trim_space(rest);
                 }
             }
@@ -1003,6 +1003,10 @@ mod tests {
         assert_eq!(texts("SELECT 1; --note;\n  --x\n/* c */--y\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
         // Inside a statement `--x` is text, as the client keeps it.
         assert_eq!(texts("SELECT 1\n--x\n;"), ["SELECT 1\n--x"]);
+        // `--` before white space or a line end is a comment, before the delimiter it is text.
+        let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
+        assert_eq!(sent("SELECT 1 --\t\n;"), ["SELECT 1"]);
+        assert_eq!(sent("SELECT 1 --;"), ["SELECT 1 --"]);
     }
 
     #[test]
