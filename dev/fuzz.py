@@ -395,11 +395,10 @@ def server_statements(events):
         kind = "use" if name in ("statement/com/Init DB", "statement/sql/change_db") else "sql"
         if i + 1 < len(events):
             following = events[i + 1][1]
-            if following and text.endswith(following) and len(following) < len(text):
-                text = text[: len(text) - len(following)]
-                text = text.rstrip()
-                if text.endswith(";"):
-                    text = text[:-1]
+            head = text[: len(text) - len(following)].rstrip()
+            # Only where a `;` separates them: two packets may well end alike.
+            if following and text.endswith(following) and head.endswith(";"):
+                text = head[:-1]
         out.append((kind, text.rstrip(), errno, schema, name))
     return out
 
