@@ -411,6 +411,8 @@ DELIBERATE = {
     "USE` is followed by": "text after USE's argument (the client drops it)",
     "bad DELIMITER command": "a DELIMITER the client misreads or rejects",
     "inside a /*! version comment": "a /* comment inside a /*! version comment (client and server disagree)",
+    "unterminated string": "an unterminated quote (the client sends the rest of the file as it is)",
+    "unterminated quoted identifier": "an unterminated quote (the client sends the rest of the file as it is)",
 }
 
 

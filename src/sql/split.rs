@@ -558,7 +558,9 @@ impl<'a> Iterator for Splitter<'a> {
             };
             match self.scan_chunk(start) {
                 Ok(ChunkEnd::At { end, resume }) => {
-                    if let Err((at, kind)) = self.emit_chunk(start, end, resume > end) {
+                    // Ended by the delimiter (not by `\g`, which sends the chunk as it is).
+                    let ended = self.text[end..].starts_with(self.delimiter.as_str());
+                    if let Err((at, kind)) = self.emit_chunk(start, end, ended) {
                         return self.error(at, kind);
                     }
                     self.pos = resume;
@@ -759,6 +761,15 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                 p = end;
             }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
+            // The client adds no line break after a line that starts like a DELIMITER command
+            // (mysql.cc `is_delimiter_command` on every line), even inside a statement.
+            b'\n' if starts_like_delimiter(&bytes[text[..p].rfind('\n').map_or(0, |i| i + 1)..p]) => {
+                let end = if p > 0 && bytes[p - 1] == b'\r' { p - 1 } else { p };
+                flush(&mut out, copied, end, &mut need_space);
+                changed = true;
+                copied = p + 1;
+                p += 1;
+            }
             b'\\' => {
                 let rest = &bytes[p + 1..];
                 if rest.is_empty() || rest[0] == b'\n' || rest.starts_with(b"\r\n") {
@@ -794,6 +805,12 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = trim_sent(&out).len();
     out.truncate(trimmed);
     std::borrow::Cow::Owned(out)
+}
+
+/// Does this line start with the word the client checks for a DELIMITER command (any case, any
+/// characters after it)?
+fn starts_like_delimiter(line: &[u8]) -> bool {
+    line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"delimiter")
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
@@ -1004,7 +1021,8 @@ mod tests {
         // Inside a statement `--x` is text, as the client keeps it.
         assert_eq!(texts("SELECT 1\n--x\n;"), ["SELECT 1\n--x"]);
         // `--` before white space or a line end is a comment, before the delimiter it is text.
-        let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
+        let sent =
+            |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
         assert_eq!(sent("SELECT 1 --\t\n;"), ["SELECT 1"]);
         assert_eq!(sent("SELECT 1 --;"), ["SELECT 1 --"]);
     }
@@ -1083,6 +1101,11 @@ mod tests {
             .map(|s| client_text(s.unwrap().text).into_owned())
             .collect();
         assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
+        // Nor after a line that starts like a DELIMITER command, even inside a statement.
+        let sent: Vec<_> = split("SELECT 1,\ndelimiter_col\r\nFROM t;\nSELECT 'a\ndelimiter'\n;")
+            .map(|s| client_text(s.unwrap().text).into_owned())
+            .collect();
+        assert_eq!(sent, ["SELECT 1,\ndelimiter_colFROM t", "SELECT 'a\ndelimiter'"]);
         // An unknown one-letter command stays in the text with its character, even a delimiter.
         assert_eq!(texts("SELECT 1 \\; SELECT 2;"), ["SELECT 1 \\; SELECT 2"]);
     }
