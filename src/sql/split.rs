@@ -1,12 +1,22 @@
 //! SQL script text -> statements, exactly as the `mysql`/`mariadb` command-line client cuts them.
 //!
 //! The RDS Data API runs one statement per call, so scripts written for the mysql client must be cut
-//! here the way that client cuts them: a statement ends at the current delimiter found outside quotes
-//! and comments; `DELIMITER xx` at the start of a line (when no statement is pending) changes the
-//! delimiter; `--` (followed by ASCII white space), `#` and `/* */` comments are skipped; `/*! */` and
-//! `/*M! */` version comments are statement text (the server decides), and a delimiter inside them
-//! still ends the statement, as in the client. `USE db` is a client command: it becomes a
-//! [`StatementKind::Use`] for the runner to turn into the Data API `database` field.
+//! here the way that client cuts them (its `read_and_execute` / `add_line`, described in words on each
+//! rule below and checked against the real client by `dev/fuzz`):
+//! - a statement ends at the current delimiter outside quotes and comments; `\g` and `\G` end one
+//!   too, `\c` drops what precedes it;
+//! - `DELIMITER xx` (or `\d xx`) at the start of a line when no statement is pending, or as a whole
+//!   statement that the delimiter ends, changes the delimiter;
+//! - `#`, `--` followed by white space (at the start of a statement, any `--`) and `/* */` comments
+//!   are not sent; `/*! */` and `/*M! */` version comments are statement text (the server decides);
+//! - `USE db` (or `\u db`) is a client command: a [`StatementKind::Use`] for the runner to turn into
+//!   the Data API `database` field; other client commands cannot run here and are errors;
+//! - the script's own `SET sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) changes where strings
+//!   end from the next statement on, as the client follows the server's status flags.
+//!
+//! [`client_text`] gives the text the client sends for a statement: comments stripped, CRLF as LF,
+//! trailing control characters dropped. Where aurora-migrate deliberately refuses what the client
+//! would run, the README says so.
 //!
 //! Why a scanner modelled on the client and not sqlparser's tokenizer: the client is the reference the
 //! scripts were written against, and the tokenizer disagrees with it where it matters for boundaries:
@@ -17,9 +27,9 @@
 //!
 //! A client "chunk" (what the client sends in one packet) under a custom delimiter may hold several
 //! statements (`DROP PROCEDURE IF EXISTS p; CREATE PROCEDURE p() BEGIN ... END$$`), which the server
-//! runs as a multi-statement. The Data API refuses those, so such a chunk is cut at its top-level `;`
-//! until a compound statement (routine, trigger, event, `BEGIN ... END` block) starts, which runs to
-//! the end of the chunk. [`Statement::chunk`] keeps the client's packet numbering.
+//! runs as a multi-statement. The Data API refuses those, so such a chunk is cut where the server's
+//! parser ends each statement ([`crate::sql::lex::statement_end`]). [`Statement::chunk`] keeps the
+//! client's packet numbering.
 //!
 //! Positions are 1-based; columns count characters, as sqlparser's do.
 
