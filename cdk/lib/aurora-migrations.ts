@@ -1,20 +1,24 @@
-// The AuroraMigrations construct (DESIGN.md §7): a layer with the scripts under /opt/migrations, the
-// aurora-migrate Lambda (Rust, provided.al2023, arm64, no VPC: it talks to Aurora through the RDS Data
-// API) and a custom resource that invokes it on every deploy whose scripts changed.
+// The AuroraMigrations construct: a layer with the scripts under /opt/migrations, the aurora-migrate
+// Lambda (Rust, provided.al2023, arm64 by default, no VPC: it talks to Aurora through the RDS Data API;
+// the prebuilt bootstrap ships inside this package) and a custom resource that invokes it on every
+// deploy whose scripts changed.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CustomResource, Duration } from 'aws-cdk-lib';
+import * as cdk from 'aws-cdk-lib';
+import { CfnOutput, CfnResource, CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { BootstrapArchitecture, bootstrapArchitecture, bundledZip, packageVersion } from './bootstrap';
 import { contentHash, migrationFiles } from './content-hash';
 import {
   DATA_CURRENT_VERSION,
+  DATA_VERSION,
   DEFAULT_HISTORY_TABLE,
   DEFAULT_MIGRATIONS_DIR,
   ENV_DATABASE,
@@ -25,13 +29,17 @@ import {
   ENV_SECRET_ARN,
   PROPERTY_CONTENT_HASH,
   PROPERTY_DATABASE,
+  PROPERTY_EXPECTED_VERSION,
 } from './names';
 
-/** Environment variable that overrides where the default `code` is read from. */
+/**
+ * Environment variable naming a folder with a `bootstrap` to use instead of the bundled one (for
+ * development of aurora-migrate itself: a fresh cargo-lambda build).
+ */
 export const ENV_LAMBDA_DIR = 'AURORA_MIGRATE_LAMBDA_DIR';
 
-/** Where the cargo-lambda build leaves the arm64 `bootstrap` (relative to the repository root). */
-export const DEFAULT_LAMBDA_DIR = path.join('build', 'lambda', 'arm64', 'aurora-migrate-lambda');
+/** Lambda CPU share grows with memory; the function streams scripts statement by statement. */
+const DEFAULT_MEMORY_MB = 256;
 
 /** Lambda's own maximum, and the default: a long migration should not be cut short by us. */
 const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
@@ -88,12 +96,66 @@ export interface AuroraMigrationsProps {
   readonly timeout?: Duration;
 
   /**
-   * Code of the migration function: a folder with the `aurora-migrate-lambda` binary named `bootstrap`.
-   * @default - `lambda.Code.fromAsset` of `$AURORA_MIGRATE_LAMBDA_DIR` when set, otherwise of
-   * `build/lambda/arm64/aurora-migrate-lambda` in the aurora-migrate repository (the cargo-lambda
-   * arm64 build output)
+   * Code of the migration function: the `aurora-migrate-lambda` binary named `bootstrap`, in a folder
+   * or a zip. When it is an asset whose `bootstrap` is an ELF executable, the function's architecture
+   * follows it, and an `architecture` that disagrees is an error at synth time. Its version must be
+   * this package's (see `expectedVersion`).
+   * @default - the bootstrap zip bundled in this package for `architecture` (or, when the environment
+   * variable `AURORA_MIGRATE_LAMBDA_DIR` is set, the folder it names)
    */
   readonly code?: lambda.Code;
+
+  /**
+   * CPU architecture of the function.
+   * @default - the architecture of `code`'s bootstrap when it can be read, otherwise ARM_64
+   */
+  readonly architecture?: lambda.Architecture;
+
+  /**
+   * The aurora-migrate version the function must report; a function of another version answers FAILED
+   * instead of migrating. Set it only with your own `code` of another version.
+   * @default - this package's version (the version of the bundled bootstrap)
+   */
+  readonly expectedVersion?: string;
+
+  /**
+   * Memory of the function in MiB (Lambda gives CPU in proportion to it).
+   * @default 256
+   */
+  readonly memorySize?: number;
+
+  /**
+   * How long the function's log group keeps the logs (an audit trail of schema changes).
+   * @default logs.RetentionDays.TWO_YEARS
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * What happens to the function's log group when it leaves the stack.
+   * @default RemovalPolicy.RETAIN (the audit trail outlives the stack)
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * X-Ray tracing of the function. Active tracing adds `xray:PutTraceSegments` and
+   * `xray:PutTelemetryRecords` on `*` to the role (X-Ray has no resource-level permissions).
+   * @default lambda.Tracing.DISABLED
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
+   * Reserved concurrency of the function. Two runs never apply the same migration either way (a lease
+   * row in the database serializes them); 1 makes a second manual invoke fail fast with a throttle
+   * instead of waiting for the lease.
+   * @default - no reservation (reserving needs unreserved account concurrency to spare)
+   */
+  readonly reservedConcurrentExecutions?: number;
+
+  /**
+   * Name of the function.
+   * @default - a name CloudFormation generates
+   */
+  readonly functionName?: string;
 }
 
 /**
@@ -118,18 +180,24 @@ export class AuroraMigrations extends Construct {
   public readonly contentHash: string;
   /** The schema version after the deploy's migrations (the custom resource's `CurrentVersion`). */
   public readonly currentVersion: string;
+  /** The aurora-migrate version the function must report (the custom resource's `ExpectedVersion`). */
+  public readonly expectedVersion: string;
+  /** The aurora-migrate version that answered the deploy (the custom resource's `Version`). */
+  public readonly functionVersion: string;
 
   constructor(scope: Construct, id: string, props: AuroraMigrationsProps) {
     super(scope, id);
 
     const timeout = props.timeout ?? MAX_LAMBDA_TIMEOUT;
     this.contentHash = contentHash(props.scriptsDir);
+    this.expectedVersion = props.expectedVersion ?? packageVersion();
+    const { code, architecture } = functionCode(props.code, props.architecture);
 
     this.layer = new lambda.LayerVersion(this, 'Scripts', {
       code: lambda.Code.fromAsset(stageScripts(props.scriptsDir)),
       description: `aurora-migrate scripts ${this.contentHash}`,
       compatibleRuntimes: [lambda.Runtime.PROVIDED_AL2023],
-      compatibleArchitectures: [lambda.Architecture.ARM_64],
+      compatibleArchitectures: [architecture],
     });
 
     const environment: Record<string, string> = {
@@ -148,17 +216,22 @@ export class AuroraMigrations extends Construct {
       description: 'aurora-migrate function: Data API on one cluster, read on one secret, its own logs',
     });
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      // Migration logs are an audit trail of schema changes; CDK's default keeps them two years.
-      retention: logs.RetentionDays.TWO_YEARS,
+      // Migration logs are an audit trail of schema changes: kept two years, and beyond the stack.
+      retention: props.logRetention ?? logs.RetentionDays.TWO_YEARS,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.logGroup.grantWrite(role);
 
     this.function = new lambda.Function(this, 'Function', {
       description: 'aurora-migrate: applies SQL migrations to Aurora MySQL through the RDS Data API',
       runtime: lambda.Runtime.PROVIDED_AL2023, // the binary needs glibc 2.30; provided.al2 has 2.26
-      architecture: lambda.Architecture.ARM_64,
+      architecture,
       handler: 'bootstrap',
-      code: props.code ?? defaultCode(),
+      code,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
+      tracing: props.tracing ?? lambda.Tracing.DISABLED,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      functionName: props.functionName,
       role,
       logGroup: this.logGroup,
       layers: [this.layer],
@@ -181,7 +254,10 @@ export class AuroraMigrations extends Construct {
     props.cluster.grantDataApiAccess(this.function);
     props.secret.grantRead(this.function);
 
-    const properties: Record<string, string> = { [PROPERTY_CONTENT_HASH]: this.contentHash };
+    const properties: Record<string, string> = {
+      [PROPERTY_CONTENT_HASH]: this.contentHash,
+      [PROPERTY_EXPECTED_VERSION]: this.expectedVersion,
+    };
     // The Lambda takes the database from this property before its environment; as a property it also
     // makes a changed database re-run the migrations.
     if (props.database !== undefined) properties[PROPERTY_DATABASE] = props.database;
@@ -200,20 +276,114 @@ export class AuroraMigrations extends Construct {
     this.resource.node.addDependency(props.cluster, role, asyncConfig);
 
     this.currentVersion = this.resource.getAttString(DATA_CURRENT_VERSION);
+    this.functionVersion = this.resource.getAttString(DATA_VERSION);
+
+    new CfnOutput(this, 'FunctionName', {
+      description: 'aurora-migrate function: aws lambda invoke --function-name <this> with a JSON command',
+      value: this.function.functionName,
+    });
+    new CfnOutput(this, 'FunctionArn', { description: 'ARN of the aurora-migrate function', value: this.function.functionArn });
+
+    acknowledgeServerlessFindings(this.function, asyncConfig, props.tracing);
   }
 }
 
-/** `Code.fromAsset` of the cargo-lambda output, with an error that says how to get one. */
-function defaultCode(): lambda.Code {
-  const dir = process.env[ENV_LAMBDA_DIR] || path.resolve(__dirname, '..', '..', DEFAULT_LAMBDA_DIR);
-  if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
+/**
+ * The function's code and architecture: `code` when given, else the bundled zip (or the folder of
+ * `$AURORA_MIGRATE_LAMBDA_DIR`). An asset whose bootstrap is an ELF executable decides the
+ * architecture; an explicit `architecture` that disagrees with it is refused here, at synth, because
+ * Lambda would only fail at the first invoke with `Runtime.InvalidEntrypoint` (exec format error).
+ */
+function functionCode(
+  given: lambda.Code | undefined,
+  wanted: lambda.Architecture | undefined,
+): { code: lambda.Code; architecture: lambda.Architecture } {
+  let code = given;
+  let where = 'code';
+  if (code === undefined && process.env[ENV_LAMBDA_DIR]) {
+    const dir = process.env[ENV_LAMBDA_DIR] as string;
+    if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
+      throw new Error(
+        `aurora-migrate: ${ENV_LAMBDA_DIR}=${dir}, but there is no ${path.join(dir, 'bootstrap')}. Point it at the ` +
+          `folder cargo-lambda wrote (build/lambda/arm64/aurora-migrate-lambda after dev/build-lambda arm64), ` +
+          `or unset ${ENV_LAMBDA_DIR} to use the bootstrap bundled in aurora-migrate-cdk.`,
+      );
+    }
+    code = lambda.Code.fromAsset(dir);
+    where = `${ENV_LAMBDA_DIR}=${dir}`;
+  }
+  if (code === undefined) {
+    const arch: BootstrapArchitecture = wanted?.name === lambda.Architecture.X86_64.name ? 'x86_64' : 'arm64';
+    const zip = bundledZip(arch);
+    if (!fs.existsSync(zip)) {
+      throw new Error(
+        `aurora-migrate: this copy of aurora-migrate-cdk carries no Lambda bootstrap for ${arch} (${zip}). ` +
+          'The package from npm or PyPI has it; a source checkout gets it with `npm run bundle-lambda` in cdk/ ' +
+          '(builds it with cargo-lambda). Or pass `code` to AuroraMigrations.',
+      );
+    }
+    code = lambda.Code.fromAsset(zip);
+    where = `the bundled ${zip}`;
+  }
+  const found = code instanceof lambda.AssetCode ? bootstrapArchitecture(code.path) : undefined;
+  const foundArchitecture = found === 'x86_64' ? lambda.Architecture.X86_64 : found === 'arm64' ? lambda.Architecture.ARM_64 : undefined;
+  if (wanted !== undefined && foundArchitecture !== undefined && wanted.name !== foundArchitecture.name) {
     throw new Error(
-      `aurora-migrate: no Lambda binary at ${path.join(dir, 'bootstrap')}. Build it (from the repository ` +
-        'root: bash dev/build-lambda arm64, which runs cargo lambda build --release --arm64), ' +
-        `set ${ENV_LAMBDA_DIR} to a folder holding \`bootstrap\`, or pass \`code\` to AuroraMigrations.`,
+      `aurora-migrate: architecture ${wanted.name}, but the bootstrap of ${where} is built for ${foundArchitecture.name}. ` +
+        `Pass architecture: Architecture.${found === 'x86_64' ? 'X86_64' : 'ARM_64'} (or leave it out, it follows the code), ` +
+        `or code built for ${wanted.name}.`,
     );
   }
-  return lambda.Code.fromAsset(dir);
+  return { code, architecture: wanted ?? foundArchitecture ?? lambda.Architecture.ARM_64 };
+}
+
+/**
+ * cdk-nag's Serverless pack findings that are decisions, not oversights, recorded both as cdk-nag 2
+ * reads them (`cdk_nag` metadata on the resource) and as cdk-nag 3 does (CDK's acknowledgements), so
+ * this package needs no dependency on cdk-nag.
+ */
+function acknowledgeServerlessFindings(
+  fn: lambda.Function,
+  asyncConfig: lambda.EventInvokeConfig,
+  tracing: lambda.Tracing | undefined,
+): void {
+  const noDestination =
+    'CloudFormation invokes the function asynchronously with 0 retries and the function answers CloudFormation ' +
+    'itself, also on a panic or near its deadline; a lost invoke ends in the custom resource ServiceTimeout, ' +
+    'and a manual invoke is synchronous. A dead-letter queue or failure destination would hold nothing to act on.';
+  acknowledge(fn, 'Serverless-LambdaDLQ', noDestination);
+  acknowledge(asyncConfig, 'Serverless-LambdaAsyncFailureDestination', noDestination);
+  if (tracing === lambda.Tracing.ACTIVE) {
+    const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+    if (policy) {
+      acknowledge(
+        policy,
+        'AwsSolutions-IAM5[Resource::*]',
+        'X-Ray has no resource-level permissions: xray:PutTraceSegments and xray:PutTelemetryRecords need ' +
+          'Resource "*" (added by lambda.Tracing.ACTIVE, which the tracing prop asked for).',
+      );
+    }
+  }
+  if (tracing === undefined || tracing === lambda.Tracing.DISABLED) {
+    acknowledge(
+      fn,
+      'Serverless-LambdaTracing',
+      'Off by default: active tracing needs xray:PutTraceSegments on Resource "*"; the function logs every ' +
+        'migration and failed statement with durations as JSON. Enable it with the tracing prop.',
+    );
+  }
+}
+
+/** One acknowledged cdk-nag rule on a construct, in cdk-nag 2 and cdk-nag 3 form. */
+function acknowledge(construct: Construct, id: string, reason: string): void {
+  const resource = construct.node.defaultChild as CfnResource;
+  const previous = (resource.getMetadata('cdk_nag')?.rules_to_suppress ?? []) as object[];
+  resource.addMetadata('cdk_nag', { rules_to_suppress: [...previous, { id, reason }] });
+  // Validations exists in aws-cdk-lib releases newer than the minimum this package supports, hence
+  // looked up rather than imported.
+  const validations = (cdk as unknown as Record<string, { of?: (c: Construct) => { acknowledge?: (a: object) => void } }>)
+    .Validations;
+  validations?.of?.(construct)?.acknowledge?.({ id, reason });
 }
 
 /**

@@ -44,3 +44,12 @@ export const DATA_APPLIED = 'Applied';
 export const DATA_APPLIED_VERSIONS = 'AppliedVersions';
 /** Custom-resource `Data` key: the content hash of the scripts found in the layer. */
 export const DATA_CONTENT_HASH = 'ContentHash';
+
+/**
+ * Custom-resource property: the aurora-migrate version the construct expects the function to be (the
+ * package's own version). The function answers FAILED when its version differs, so a stale code asset
+ * never runs silently.
+ */
+export const PROPERTY_EXPECTED_VERSION = 'ExpectedVersion';
+/** Custom-resource `Data` key: the version of the aurora-migrate function that answered. */
+export const DATA_VERSION = 'Version';

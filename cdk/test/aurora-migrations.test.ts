@@ -250,7 +250,7 @@ test('the first invoke waits for the grants, the no-retry config and the cluster
   }
 });
 
-test('the default code is the cargo-lambda output folder, overridable by AURORA_MIGRATE_LAMBDA_DIR', (t) => {
+test('AURORA_MIGRATE_LAMBDA_DIR replaces the bundled code with a folder holding a bootstrap', (t) => {
   const saved = process.env[ENV_LAMBDA_DIR];
   const lambdaDir = fakeLambdaDir();
   const noBinary = tempDir('nobinary');

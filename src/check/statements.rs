@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::scripts::source::{discover, Script, SourceError};
 use crate::sql::calls::{calls, Param};
 use crate::sql::classify::{disposition, Disposition};
-use crate::sql::split::{client_text, Statement, StatementKind};
+use crate::sql::split::{client_text, Statement};
 
 /// Every statement of every migration of a folder, in the order they apply.
 #[derive(Debug, Clone, Serialize)]
@@ -139,19 +139,18 @@ fn sent(statement: &Statement<'_>) -> SentStatement {
         calls: Vec::new(),
         error: None,
     };
-    if let StatementKind::Use { database } = &statement.kind {
-        out.kind = "use";
-        out.action = "use";
-        out.database = Some(database.clone());
-        return out;
-    }
     match disposition(statement) {
+        Disposition::Use(database) => {
+            out.kind = "use";
+            out.action = "use";
+            out.database = Some(database);
+        }
         Disposition::Skip(_) => out.action = "skip",
         Disposition::Refused(why) => {
             out.action = "refuse";
             out.error = Some(why.to_owned());
         }
-        _ => match calls(&out.text) {
+        Disposition::Session | Disposition::Ddl | Disposition::Dml => match calls(&out.text) {
             Ok(calls) => out.calls = calls.into_iter().map(sent_call).collect(),
             Err(e) => out.error = Some(e.to_string()),
         },

@@ -7,7 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AuroraMigrations } from '../../lib/aurora-migrations';
+import { AuroraMigrations, AuroraMigrationsProps } from '../../lib/aurora-migrations';
 import { ExampleStack } from '../../lib/example-stack';
 import { tempDir } from './fixtures';
 
@@ -29,6 +29,10 @@ export interface ImportedOptions {
   readonly timeout?: Duration;
   /** Whether the imported cluster says its Data API is on. @default true */
   readonly dataApiEnabled?: boolean;
+  /** More props of the construct (memorySize, architecture, ...). */
+  readonly extra?: Partial<AuroraMigrationsProps>;
+  /** Runs on the app before the synth (cdk-nag aspects). */
+  readonly beforeSynth?: (app: App) => void;
 }
 
 export const IMPORTED_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:existing-AbCdEf';
@@ -58,7 +62,9 @@ export function synthImported(options: ImportedOptions): Synthesized {
       timeout: options.timeout,
       // A placeholder `bootstrap`: the real binary comes from the cargo-lambda build step.
       code: options.lambdaDir ? lambda.Code.fromAsset(options.lambdaDir) : undefined,
+      ...options.extra,
     });
+    options.beforeSynth?.(app);
     return { stack, template: Template.fromStack(stack), outdir };
   });
 }
