@@ -19,11 +19,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::{RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::{discover, Script};
-use aurora_migrate::sql::classify::{classify, StatementClass};
-use aurora_migrate::sql::split::{Statement, StatementKind};
+use aurora_migrate::DataApi;
+use aurora_migrate::{classify, StatementClass};
+use aurora_migrate::{discover, Script};
+use aurora_migrate::{RunConfig, Runner};
+use aurora_migrate::{Statement, StatementKind};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 const MIGRATIONS: usize = 200;
@@ -49,19 +49,19 @@ fn main() {
     wall_time(&rt, &server, &emulator);
 }
 
+/// Migrates `dir` into `bench_calls` with the emulator's call counters reset first.
+fn counted_run(rt: &tokio::runtime::Runtime, emulator: &TestEmulator, dir: &Path) -> aurora_migrate::Report {
+    emulator.reset_counters().expect("counters reset");
+    let scripts = discover(dir).expect("scripts");
+    rt.block_on(runner(emulator, "bench_calls").migrate(&scripts, false, &mut |_| {})).expect("run")
+}
+
 fn calls_per_run(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestEmulator) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     server.sql("DROP DATABASE IF EXISTS bench_calls; CREATE DATABASE bench_calls");
     let model = Model::of(&dir);
 
-    emulator.reset_counters().expect("counters reset");
-    let report = rt
-        .block_on(runner(emulator, "bench_calls").migrate(
-            &discover(&dir).expect("scripts"),
-            false,
-            &mut |_| {},
-        ))
-        .expect("run");
+    let report = counted_run(rt, emulator, &dir);
     assert!(report.ok, "scripts/ failed: {:?}", report.problems);
     let counters = emulator.counters().expect("counters");
     let total: u64 = counters.values().sum();
@@ -85,14 +85,7 @@ fn calls_per_run(rt: &tokio::runtime::Runtime, server: &Server, emulator: &TestE
         total as f64 / model.statements as f64
     );
 
-    emulator.reset_counters().expect("counters reset");
-    let report = rt
-        .block_on(runner(emulator, "bench_calls").migrate(
-            &discover(&dir).expect("scripts"),
-            false,
-            &mut |_| {},
-        ))
-        .expect("run");
+    let report = counted_run(rt, emulator, &dir);
     assert!(report.ok && report.applied == 0, "second run: {:?}", report.problems);
     let counters = emulator.counters().expect("counters");
     let total: u64 = counters.values().sum();
@@ -167,7 +160,7 @@ impl Model {
                 .zip(&d)
                 .map(|(s, d)| match d {
                     Disposition::Ddl | Disposition::Dml | Disposition::Session => {
-                        aurora_migrate::sql::calls::calls(s.text).expect("fits").len()
+                        aurora_migrate::calls(s.text).expect("fits").len()
                     }
                     _ => 0,
                 })

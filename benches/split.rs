@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aurora_migrate::check::check_migration;
-use aurora_migrate::scripts::source::Script;
+use aurora_migrate::check_migration;
+use aurora_migrate::Script;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::Tokenizer;
 
@@ -135,17 +135,19 @@ fn row(label: &str, files: &[PathBuf]) {
 // The child is reaped by `wait4` (which also returns its rusage), not by `Child::wait`.
 #[allow(clippy::zombie_processes)]
 fn peak_rss_of_check(dir: &Path) -> u64 {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))
+    // Reaped with wait4 (for its resource usage), not with Child::wait.
+    let id = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))
         .arg("check")
         .arg(dir)
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("aurora-migrate runs");
+        .expect("aurora-migrate runs")
+        .id();
     let mut status = 0;
     // SAFETY: wait4 on our own child's pid with valid pointers to a status and an rusage.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
+    let pid = unsafe { libc::wait4(id as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, id as i32, "wait4");
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "check failed: status {status}");
     usage.ru_maxrss as u64 * 1024
 }

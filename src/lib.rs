@@ -1,20 +1,40 @@
 //! aurora-migrate: versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 //!
-//! The rooms, from the text up: [`sql`] cuts a script into statements as the mysql client does,
-//! [`scripts`] finds the files, their versions and checksums, [`check`] verifies every statement before
-//! anything runs, [`apply`] runs migrations through the `Executor` trait, [`aws`] is the Data API
-//! behind it, [`lambda`] the function's handler, and [`names`] holds the strings shared with the CDK
-//! code.
+//! The rooms, from the text up (dependencies point down this list, never up):
+//! - `sql`: text only: the mysql-client splitter, statement classes, what a `SET` assigns, the Data
+//!   API calls a statement becomes;
+//! - `scripts`: files: discovery and versions, checksums and the content hash, the layer zip;
+//! - `check`: the offline check of every statement and its report;
+//! - `apply`: online, through the [`Executor`] trait only: plan, lease, segments, transactions,
+//!   DDL in flight, progress, the report;
+//! - `aws`: the only user of the AWS SDK (the Data API behind [`Executor`], Secrets Manager);
+//! - `lambda`: the function's handler and the custom-resource rules;
+//! - [`names`]: the strings shared with the CDK code.
+//!
+//! The binaries (`src/bin`) are thin: they parse arguments or events, build clients and call what is
+//! re-exported here.
 
-pub mod apply;
-pub mod aws;
-pub mod check;
-pub mod lambda;
+mod apply;
+mod aws;
+mod check;
+mod lambda;
 pub mod names;
-pub mod scripts;
-pub mod sql;
+mod scripts;
+mod sql;
 mod table;
 
+pub use apply::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
+pub use apply::plan::PlanOptions;
+pub use apply::{Event, MigrationError, Operation, Report, RunConfig, RunError, RunText, Runner};
+pub use aws::data_api::{DataApi, Target};
+pub use check::report::{check_dir, CheckReport, ListReport};
+pub use check::statements::{list_statements, StatementsReport};
 pub use check::{check_migration, Diagnostic, Severity};
-pub use scripts::source::{content_hash, discover, Migration, Scripts, SourceError, Version};
+pub use lambda::{Handler, InvokeError, Settings};
+pub use scripts::layer::write_layer_zip;
+pub use scripts::source::{
+    checksum, content_hash, discover, hash_dir, up_section, Migration, Script, Scripts, SourceError, Version,
+};
+pub use sql::calls::calls;
+pub use sql::classify::{classify, StatementClass};
 pub use sql::split::{split, Statement, StatementKind};

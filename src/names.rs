@@ -39,3 +39,11 @@ pub const DATA_APPLIED: &str = "Applied";
 pub const DATA_APPLIED_VERSIONS: &str = "AppliedVersions";
 /// Custom-resource `Data` key: the content hash of the scripts found in the layer.
 pub const DATA_CONTENT_HASH: &str = "ContentHash";
+
+/// Custom-resource property: the aurora-migrate version the construct was built for. When present
+/// and different from the function's own version, the event is answered FAILED (a stale layer or
+/// code asset never runs silently).
+pub const PROPERTY_EXPECTED_VERSION: &str = "ExpectedVersion";
+/// Custom-resource `Data` key: the function's aurora-migrate version (also `"version"` in every
+/// manual command's response).
+pub const DATA_VERSION: &str = "Version";

@@ -1,18 +1,8 @@
 //! The `aurora-migrate` binary, run for real on the fixture folders: output and exit codes.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("aurora-migrate").expect("binary builds").args(args).output().expect("runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().expect("exit code"), text(&out.stdout), text(&out.stderr))
-}
+use common::{fixture, run_cli as run};
 
 fn check(name: &str) -> (i32, String, String) {
     run(&["check", fixture(name).to_str().expect("utf-8 path")])
@@ -76,9 +66,7 @@ fn crlf_and_bom_do_not_change_checksums_or_positions() {
     assert_eq!(crlf, list("bom").0);
     assert_eq!(n, 2);
     // Both files hold the same text as this one with LF endings and no BOM.
-    let lf = aurora_migrate::scripts::source::checksum(
-        b"CREATE TABLE a (\n  id INT\n);\nINSERT INTO a VALUES (1);\n",
-    );
+    let lf = aurora_migrate::checksum(b"CREATE TABLE a (\n  id INT\n);\nINSERT INTO a VALUES (1);\n");
     assert_eq!(crlf, serde_json::Value::String(lf));
     let (_, out, _) = check("crlf");
     assert!(out.contains("V1__a.sql:1: warning: the file mixes DDL"), "{out}");

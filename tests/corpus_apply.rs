@@ -12,14 +12,16 @@
 //! cannot pass for a reason outside aurora-migrate's control is listed in [`SKIPS`] with the reason,
 //! and printed as skipped; nothing is skipped silently.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_migrate::apply::{Event, RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::{discover, up_section};
+use aurora_migrate::DataApi;
+use aurora_migrate::{discover, up_section};
+use aurora_migrate::{Event, RunConfig, Runner};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 /// Scenarios that cannot pass for a reason outside aurora-migrate's control: `(folder, scenario,
@@ -31,16 +33,6 @@ const ONLY_ENV: &str = "CORPUS_APPLY_ONLY";
 
 /// The runner's own tables, left out of the comparison.
 const HISTORY_TABLES: [&str; 2] = ["aurora_migrate_history", "aurora_migrate_history_lock"];
-
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.join("expected.tsv").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus is absent, the corpus apply test did not run");
-        None
-    }
-}
 
 /// One `ok` row of `expected.tsv`.
 struct Scenario {
@@ -82,29 +74,14 @@ impl Scenario {
 }
 
 fn scenarios(corpus: &Path) -> Vec<Scenario> {
-    let tsv = std::fs::read_to_string(corpus.join("expected.tsv")).expect("expected.tsv reads");
-    let mut lines = tsv.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |name: &str| {
-        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("expected.tsv has no column {name}"))
-    };
     let list = |s: &str| {
         s.split(['|', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>()
     };
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| line.split('\t').collect::<Vec<&str>>())
-        .filter(|f| f[col("expect")] == "ok")
-        .map(|f| {
-            let folder = f[col("folder")].to_owned();
-            let files = f[col("apply_order")]
-                .split('|')
-                .map(|p| match p.strip_prefix('/') {
-                    Some(from_root) => corpus.join(from_root),
-                    None => corpus.join(&folder).join(p),
-                })
-                .collect();
-            let options = f[col("client_options")].trim();
+    common::expected(corpus)
+        .into_iter()
+        .filter(|row| row.get("expect") == "ok")
+        .map(|row| {
+            let options = row.get("client_options").trim();
             // The only client option in the corpus is one `--init-command=...` (with spaces in it).
             let client_options = if options.is_empty() {
                 Vec::new()
@@ -113,24 +90,17 @@ fn scenarios(corpus: &Path) -> Vec<Scenario> {
             } else {
                 options.split_whitespace().map(str::to_owned).collect()
             };
-            let count = |name: &str| f[col(name)].parse::<u64>().unwrap_or_else(|e| panic!("{name}: {e}"));
             Scenario {
-                name: f[col("scenario")].to_owned(),
-                database: f[col("database")].to_owned(),
-                create_options: f[col("create_database_options")].trim().to_owned(),
+                folder: row.get("folder").to_owned(),
+                name: row.get("scenario").to_owned(),
+                database: row.get("database").to_owned(),
+                create_options: row.get("create_database_options").trim().to_owned(),
                 client_options,
-                section_filter: !f[col("section_filter")].trim().is_empty(),
-                files,
-                counts: [
-                    count("tables"),
-                    count("views"),
-                    count("triggers"),
-                    count("routines"),
-                    count("events"),
-                ],
-                schemas: list(f[col("schemas_touched")]),
-                users: list(f[col("users_created")]),
-                folder,
+                section_filter: !row.get("section_filter").trim().is_empty(),
+                files: row.files(corpus),
+                counts: ["tables", "views", "triggers", "routines", "events"].map(|c| row.number(c)),
+                schemas: list(row.get("schemas_touched")),
+                users: list(row.get("users_created")),
             }
         })
         .collect()
@@ -146,10 +116,7 @@ impl Server<'_> {
 
     /// Runs SQL with the mariadb client; returns tab-separated rows.
     fn sql(&self, sql: &str) -> String {
-        let out =
-            self.command("mariadb").args(["-N", "-B", "-e", sql]).output().expect("the mariadb client runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+        common::sql(self.0, sql)
     }
 
     /// Drops the scenario's databases and users.
@@ -416,7 +383,7 @@ fn apply_with_runner(
 
 #[test]
 fn every_corpus_scenario_gives_the_same_schema_through_aurora_migrate_as_with_the_mariadb_client() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = common::corpus("the corpus apply test") else { return };
     let scenarios = scenarios(&corpus);
     assert!(!scenarios.is_empty(), "expected.tsv has no ok scenarios");
     let only = std::env::var(ONLY_ENV).ok();

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aurora_migrate::apply::{RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::discover;
+use aurora_migrate::{discover, DataApi, RunConfig, Runner};
+mod common;
+
+use common::sql;
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 /// Scripts with line breaks inside every kind of quoted text and inside a routine body.
@@ -26,12 +27,6 @@ const SCRIPTS: &[(&str, &str)] = &[
         "DELIMITER $$\nCREATE PROCEDURE add_note(IN n INT)\nBEGIN\n  -- a comment the client strips\n  INSERT INTO note (id, body) VALUES (n, 'from\nthe procedure');\nEND$$\nDELIMITER ;\nCALL add_note(4);\n",
     ),
 ];
-
-fn sql(db: &MariaDb, query: &str) -> String {
-    let out = db.client("mariadb").args(["-N", "-B", "-e", query]).output().expect("mariadb client runs");
-    assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Applies `SCRIPTS` (with `line_end` as line ends) to `database` and returns its schema and data.
 async fn apply(db: &MariaDb, emulator: &TestEmulator, database: &str, line_end: &str) -> Vec<String> {

@@ -8,6 +8,8 @@
 //! `Lambda-Runtime-Invoked-Function-Arn`), `POST .../invocation/{id}/response`,
 //! `POST .../invocation/{id}/error` and `POST .../init/error`.
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -148,31 +150,7 @@ impl Lambda {
         });
         let puts = Arc::new(Mutex::new(Vec::new()));
         let refuse = Arc::new(AtomicUsize::new(0));
-        let s3 = serve(&rt, {
-            let (puts, refuse) = (puts.clone(), refuse.clone());
-            move |req: Request<Incoming>| {
-                let (puts, refuse) = (puts.clone(), refuse.clone());
-                async move {
-                    let method = req.method().to_string();
-                    let content_type = req
-                        .headers()
-                        .get("content-type")
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                    let body = body_of(req).await;
-                    puts.lock().expect("lock").push(Put {
-                        method,
-                        content_type,
-                        body,
-                        at: SystemTime::now(),
-                    });
-                    if refuse.load(Ordering::SeqCst) > 0 {
-                        refuse.fetch_sub(1, Ordering::SeqCst);
-                        return reply(500, "<Error><Code>InternalError</Code></Error>");
-                    }
-                    reply(200, "")
-                }
-            }
-        });
+        let s3 = response_url_stand_in(&rt, puts.clone(), refuse.clone());
         let scripts = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate-lambda"));
         cmd.env_clear()
@@ -181,15 +159,9 @@ impl Lambda {
             .env("AWS_LAMBDA_FUNCTION_NAME", "aurora-migrate-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .env("AURORA_MIGRATE_RESOURCE_ARN", &emulator.cluster_arn)
-            .env("AURORA_MIGRATE_SECRET_ARN", &emulator.secret_arn)
-            .env("AURORA_MIGRATE_DATABASE", DATABASE)
-            .env("AURORA_MIGRATE_ENDPOINT_URL", &emulator.endpoint)
-            .env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts.path());
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON");
+        common::connect_to(&mut cmd, &emulator, DATABASE);
+        cmd.env("AWS_SECRET_ACCESS_KEY", SECRET_KEY).env("AURORA_MIGRATE_MIGRATIONS_DIR", scripts.path());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -231,18 +203,12 @@ impl Lambda {
     }
 
     fn hash(&self) -> String {
-        aurora_migrate::scripts::source::hash_dir(self.scripts.path()).expect("hash")
+        aurora_migrate::hash_dir(self.scripts.path()).expect("hash")
     }
 
     /// Runs SQL with the mariadb client, straight on the server.
     fn sql(&self, sql: &str) -> String {
-        let port = self.db.url().rsplit(':').next().expect("port").trim_end_matches('/').to_owned();
-        let out = Command::new("mariadb")
-            .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B", "-P", &port, "-e", sql])
-            .output()
-            .expect("mariadb client runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        common::sql(&self.db, sql)
     }
 
     fn history(&self) -> String {
@@ -316,6 +282,30 @@ impl Lambda {
         }
         v
     }
+}
+
+/// The stand-in for the pre-signed S3 `ResponseURL`: records every PUT, refuses the next `refuse`
+/// ones with a 500.
+fn response_url_stand_in(
+    rt: &tokio::runtime::Runtime,
+    puts: Arc<Mutex<Vec<Put>>>,
+    refuse: Arc<AtomicUsize>,
+) -> SocketAddr {
+    serve(rt, move |req: Request<Incoming>| {
+        let (puts, refuse) = (puts.clone(), refuse.clone());
+        async move {
+            let method = req.method().to_string();
+            let content_type =
+                req.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = body_of(req).await;
+            puts.lock().expect("lock").push(Put { method, content_type, body, at: SystemTime::now() });
+            if refuse.load(Ordering::SeqCst) > 0 {
+                refuse.fetch_sub(1, Ordering::SeqCst);
+                return reply(500, "<Error><Code>InternalError</Code></Error>");
+            }
+            reply(200, "")
+        }
+    })
 }
 
 async fn runtime_api(state: Arc<Mutex<RuntimeState>>, req: Request<Incoming>) -> Reply {
@@ -397,6 +387,7 @@ fn create_applies_the_scripts_and_answers_success_with_data_and_json_logs() {
     assert_eq!(answer["Data"]["Applied"], "2");
     assert_eq!(answer["Data"]["AppliedVersions"], "1,2");
     assert_eq!(answer["Data"]["ContentHash"], hash.as_str());
+    assert_eq!(answer["Data"]["Version"], env!("CARGO_PKG_VERSION"));
     let put = &l.puts()[0];
     assert_eq!(put.method, "PUT");
     assert_eq!(put.content_type.as_deref(), Some(""), "S3 pre-signed URLs want an empty Content-Type");
@@ -650,6 +641,18 @@ fn report(outcome: Outcome) -> Value {
     }
 }
 
+/// The report a command whose report is not ok ends with: a function error carrying it.
+fn failed_report(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Error { error_type, message } => {
+            assert_eq!(error_type, "CommandFailed", "{message}");
+            serde_json::from_str(&message)
+                .unwrap_or_else(|e| panic!("the message is not the report ({e}): {message}"))
+        }
+        other => panic!("not a function error: {other:?}"),
+    }
+}
+
 #[test]
 fn each_manual_command_returns_its_report() {
     let l = Lambda::start();
@@ -657,6 +660,7 @@ fn each_manual_command_returns_its_report() {
     let status = report(l.invoke(&json!({"command": "status"})));
     assert_eq!((status["command"].as_str(), status["ok"].as_bool()), (Some("status"), Some(true)));
     assert_eq!(status["databases"][0]["entries"][0]["state"], "pending");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
 
     let dry = report(l.invoke(&json!({"command": "migrate", "dry_run": true})));
     assert_eq!(dry["command"], "migrate --dry-run");
@@ -671,7 +675,7 @@ fn each_manual_command_returns_its_report() {
     let validate = report(l.invoke(&json!({"command": "validate"})));
     assert_eq!((validate["command"].as_str(), validate["ok"].as_bool()), (Some("validate"), Some(true)));
     l.write("V1__customers.sql", "CREATE TABLE customers (id INT PRIMARY KEY);\n");
-    let validate = report(l.invoke(&json!({"command": "validate"})));
+    let validate = failed_report(l.invoke(&json!({"command": "validate"})));
     assert_eq!(validate["ok"], false);
     assert!(validate["problems"][0].as_str().unwrap_or_default().contains("changed"), "{validate}");
 
@@ -711,4 +715,54 @@ fn bad_manual_commands_are_rejected_with_a_clear_error() {
     }
     assert!(l.puts().is_empty());
     assert!(!l.tables().contains("customers"));
+}
+
+#[test]
+fn a_failing_manual_migrate_is_a_function_error_carrying_its_report_and_a_successful_one_is_not() {
+    let l = Lambda::start();
+    l.write(
+        "V1__a.sql",
+        "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (1);\n",
+    );
+    let migrate = failed_report(l.invoke(&json!({"command": "migrate"})));
+    assert_eq!((migrate["command"].as_str(), migrate["ok"].as_bool()), (Some("migrate"), Some(false)));
+    assert!(
+        migrate["problems"][0].as_str().unwrap_or_default().contains("V1__a.sql:3: migration 1 failed"),
+        "{migrate}"
+    );
+    assert_eq!(migrate["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        l.logs()
+            .iter()
+            .any(|line| line.contains("the command's report is not ok") && line.contains("Duplicate entry")),
+        "the report is logged"
+    );
+    l.write(
+        "V1__a.sql",
+        "CREATE TABLE a (id INT PRIMARY KEY);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n",
+    );
+    l.sql(&format!("DELETE FROM {DATABASE}.aurora_migrate_history"));
+    l.sql(&format!("DROP TABLE {DATABASE}.a"));
+    let migrate = report(l.invoke(&json!({"command": "migrate"})));
+    assert_eq!((migrate["ok"].as_bool(), migrate["applied"].as_u64()), (Some(true), Some(1)));
+}
+
+#[test]
+fn an_expected_version_other_than_the_functions_answers_failed_and_runs_nothing() {
+    let l = Lambda::start();
+    two_scripts(&l);
+    let mut request = l.request("Create", &l.hash(), None);
+    request["ResourceProperties"]["ExpectedVersion"] = json!("0.0.0-stale");
+    let answer = l.event(&request);
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("expects aurora-migrate 0.0.0-stale") && reason.contains(env!("CARGO_PKG_VERSION")),
+        "{reason}"
+    );
+    assert_eq!(answer["Data"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert!(!l.tables().contains("customers"));
+    request["ResourceProperties"]["ExpectedVersion"] = json!(env!("CARGO_PKG_VERSION"));
+    request["RequestId"] = json!("cfn-same-version");
+    assert_eq!(l.event(&request)["Status"], "SUCCESS");
 }

@@ -3,22 +3,14 @@
 //! installed) read back exactly the scripts under `migrations/`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
+mod common;
+
+use common::{fixture, run_cli as run};
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("aurora-migrate").expect("binary builds").args(args).output().expect("runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().expect("exit code"), text(&out.stdout), text(&out.stderr))
-}
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")

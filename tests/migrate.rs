@@ -2,6 +2,8 @@
 //! official `aws-sdk-rdsdata` client: failure paths with the emulator's fault injection, resume,
 //! the lock, long DDL, and the real CLI killed mid-run or started four times at once.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -9,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use aurora_migrate::apply::executor::{ExecError, Executor, Outcome, Request};
-use aurora_migrate::apply::{Report, RunConfig, Runner};
-use aurora_migrate::aws::data_api::DataApi;
-use aurora_migrate::scripts::source::discover;
+use aurora_migrate::discover;
+use aurora_migrate::DataApi;
+use aurora_migrate::{ExecError, Executor, Outcome, Request};
+use aurora_migrate::{Report, RunConfig, Runner};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 use data_api_emulator::{FaultKind, FaultRule};
 
@@ -37,10 +39,7 @@ impl Env {
 
     /// Runs SQL with the mariadb client, straight on the server (not through the Data API).
     fn sql(&self, sql: &str) -> String {
-        let out =
-            self.db.client("mariadb").args(["-N", "-B", "-e", sql]).output().expect("mariadb client runs");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        common::sql(&self.db, sql)
     }
 
     fn write(&self, name: &str, body: &str) {
@@ -68,15 +67,8 @@ impl Env {
     /// The CLI on another scripts folder and default database.
     fn cli_for(&self, dir: &Path, database: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
-        cmd.args(args)
-            .arg(dir)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AURORA_MIGRATE_RESOURCE_ARN", &self.emulator.cluster_arn)
-            .env("AURORA_MIGRATE_SECRET_ARN", &self.emulator.secret_arn)
-            .env("AURORA_MIGRATE_DATABASE", database)
-            .env("AURORA_MIGRATE_ENDPOINT_URL", &self.emulator.endpoint);
+        cmd.args(args).arg(dir);
+        common::connect_to(&mut cmd, &self.emulator, database);
         cmd
     }
 
@@ -372,7 +364,7 @@ async fn a_ddl_statement_whose_request_was_lost_before_running_is_sent_again() {
     let lossy = LoseAnswer { inner: env.api(), prefix: "CREATE TABLE a", runs: false, armed: true.into() };
     let scripts = discover(env.scripts.path()).unwrap();
     let runner = Runner::new(Arc::new(lossy), config()).unwrap();
-    let mut on_event = |_: &aurora_migrate::apply::Event| {};
+    let mut on_event = |_: &aurora_migrate::Event| {};
     let report = runner.migrate(&scripts, false, &mut on_event).await.unwrap();
     // The schema showed the statement had not run, so it was sent again.
     assert!(report.ok, "{:?}", report.problems);

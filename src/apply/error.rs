@@ -36,7 +36,6 @@ pub enum RunError {
          second(s); waited {waited:?}. If that run crashed, the lock expires by itself"
     )]
     Locked {
-        /// Database.
         database: String,
         /// The other run.
         owner: String,
@@ -60,7 +59,6 @@ pub enum RunError {
          database that has none"
     )]
     HasHistory {
-        /// Database.
         database: String,
         /// A version in its history.
         version: String,
@@ -68,7 +66,6 @@ pub enum RunError {
     /// A script that does not split (shown by `migrate --dry-run`).
     #[error("{script}:{source}")]
     Split {
-        /// Script.
         script: String,
         /// Where and why.
         #[source]
@@ -98,7 +95,6 @@ pub enum MigrationError {
     /// The script does not split.
     #[error("{script}:{source}: run `aurora-migrate check` first")]
     Split {
-        /// Script.
         script: String,
         /// Where and why.
         #[source]
@@ -111,7 +107,6 @@ pub enum MigrationError {
          (AURORA_MIGRATE_HISTORY_DATABASE)"
     )]
     DropsHistory {
-        /// Script.
         script: String,
         /// Line of the statement.
         line: usize,
@@ -125,7 +120,6 @@ pub enum MigrationError {
     /// A statement that cannot run through aurora-migrate (`ROLLBACK`, `SAVEPOINT`, ...).
     #[error("{script}:{line}: statement {statement} of {total}: {why}")]
     Refused {
-        /// Script.
         script: String,
         /// Line of the statement.
         line: usize,
@@ -139,7 +133,6 @@ pub enum MigrationError {
     /// Finding out whether a statement left in flight by an earlier run took effect failed.
     #[error("{script}: {source}")]
     InFlight {
-        /// Script.
         script: String,
         /// What failed.
         #[source]
@@ -154,7 +147,6 @@ pub enum MigrationError {
          deadline came; progress is recorded and the next run resumes there"
     )]
     Deadline {
-        /// Script.
         script: String,
         /// The next statement (1-based).
         statement: usize,
@@ -172,9 +164,7 @@ pub enum MigrationError {
         applied_note(*.applied)
     )]
     StatementFailed {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Statement number (1-based).
         statement: usize,

@@ -65,11 +65,6 @@ impl Tables {
         self.qualified(&self.lock)
     }
 
-    /// The history table's name.
-    pub fn history(&self) -> &str {
-        &self.history
-    }
-
     /// `CREATE TABLE IF NOT EXISTS` for the history table.
     pub fn create_history(&self) -> String {
         format!(
@@ -283,13 +278,10 @@ pub fn quote_identifier(name: &str) -> String {
 /// A progress write.
 #[derive(Debug, Clone)]
 pub struct Progress<'a> {
-    /// Version.
     pub version: &'a str,
-    /// Description.
     pub description: &'a str,
     /// Script path.
     pub script: &'a str,
-    /// Checksum.
     pub checksum: &'a str,
     /// Script or baseline.
     pub kind: AppliedKind,

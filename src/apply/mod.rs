@@ -46,9 +46,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use error::{MigrationError, RunError, StepError};
+pub use error::{MigrationError, RunError};
 pub use migration::OnEvent;
-pub use report::{AppliedNow, DatabaseReport, Event, Report, RunText, StatusEntry};
+pub use report::{DatabaseReport, Event, Report, RunText};
 
 use crate::scripts::source::{Migration, Scripts, Version};
 use db::Db;
@@ -247,7 +247,7 @@ impl<E: Executor + 'static> Runner<E> {
     /// `validate`: the offline check of every script in `dir` plus the history's view (changed
     /// checksums, missing scripts, failed migrations). `ok` only when nothing needs attention.
     pub async fn validate(&self, scripts: &Scripts, dir: &Path) -> Result<Report, RunError> {
-        let offline = crate::check::report::check_dir(dir)?;
+        let offline = crate::check::check_dir(dir)?;
         let mut report = self.status(scripts).await?;
         report.command = "validate".into();
         for e in report.databases.iter().flat_map(|db| &db.entries) {

@@ -32,7 +32,6 @@ pub enum AppliedKind {
 pub struct Applied {
     /// Version as written in the file name.
     pub version: String,
-    /// Description.
     pub description: String,
     /// Script path relative to the scripts folder.
     pub script: String,
@@ -129,9 +128,7 @@ pub enum PlanProblem {
          the database, run `repair` to record the new checksum"
     )]
     ChangedChecksum {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Checksum in history.
         applied: String,
@@ -146,9 +143,7 @@ pub enum PlanProblem {
         applied + 1, failed_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default()
     )]
     FailedAndChanged {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Statements applied.
         applied: usize,
@@ -166,7 +161,6 @@ pub enum PlanProblem {
         applied + 1
     )]
     FailedMissing {
-        /// Version.
         version: String,
         /// Script from history.
         script: String,
@@ -179,7 +173,6 @@ pub enum PlanProblem {
          scripts are there: restore the file"
     )]
     Missing {
-        /// Version.
         version: String,
         /// Script from history.
         script: String,
@@ -190,9 +183,7 @@ pub enum PlanProblem {
          version after {newest}, or allow out-of-order migrations"
     )]
     OutOfOrder {
-        /// Version.
         version: String,
-        /// Script.
         script: String,
         /// Newest applied version.
         newest: String,
@@ -228,7 +219,6 @@ pub fn plan(
     options: &PlanOptions,
     mut prefix: impl FnMut(&Migration, usize) -> Option<String>,
 ) -> Plan {
-    let mut out = Plan::default();
     let parse = |v: &str| Version::parse(v);
     let baseline =
         history.iter().filter(|h| h.kind == AppliedKind::Baseline).filter_map(|h| parse(&h.version)).max();
@@ -238,19 +228,24 @@ pub fn plan(
         .filter_map(|h| parse(&h.version))
         .chain(baseline.clone())
         .max();
-    let newest_local = local.iter().map(|m| m.version.clone()).max();
+    let cx = Context {
+        local,
+        options,
+        newest_applied,
+        newest_local: local.iter().map(|m| m.version.clone()).max(),
+        baseline,
+    };
 
     // Every version, from both sides, in order.
     let mut versions: Vec<Version> = local.iter().map(|m| m.version.clone()).collect();
-    for h in history {
-        if let Some(v) = parse(&h.version) {
-            if !versions.contains(&v) {
-                versions.push(v);
-            }
+    for v in history.iter().filter_map(|h| parse(&h.version)) {
+        if !versions.contains(&v) {
+            versions.push(v);
         }
     }
     versions.sort();
 
+    let mut out = Plan::default();
     for version in versions {
         let local_index = local.iter().position(|m| m.version == version);
         let row = history.iter().find(|h| parse(&h.version).as_ref() == Some(&version));
@@ -258,87 +253,127 @@ pub fn plan(
             .map(|i| local[i].script.clone())
             .or_else(|| row.map(|r| r.script.clone()))
             .unwrap_or_default();
-        let mut entry =
-            |state| out.entries.push(Entry { version: version.to_string(), script: script.clone(), state });
-        let beyond_target = options.target.as_ref().is_some_and(|t| &version > t);
-        match (local_index, row) {
-            (_, Some(h)) if h.kind == AppliedKind::Baseline => entry(State::Baseline),
-            (Some(i), Some(h)) if h.success => {
-                if h.checksum == local[i].checksum {
-                    entry(State::Applied);
-                } else {
-                    entry(State::Refused);
-                    out.problems.push(PlanProblem::ChangedChecksum {
-                        version: version.to_string(),
-                        script,
-                        applied: h.checksum.clone(),
-                        local: local[i].checksum.clone(),
-                    });
-                }
-            }
-            (Some(i), Some(h)) => {
-                // Failed earlier: resume if what it applied is unchanged.
-                let unchanged = h.checksum == local[i].checksum
-                    || prefix(&local[i], h.applied).is_some_and(|p| p == h.prefix);
-                if !unchanged {
-                    entry(State::Refused);
-                    out.problems.push(PlanProblem::FailedAndChanged {
-                        version: version.to_string(),
-                        script,
-                        applied: h.applied,
-                        total: h.total,
-                        error: h.error.clone().unwrap_or_default(),
-                        failed_at: h.failed_at.clone(),
-                    });
-                } else if beyond_target {
-                    entry(State::AboveTarget);
-                } else {
-                    entry(State::Resume { from: h.applied, total: h.total });
-                    out.steps.push((i, h.applied));
-                }
-            }
-            (None, Some(h)) if !h.success => {
-                entry(State::Refused);
-                out.problems.push(PlanProblem::FailedMissing {
-                    version: version.to_string(),
-                    script,
-                    applied: h.applied,
-                });
-            }
-            (None, Some(_)) => {
-                if newest_local.as_ref().is_none_or(|n| &version > n) {
-                    entry(State::NewerInHistory);
-                } else {
-                    entry(State::Refused);
-                    out.problems.push(PlanProblem::Missing { version: version.to_string(), script });
-                }
-            }
-            (Some(i), None) => {
-                if baseline.as_ref().is_some_and(|b| &version <= b) {
-                    entry(State::BelowBaseline);
-                } else if beyond_target {
-                    entry(State::AboveTarget);
-                } else if let Some(newest) = newest_applied.as_ref().filter(|n| &version < n) {
-                    if options.out_of_order {
-                        entry(State::OutOfOrder);
-                        out.steps.push((i, 0));
-                    } else {
-                        entry(State::Refused);
-                        out.problems.push(PlanProblem::OutOfOrder {
-                            version: version.to_string(),
-                            script,
-                            newest: newest.to_string(),
-                        });
-                    }
-                } else {
-                    entry(State::Pending);
-                    out.steps.push((i, 0));
-                }
-            }
+        let at = At { version: &version, script: &script };
+        let verdict = match (local_index, row) {
+            (_, Some(h)) if h.kind == AppliedKind::Baseline => Verdict::state(State::Baseline),
+            (Some(i), Some(h)) => cx.in_history(&at, i, h, &mut prefix),
+            (None, Some(h)) => cx.only_in_history(&at, h),
+            (Some(i), None) => cx.only_local(&at, i),
             (None, None) => unreachable!("every version comes from one side or the other"),
-        }
+        };
+        out.entries.push(Entry { version: version.to_string(), script, state: verdict.state });
+        out.problems.extend(verdict.problem);
+        out.steps.extend(verdict.step);
     }
     out
+}
+
+/// What the plan knows beyond one version.
+struct Context<'a> {
+    local: &'a [Migration],
+    options: &'a PlanOptions,
+    baseline: Option<Version>,
+    newest_applied: Option<Version>,
+    newest_local: Option<Version>,
+}
+
+/// The version being decided and its script.
+struct At<'a> {
+    version: &'a Version,
+    script: &'a str,
+}
+
+/// One version's outcome: its state, what is wrong with it, and the step that runs it.
+struct Verdict {
+    state: State,
+    problem: Option<PlanProblem>,
+    step: Option<(usize, usize)>,
+}
+
+impl Verdict {
+    fn state(state: State) -> Verdict {
+        Verdict { state, problem: None, step: None }
+    }
+
+    fn run(state: State, step: (usize, usize)) -> Verdict {
+        Verdict { state, problem: None, step: Some(step) }
+    }
+
+    fn refused(problem: PlanProblem) -> Verdict {
+        Verdict { state: State::Refused, problem: Some(problem), step: None }
+    }
+}
+
+impl Context<'_> {
+    fn beyond_target(&self, version: &Version) -> bool {
+        self.options.target.as_ref().is_some_and(|t| version > t)
+    }
+
+    /// A local script with a history row: applied (unless changed), or failed earlier and resumed
+    /// if what it applied is unchanged.
+    fn in_history(
+        &self,
+        at: &At<'_>,
+        i: usize,
+        h: &Applied,
+        prefix: &mut impl FnMut(&Migration, usize) -> Option<String>,
+    ) -> Verdict {
+        let (version, script, m) = (at.version.to_string(), at.script.to_owned(), &self.local[i]);
+        if h.success {
+            if h.checksum == m.checksum {
+                return Verdict::state(State::Applied);
+            }
+            let (applied, local) = (h.checksum.clone(), m.checksum.clone());
+            return Verdict::refused(PlanProblem::ChangedChecksum { version, script, applied, local });
+        }
+        let unchanged = h.checksum == m.checksum || prefix(m, h.applied).is_some_and(|p| p == h.prefix);
+        if !unchanged {
+            return Verdict::refused(PlanProblem::FailedAndChanged {
+                version,
+                script,
+                applied: h.applied,
+                total: h.total,
+                error: h.error.clone().unwrap_or_default(),
+                failed_at: h.failed_at.clone(),
+            });
+        }
+        if self.beyond_target(at.version) {
+            return Verdict::state(State::AboveTarget);
+        }
+        Verdict::run(State::Resume { from: h.applied, total: h.total }, (i, h.applied))
+    }
+
+    /// A history row without its script: a failed one is refused; an applied one is a rollback when
+    /// newer than every script, else missing.
+    fn only_in_history(&self, at: &At<'_>, h: &Applied) -> Verdict {
+        let (version, script) = (at.version.to_string(), at.script.to_owned());
+        if !h.success {
+            return Verdict::refused(PlanProblem::FailedMissing { version, script, applied: h.applied });
+        }
+        if self.newest_local.as_ref().is_none_or(|n| at.version > n) {
+            return Verdict::state(State::NewerInHistory);
+        }
+        Verdict::refused(PlanProblem::Missing { version, script })
+    }
+
+    /// A script not in history: below the baseline, beyond the target, out of order, or pending.
+    fn only_local(&self, at: &At<'_>, i: usize) -> Verdict {
+        if self.baseline.as_ref().is_some_and(|b| at.version <= b) {
+            return Verdict::state(State::BelowBaseline);
+        }
+        if self.beyond_target(at.version) {
+            return Verdict::state(State::AboveTarget);
+        }
+        match self.newest_applied.as_ref().filter(|n| at.version < *n) {
+            Some(_) if self.options.out_of_order => Verdict::run(State::OutOfOrder, (i, 0)),
+            Some(newest) => Verdict::refused(PlanProblem::OutOfOrder {
+                version: at.version.to_string(),
+                script: at.script.to_owned(),
+                newest: newest.to_string(),
+            }),
+            None => Verdict::run(State::Pending, (i, 0)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
-use aurora_migrate::lambda::{Handler, Settings};
+use aurora_migrate::{Handler, Settings};
 
 fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use aurora_migrate::apply::{Event, Operation, RunConfig, RunError, Runner};
-use aurora_migrate::aws::data_api::{DataApi, Target};
-use aurora_migrate::check::report::{check_dir, ListReport};
-use aurora_migrate::check::statements::list_statements;
 use aurora_migrate::names;
-use aurora_migrate::scripts::source::{discover, hash_dir, Version};
+use aurora_migrate::{check_dir, list_statements, ListReport};
+use aurora_migrate::{discover, hash_dir, Version};
+use aurora_migrate::{DataApi, Target};
+use aurora_migrate::{Event, Operation, RunConfig, RunError, Runner};
 
 /// Versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 ///
@@ -202,7 +201,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(exit(report.ok()))
         }
         Command::Layer { dir, output } => {
-            let summary = aurora_migrate::scripts::layer::write_layer_zip(dir, output)?;
+            let summary = aurora_migrate::write_layer_zip(dir, output)?;
             match cli.format {
                 Format::Text => writeln!(
                     out,
@@ -303,7 +302,7 @@ async fn online(
     };
     let mut out = std::io::stdout().lock();
     match cli.format {
-        Format::Text => writeln!(out, "{}", aurora_migrate::apply::RunText(&report))?,
+        Format::Text => writeln!(out, "{}", aurora_migrate::RunText(&report))?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
     }
     Ok(exit(report.ok))

@@ -10,6 +10,8 @@
 pub mod report;
 pub mod statements;
 
+pub use report::check_dir;
+
 use std::fmt;
 
 use serde::Serialize;

@@ -1,6 +1,8 @@
 //! Manual commands (`aws lambda invoke --payload '{"command": "status"}'`): a [`Command`] becomes the
 //! runner's [`Operation`] and plan options ([`operation`], pure), runs, and returns the same JSON
-//! report as the CLI's `--format json`.
+//! report as the CLI's `--format json`, with the function's `"version"`. A report that is not ok
+//! ends the invocation with a function error ([`InvokeError::CommandFailed`]) whose message is the
+//! report, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail loudly.
 
 use std::time::Instant;
 
@@ -8,9 +10,9 @@ use serde_json::Value;
 
 use crate::apply::plan::PlanOptions;
 use crate::apply::{Operation, RunError};
-use crate::lambda::custom_resource::log_event;
+use crate::lambda::custom_resource::{log_event, VERSION};
 use crate::lambda::error::{with_causes, InvokeError};
-use crate::lambda::events::Command;
+use crate::lambda::events::{shorten, Command};
 use crate::lambda::handler::Handler;
 use crate::scripts::source::Version;
 
@@ -48,12 +50,27 @@ pub(crate) async fn run(
     let (operation, plan) = operation(&command)?;
     let runner = handler.runner(command.database(), deadline, plan).await.map_err(InvokeError::Setup)?;
     let dir = &handler.settings().migrations_dir;
-    match runner.run(&operation, &scripts, dir, &mut log_event).await {
-        Ok(report) => serde_json::to_value(&report).map_err(|e| InvokeError::RunFailed(e.to_string())),
-        Err(e @ RunError::Locked { .. }) => Err(InvokeError::Locked(e.to_string())),
-        Err(e) => Err(InvokeError::RunFailed(with_causes(&e))),
+    let report = match runner.run(&operation, &scripts, dir, &mut log_event).await {
+        Ok(report) => report,
+        Err(e @ RunError::Locked { .. }) => return Err(InvokeError::Locked(e.to_string())),
+        Err(e) => return Err(InvokeError::RunFailed(with_causes(&e))),
+    };
+    let mut json = serde_json::to_value(&report).map_err(|e| InvokeError::RunFailed(e.to_string()))?;
+    json["version"] = Value::from(VERSION);
+    if report.ok {
+        return Ok(json);
     }
+    // A function error, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail; the
+    // whole report is logged, and carried in the error message as far as it fits.
+    let text = json.to_string();
+    tracing::error!(report = %text, "the command's report is not ok");
+    Err(InvokeError::CommandFailed(shorten(&text, MAX_ERROR_MESSAGE_CHARS)))
 }
+
+/// The longest error message carrying a report, in characters. Lambda's response to a synchronous
+/// invoke is at most 6 MB; the message is escaped once more inside the error's JSON, so it stays far
+/// below that (the full report is in the function's logs).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //!
 //! The rules, in order:
 //! 1. **Delete**: SUCCESS, nothing is read or changed (the schema and its history stay).
+//!    **`ExpectedVersion`** present and not this function's version ([`VERSION`]): FAILED naming
+//!    both (a stale layer or code asset never runs silently).
 //! 2. The scripts in the migrations folder are read and hashed. Unreadable or misnamed files:
 //!    FAILED naming them. No `ContentHash` property: FAILED.
 //! 3. **The event's `ContentHash` differs from the hash of the scripts in the folder**:
@@ -21,6 +23,8 @@
 //!    - otherwise (Create, ordinary Update) migrate: SUCCESS with `Data` when everything applied,
 //!      FAILED with a Reason naming the migration, `file:line` and the database error otherwise.
 //! 5. A run that panics, or is still going when the Lambda's deadline is near: FAILED.
+//!
+//! Every answer carries the function's version in `Data` ([`names::DATA_VERSION`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -33,6 +37,9 @@ use crate::lambda::handler::Handler;
 use crate::names;
 use crate::scripts::source::Scripts;
 
+/// This function's aurora-migrate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// What is known about an event before the database is touched.
 #[derive(Debug, Clone, Copy)]
 pub struct Received<'a> {
@@ -41,6 +48,8 @@ pub struct Received<'a> {
     pub wanted: Option<&'a str>,
     /// `OldResourceProperties.ContentHash` (Updates).
     pub old: Option<&'a str>,
+    /// The `ExpectedVersion` property.
+    pub expected_version: Option<&'a str>,
     /// The hash of the scripts in the folder, or why they cannot be used.
     pub scripts: Result<&'a str, &'a str>,
     /// The folder, for messages.
@@ -69,6 +78,13 @@ pub fn decide(event: &Received<'_>) -> Decision {
         return Decision::Succeed(
             "Delete: nothing changed; the schema and its migration history stay in the database".into(),
         );
+    }
+    if let Some(expected) = event.expected_version.filter(|v| *v != VERSION) {
+        return Decision::Fail(format!(
+            "version mismatch: the resource expects aurora-migrate {expected} ({}) but the function is \
+             {VERSION}; deploy the function (or layer) of the same release as the construct",
+            names::PROPERTY_EXPECTED_VERSION
+        ));
     }
     let hash = match event.scripts {
         Ok(hash) => hash,
@@ -163,6 +179,7 @@ pub(crate) async fn answer(
         request_type: request.request_type,
         wanted: request.property(names::PROPERTY_CONTENT_HASH, false),
         old: request.property(names::PROPERTY_CONTENT_HASH, true),
+        expected_version: request.property(names::PROPERTY_EXPECTED_VERSION, false),
         scripts: scripts.as_ref().map(|s| s.content_hash.as_str()).map_err(String::as_str),
         dir: &dir,
     };
@@ -278,7 +295,7 @@ fn data(report: &Report) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::apply::plan::Entry;
-    use crate::apply::{DatabaseReport, StatusEntry};
+    use crate::apply::report::{DatabaseReport, StatusEntry};
 
     const NEW: &str = "sha256:new";
     const OLD: &str = "sha256:old";
@@ -288,7 +305,14 @@ mod tests {
         wanted: Option<&'static str>,
         old: Option<&'static str>,
     ) -> Received<'static> {
-        Received { request_type, wanted, old, scripts: Ok(NEW), dir: "/opt/migrations" }
+        Received {
+            request_type,
+            wanted,
+            old,
+            expected_version: None,
+            scripts: Ok(NEW),
+            dir: "/opt/migrations",
+        }
     }
 
     fn fails_with(decision: Decision, text: &str) -> bool {
@@ -335,6 +359,22 @@ mod tests {
             decide(&event(RequestType::Update, Some(OLD), Some("sha256:other"))),
             "content hash mismatch"
         ));
+    }
+
+    #[test]
+    fn an_expected_version_other_than_the_functions_fails_naming_both() {
+        let stale =
+            Received { expected_version: Some("0.0.0-old"), ..event(RequestType::Create, Some(NEW), None) };
+        assert!(fails_with(
+            decide(&stale),
+            &format!("expects aurora-migrate 0.0.0-old (ExpectedVersion) but the function is {VERSION}")
+        ));
+        let same =
+            Received { expected_version: Some(VERSION), ..event(RequestType::Update, Some(NEW), Some(OLD)) };
+        assert_eq!(decide(&same), Decision::Migrate { check_newer: true });
+        let delete =
+            Received { expected_version: Some("0.0.0-old"), ..event(RequestType::Delete, None, None) };
+        assert!(matches!(decide(&delete), Decision::Succeed(_)), "a Delete is never blocked");
     }
 
     #[test]

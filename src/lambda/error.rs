@@ -21,6 +21,10 @@ pub enum InvokeError {
     /// The run failed.
     #[error("{0}")]
     RunFailed(String),
+    /// The command ran and its report is not ok (a failed migration, a refused plan, problems
+    /// found by `validate`): the message is the JSON report, shortened to fit.
+    #[error("{0}")]
+    CommandFailed(String),
     /// The handling panicked.
     #[error("aurora-migrate panicked: {0}")]
     Panic(String),
@@ -41,6 +45,7 @@ impl InvokeError {
             InvokeError::Setup(_) => "Setup",
             InvokeError::Locked(_) => "Locked",
             InvokeError::RunFailed(_) => "RunFailed",
+            InvokeError::CommandFailed(_) => "CommandFailed",
             InvokeError::Panic(_) => "Panic",
             InvokeError::Timeout => "Timeout",
             InvokeError::AnswerNotDelivered(_) => "AnswerNotDelivered",

@@ -18,12 +18,6 @@ use serde_json::Value;
 /// limited to 4096 bytes").
 pub const MAX_RESPONSE_BYTES: usize = 4096;
 
-// The `Data` keys and the `Database` property are shared with the CDK construct, so they live in
-// `crate::names` (which `cdk/lib/names.ts` repeats); re-exported here where they are used.
-pub use crate::names::{
-    DATA_APPLIED, DATA_APPLIED_VERSIONS, DATA_CONTENT_HASH, DATA_CURRENT_VERSION, PROPERTY_DATABASE,
-};
-
 /// Which lifecycle event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum RequestType {
@@ -380,6 +374,7 @@ fn kind_of(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::{DATA_APPLIED_VERSIONS, DATA_CURRENT_VERSION};
     use serde_json::json;
 
     fn create() -> Value {

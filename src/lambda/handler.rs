@@ -65,8 +65,9 @@ impl Handler {
                 tracing::error!(error = %message, "rejected the payload");
                 Err(InvokeError::InvalidPayload(message))
             }
-            Payload::Unusable { answer, response_url } => {
+            Payload::Unusable { mut answer, response_url } => {
                 tracing::error!(reason = %answer.reason, "malformed custom-resource request");
+                answer.data.insert(names::DATA_VERSION.to_owned(), custom_resource::VERSION.to_owned());
                 self.answer(&response_url, &answer).await?;
                 Ok(serde_json::to_value(&*answer).unwrap_or(Value::Null))
             }
@@ -98,11 +99,12 @@ impl Handler {
             panic_if_asked();
             custom_resource::answer(&me, &r, deadlines.run).await
         });
-        let answer = match finish(task, deadlines.hard).await {
+        let mut answer = match finish(task, deadlines.hard).await {
             Ok(answer) => answer,
             Err(Stopped::Panicked(message)) => custom_resource::respond(&request, &Ended::Panicked(message)),
             Err(Stopped::TimedOut) => custom_resource::respond(&request, &Ended::TimedOut),
         };
+        answer.data.insert(names::DATA_VERSION.to_owned(), custom_resource::VERSION.to_owned());
         let data = |key: &str| answer.data.get(key).map(String::as_str).unwrap_or_default().to_owned();
         tracing::info!(
             request_type = ?request.request_type,

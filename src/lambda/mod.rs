@@ -33,4 +33,4 @@ pub mod settings;
 
 pub use error::InvokeError;
 pub use handler::Handler;
-pub use settings::{Settings, ENV_DEADLINE_MARGIN_MS, ENV_TEST_PANIC};
+pub use settings::Settings;
