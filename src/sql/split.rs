@@ -40,7 +40,7 @@ use commands::{checked_delimiter, client_command, delimiter_command, use_databas
 use crate::sql::lex::{
     block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
 };
-pub use crate::sql::lex::{comment_end, head_words, quoted_end, starts_compound};
+use crate::sql::lex::{comment_end, quoted_end};
 
 /// One statement of a script, borrowed from the script's text.
 #[derive(Debug, Clone, PartialEq, Eq)]

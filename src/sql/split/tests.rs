@@ -1,6 +1,7 @@
 //! The splitter's rules, one test per behaviour of the mysql client it follows.
 
 use super::*;
+use crate::sql::lex::starts_compound;
 
 fn texts(sql: &str) -> Vec<String> {
     split(sql).map(|s| s.expect("splits").text.to_owned()).collect()
