@@ -37,10 +37,10 @@ use std::fmt;
 
 use commands::{checked_delimiter, client_command, delimiter_command, use_database, SHORT_COMMANDS};
 
+use crate::sql::lex::{self, comment_end, quoted_end};
 use crate::sql::lex::{
     block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
 };
-use crate::sql::lex::{comment_end, quoted_end};
 
 /// One statement of a script, borrowed from the script's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,8 @@ impl<'a> Splitter<'a> {
         while p < self.end {
             if self.at_line_start(p) {
                 let (line, next) = self.line_at(p);
-                if let Some(delimiter) = delimiter_command(line) {
+                // A line holding `\g` is never a command line for the client: it goes to the server.
+                if let Some(delimiter) = delimiter_command(line).filter(|_| !line.contains("\\g")) {
                     self.delimiter = delimiter.map_err(|why| (p, SplitErrorKind::BadDelimiter(why)))?;
                     p = next;
                     continue;
@@ -455,6 +456,11 @@ impl<'a> Splitter<'a> {
             // looks for a command in every chunk it completes). The client adds no line break after
             // the line holding the command, so the next line is glued to it.
             let glued = match text.split_once('\n') {
+                Some((first, _)) if !starts_like_delimiter(first.as_bytes()) => {
+                    let why = "a comment on the line of a DELIMITER that follows a statement makes the mysql \
+                               client take the line break into the delimiter: put DELIMITER on a line of its own";
+                    return Err((start, SplitErrorKind::BadDelimiter(why.into())));
+                }
                 Some((first, rest)) => format!("{}{rest}", first.strip_suffix('\r').unwrap_or(first)),
                 None => text.to_owned(),
             };
@@ -669,9 +675,14 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Does this line start with the word the client checks for a DELIMITER command (any case, any
-/// characters after it)?
+/// characters after it), with no comment on it? (A comment makes the client set aside what it kept
+/// of the line, and then the check sees no DELIMITER.)
 fn starts_like_delimiter(line: &[u8]) -> bool {
-    line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"delimiter")
+    line.len() >= 9
+        && line[..9].eq_ignore_ascii_case(b"delimiter")
+        && !line.contains(&b'#')
+        && lex::find(line, b"--").is_none()
+        && lex::find(line, b"/*").is_none()
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -215,6 +215,10 @@ fn the_client_drops_the_cr_of_every_crlf_it_sends() {
 fn the_client_runs_a_delimiter_command_that_a_delimiter_ends_anywhere_on_a_line() {
     assert_eq!(texts("/* c */ DELIMITER $$;\nSELECT 1; SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
     assert_eq!(texts("SELECT 0; DELIMITER $$;\nSELECT 1$$"), ["SELECT 0", "SELECT 1"]);
+    // A comment on its line makes the client keep the line break in the delimiter: refused.
+    assert!(err("SELECT 0; delimiter G #c\n;SELECT 1G").to_string().contains("line break"));
+    // A line holding `\g` is no command line: the client sends it to the server.
+    assert!(err("DELIMITER E \\g").to_string().contains("DELIMITER"));
     // Not ended by a delimiter, the client would send it to the server as SQL: refused.
     assert!(err("SELECT 1; DELIMITER $$\nSELECT 2$$").to_string().contains("DELIMITER"));
 }
@@ -297,6 +301,7 @@ fn delimiters_the_client_cannot_match_are_refused() {
 
 #[test]
 fn use_reads_its_argument_as_the_client_does() {
+    assert_eq!(split("/**/USE/``;").next().unwrap().unwrap().kind, StatementKind::Sql);
     let kinds: Vec<_> = split("USE `fz``q`;\nuse shop\\g\nUSE`x`;").map(|s| s.unwrap().kind).collect();
     assert_eq!(
         kinds,
