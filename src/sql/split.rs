@@ -439,6 +439,22 @@ impl<'a> Splitter<'a> {
         quoted_end_in(bytes, p, self.mode).ok_or((p, SplitErrorKind::UnterminatedString(bytes[p] as char)))
     }
 
+    /// Where the line comment that ends `piece` (itself ending with `--`) starts.
+    fn trailing_comment(&self, piece: &str) -> usize {
+        let bytes = piece.as_bytes();
+        let mut q = piece.rfind('\n').map_or(0, |i| i + 1);
+        while q < bytes.len() {
+            match bytes[q] {
+                b'\'' | b'"' | b'`' => q = quoted_end_in(bytes, q, self.mode).unwrap_or(bytes.len()),
+                b'/' => q = comment_end(bytes, q).unwrap_or(q + 1),
+                b'#' => return q,
+                b'-' if q + 2 == bytes.len() || comment_end(bytes, q).is_some() => return q,
+                _ => q += 1,
+            }
+        }
+        bytes.len() - 2
+    }
+
     /// Turns one client chunk into statements (pushed to `pending`).
     fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
@@ -490,11 +506,12 @@ impl<'a> Splitter<'a> {
                 statement_end(&self.text[s..end], self.mode).map_or(end, |i| s + i)
             };
             let mut piece = trim_space(&self.text[s..piece_end]);
-            if let Some(rest) = piece.strip_suffix("--") {
-                // A `--` that ends a line is a comment (and one before the delimiter is text).
-                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| is_space(c)) {
-                    piece = trim_space(rest);
-                }
+            if piece.ends_with("--")
+                && self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| is_space(c))
+            {
+                // A `--` that ends a line is a comment (one before the delimiter is text), and the
+                // comment may start earlier on that line (`x -- --`).
+                piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
             if let Some(rest) = use_argument(piece) {
                 // `/*!*/USE db` is no command for the client, but the server's USE all the same.

@@ -202,6 +202,7 @@ fn at_the_start_of_a_statement_the_client_reads_dashes_without_a_space_as_a_comm
     let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
     assert_eq!(sent("SELECT 1 --\t\n;"), ["SELECT 1"]);
     assert_eq!(sent("SELECT 1 --;"), ["SELECT 1 --"]);
+    assert_eq!(sent("SELECT 1 /-- --"), ["SELECT 1 /"]);
 }
 
 #[test]
