@@ -132,6 +132,8 @@ fn row(label: &str, files: &[PathBuf]) {
 }
 
 /// Peak resident memory of the release binary checking `dir`, from the kernel's accounting.
+// The child is reaped by `wait4` (which also returns its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_of_check(dir: &Path) -> u64 {
     // Reaped with wait4 (for its resource usage), not with Child::wait.
     let id = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-migrate"))

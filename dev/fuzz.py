@@ -395,11 +395,10 @@ def server_statements(events):
         kind = "use" if name in ("statement/com/Init DB", "statement/sql/change_db") else "sql"
         if i + 1 < len(events):
             following = events[i + 1][1]
-            if following and text.endswith(following) and len(following) < len(text):
-                text = text[: len(text) - len(following)]
-                text = text.rstrip()
-                if text.endswith(";"):
-                    text = text[:-1]
+            head = text[: len(text) - len(following)].rstrip()
+            # Only where a `;` separates them: two packets may well end alike.
+            if following and text.endswith(following) and head.endswith(";"):
+                text = head[:-1]
         out.append((kind, text.rstrip(), errno, schema, name))
     return out
 
@@ -412,6 +411,8 @@ DELIBERATE = {
     "USE` is followed by": "text after USE's argument (the client drops it)",
     "bad DELIMITER command": "a DELIMITER the client misreads or rejects",
     "inside a /*! version comment": "a /* comment inside a /*! version comment (client and server disagree)",
+    "unterminated string": "an unterminated quote (the client sends the rest of the file as it is)",
+    "unterminated quoted identifier": "an unterminated quote (the client sends the rest of the file as it is)",
 }
 
 

@@ -139,3 +139,22 @@ fn json_output_is_machine_readable() {
     assert_eq!(v["diagnostics"][0]["severity"], "error");
     assert_eq!(v["diagnostics"][0]["line"], 5);
 }
+
+#[test]
+fn list_statements_prints_every_call_with_file_line_and_the_text_sent() {
+    let dir = fixture("crlf");
+    let (code, out, _) = run(&["list", dir.to_str().unwrap(), "--statements", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let statements = report["migrations"][0]["statements"].as_array().expect("statements");
+    assert!(!statements.is_empty(), "{out}");
+    for s in statements {
+        assert!(s["line"].as_u64().is_some_and(|l| l >= 1), "{s}");
+        let sql = s["calls"][0]["sql"].as_str().expect("one call");
+        assert!(!sql.contains('\r'), "the CRLF file sends LF only: {sql:?}");
+    }
+    let (code, text, _) = run(&["list", dir.to_str().unwrap(), "--statements"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("{}:1:1:", dir.join("V1__a.sql").display())), "{text}");
+    assert!(text.ends_with(&format!("{} Data API call(s) in 1 migration(s)\n", statements.len())), "{text}");
+}

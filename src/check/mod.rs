@@ -22,7 +22,8 @@ use sqlparser::tokenizer::Tokenizer;
 use crate::scripts::source::Script;
 use crate::sql::calls::MAX_SQL_CHARS;
 use crate::sql::classify::{classify, disposition, Disposition, StatementClass};
-use crate::sql::split::{starts_compound, Statement, StatementKind};
+use crate::sql::lex::starts_compound;
+use crate::sql::split::{Statement, StatementKind};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -111,7 +112,7 @@ pub fn check_migration(script_name: &str, script: &Script) -> FileCheck {
             continue;
         }
         let class = classify(statement.text);
-        let head = || crate::sql::split::head_words(statement.text, 2).join(" ");
+        let head = || crate::sql::lex::head_words(statement.text, 2).join(" ");
         match class {
             StatementClass::Ddl if first_ddl.is_none() => first_ddl = Some((statement.line, head())),
             StatementClass::Dml if first_dml.is_none() => first_dml = Some((statement.line, head())),
@@ -334,7 +335,7 @@ pub fn unsupported_reason(text: &str, message: &str) -> Option<String> {
 
 /// Upper-cased bare words of a statement (outside quotes and comments).
 fn statement_words(text: &str) -> Vec<String> {
-    crate::sql::split::head_words(text, usize::MAX)
+    crate::sql::lex::head_words(text, usize::MAX)
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@
 
 use serde::Serialize;
 
+use crate::sql::lex::{head_words, quoted_end};
 use crate::sql::session_vars::assigned;
-use crate::sql::split::{head_words, quoted_end, Statement, StatementKind};
+use crate::sql::split::{Statement, StatementKind};
 
 /// What a statement does to transactions: the runner keeps DDL out of Data API transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -254,7 +254,13 @@ impl<'a> Iterator for Tokens<'a> {
 pub fn use_argument(text: &str) -> Option<&str> {
     let mut tokens = Tokens::new(text, SqlMode::default());
     match tokens.next() {
-        Some(Token::Word(w)) if w.eq_ignore_ascii_case("USE") => Some(text[tokens.p..].trim_start()),
+        // As a USE only when white space or a quoted name follows (`USE/x` is no USE at all).
+        Some(Token::Word(w))
+            if w.eq_ignore_ascii_case("USE")
+                && text.as_bytes().get(tokens.p).is_some_and(|&c| is_space(c) || c == b'`') =>
+        {
+            Some(text[tokens.p..].trim_start())
+        }
         _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //! read them back. Text only; the runner's session carry-over (`apply::session`) decides what to do
 //! with them.
 
-use crate::sql::split::quoted_end;
+use crate::sql::lex::quoted_end;
 
 /// The variables a session `SET` assigns, as expressions that read them back (`@@SESSION.x`,
 /// `` @`x` ``). `None` when the statement is not a `SET` this module understands.

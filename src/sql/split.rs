@@ -1,12 +1,22 @@
 //! SQL script text -> statements, exactly as the `mysql`/`mariadb` command-line client cuts them.
 //!
 //! The RDS Data API runs one statement per call, so scripts written for the mysql client must be cut
-//! here the way that client cuts them: a statement ends at the current delimiter found outside quotes
-//! and comments; `DELIMITER xx` at the start of a line (when no statement is pending) changes the
-//! delimiter; `--` (followed by ASCII white space), `#` and `/* */` comments are skipped; `/*! */` and
-//! `/*M! */` version comments are statement text (the server decides), and a delimiter inside them
-//! still ends the statement, as in the client. `USE db` is a client command: it becomes a
-//! [`StatementKind::Use`] for the runner to turn into the Data API `database` field.
+//! here the way that client cuts them (its `read_and_execute` / `add_line`, described in words on each
+//! rule below and checked against the real client by `dev/fuzz`):
+//! - a statement ends at the current delimiter outside quotes and comments; `\g` and `\G` end one
+//!   too, `\c` drops what precedes it;
+//! - `DELIMITER xx` (or `\d xx`) at the start of a line when no statement is pending, or as a whole
+//!   statement that the delimiter ends, changes the delimiter;
+//! - `#`, `--` followed by white space (at the start of a statement, any `--`) and `/* */` comments
+//!   are not sent; `/*! */` and `/*M! */` version comments are statement text (the server decides);
+//! - `USE db` (or `\u db`) is a client command: a [`StatementKind::Use`] for the runner to turn into
+//!   the Data API `database` field; other client commands cannot run here and are errors;
+//! - the script's own `SET sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) changes where strings
+//!   end from the next statement on, as the client follows the server's status flags.
+//!
+//! [`client_text`] gives the text the client sends for a statement: comments stripped, CRLF as LF,
+//! trailing control characters dropped. Where aurora-migrate deliberately refuses what the client
+//! would run, the README says so.
 //!
 //! Why a scanner modelled on the client and not sqlparser's tokenizer: the client is the reference the
 //! scripts were written against, and the tokenizer disagrees with it where it matters for boundaries:
@@ -17,18 +27,20 @@
 //!
 //! A client "chunk" (what the client sends in one packet) under a custom delimiter may hold several
 //! statements (`DROP PROCEDURE IF EXISTS p; CREATE PROCEDURE p() BEGIN ... END$$`), which the server
-//! runs as a multi-statement. The Data API refuses those, so such a chunk is cut at its top-level `;`
-//! until a compound statement (routine, trigger, event, `BEGIN ... END` block) starts, which runs to
-//! the end of the chunk. [`Statement::chunk`] keeps the client's packet numbering.
+//! runs as a multi-statement. The Data API refuses those, so such a chunk is cut where the server's
+//! parser ends each statement ([`crate::sql::lex::statement_end`]). [`Statement::chunk`] keeps the
+//! client's packet numbering.
 //!
 //! Positions are 1-based; columns count characters, as sqlparser's do.
 
 use std::fmt;
 
+use commands::{checked_delimiter, client_command, delimiter_command, use_database, SHORT_COMMANDS};
+
+use crate::sql::lex::{self, comment_end, quoted_end};
 use crate::sql::lex::{
     block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
 };
-pub use crate::sql::lex::{comment_end, head_words, quoted_end, starts_compound};
 
 /// One statement of a script, borrowed from the script's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,35 +192,6 @@ enum ChunkEnd {
     Cleared { resume: usize },
 }
 
-/// Client commands, with whether they take arguments (mysql.cc `commands[]`). A statement whose first
-/// word is one of these is run by the client itself and never reaches the server.
-const CLIENT_COMMANDS: &[(&str, bool)] = &[
-    ("?", true),
-    ("charset", true),
-    ("clear", false),
-    ("connect", true),
-    ("edit", false),
-    ("ego", false),
-    ("exit", false),
-    ("go", false),
-    ("help", true),
-    ("nopager", false),
-    ("notee", false),
-    ("nowarning", false),
-    ("pager", true),
-    ("print", false),
-    ("prompt", true),
-    ("quit", false),
-    ("rehash", false),
-    ("resetconnection", false),
-    ("source", true),
-    ("status", false),
-    ("system", true),
-    ("tee", true),
-    ("use", true),
-    ("warnings", false),
-];
-
 const GOOSE_BEGIN: &str = "-- +goose StatementBegin";
 const GOOSE_END: &str = "-- +goose StatementEnd";
 
@@ -264,7 +247,8 @@ impl<'a> Splitter<'a> {
         while p < self.end {
             if self.at_line_start(p) {
                 let (line, next) = self.line_at(p);
-                if let Some(delimiter) = delimiter_command(line) {
+                // A line holding `\g` is never a command line for the client: it goes to the server.
+                if let Some(delimiter) = delimiter_command(line).filter(|_| !line.contains("\\g")) {
                     self.delimiter = delimiter.map_err(|why| (p, SplitErrorKind::BadDelimiter(why)))?;
                     p = next;
                     continue;
@@ -455,6 +439,22 @@ impl<'a> Splitter<'a> {
         quoted_end_in(bytes, p, self.mode).ok_or((p, SplitErrorKind::UnterminatedString(bytes[p] as char)))
     }
 
+    /// Where the line comment that ends `piece` (itself ending with `--`) starts.
+    fn trailing_comment(&self, piece: &str) -> usize {
+        let bytes = piece.as_bytes();
+        let mut q = piece.rfind('\n').map_or(0, |i| i + 1);
+        while q < bytes.len() {
+            match bytes[q] {
+                b'\'' | b'"' | b'`' => q = quoted_end_in(bytes, q, self.mode).unwrap_or(bytes.len()),
+                b'/' => q = comment_end(bytes, q).unwrap_or(q + 1),
+                b'#' => return q,
+                b'-' if q + 2 == bytes.len() || comment_end(bytes, q).is_some() => return q,
+                _ => q += 1,
+            }
+        }
+        bytes.len() - 2
+    }
+
     /// Turns one client chunk into statements (pushed to `pending`).
     fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
@@ -472,6 +472,11 @@ impl<'a> Splitter<'a> {
             // looks for a command in every chunk it completes). The client adds no line break after
             // the line holding the command, so the next line is glued to it.
             let glued = match text.split_once('\n') {
+                Some((first, _)) if !starts_like_delimiter(first.as_bytes()) => {
+                    let why = "a comment on the line of a DELIMITER that follows a statement makes the mysql \
+                               client take the line break into the delimiter: put DELIMITER on a line of its own";
+                    return Err((start, SplitErrorKind::BadDelimiter(why.into())));
+                }
                 Some((first, rest)) => format!("{}{rest}", first.strip_suffix('\r').unwrap_or(first)),
                 None => text.to_owned(),
             };
@@ -501,11 +506,12 @@ impl<'a> Splitter<'a> {
                 statement_end(&self.text[s..end], self.mode).map_or(end, |i| s + i)
             };
             let mut piece = trim_space(&self.text[s..piece_end]);
-            if let Some(rest) = piece.strip_suffix("--") {
-                // A `--` that ends a line is a comment (and one before the delimiter is text).
-                if self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| c == b'\n' || c == b'\r') {
-                    piece = trim_space(rest);
-                }
+            if piece.ends_with("--")
+                && self.text.as_bytes()[s + piece.len()..].first().is_none_or(|&c| is_space(c))
+            {
+                // A `--` that ends a line is a comment (one before the delimiter is text), and the
+                // comment may start earlier on that line (`x -- --`).
+                piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
             if let Some(rest) = use_argument(piece) {
                 // `/*!*/USE db` is no command for the client, but the server's USE all the same.
@@ -532,10 +538,6 @@ impl<'a> Splitter<'a> {
     }
 }
 
-/// One-letter client commands other than `\g`, `\G`, `\c`, `\N` (mysql.cc `commands[]`): they act on
-/// the client, so a script that uses them outside quotes cannot run through the Data API.
-const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw";
-
 impl<'a> Iterator for Splitter<'a> {
     type Item = Result<Statement<'a>, SplitError>;
 
@@ -558,7 +560,9 @@ impl<'a> Iterator for Splitter<'a> {
             };
             match self.scan_chunk(start) {
                 Ok(ChunkEnd::At { end, resume }) => {
-                    if let Err((at, kind)) = self.emit_chunk(start, end, resume > end) {
+                    // Ended by the delimiter (not by `\g`, which sends the chunk as it is).
+                    let ended = self.text[end..].starts_with(self.delimiter.as_str());
+                    if let Err((at, kind)) = self.emit_chunk(start, end, ended) {
                         return self.error(at, kind);
                     }
                     self.pos = resume;
@@ -566,124 +570,6 @@ impl<'a> Iterator for Splitter<'a> {
                 Ok(ChunkEnd::Cleared { resume }) => self.pos = resume,
                 Err((at, kind)) => return self.error(at, kind),
             }
-        }
-    }
-}
-
-/// If `line` is a `DELIMITER x` command, the new delimiter (mysql.cc `com_delimiter` + `get_arg`).
-fn delimiter_command(line: &str) -> Option<Result<String, String>> {
-    let trimmed = line.trim_start_matches([' ', '\t']);
-    let word_len = trimmed.find([' ', '\t']).unwrap_or(trimmed.len());
-    if !trimmed[..word_len].eq_ignore_ascii_case("delimiter") {
-        return None;
-    }
-    let arg = trimmed[word_len..].trim_start_matches([' ', '\t', '\r']);
-    let parsed = match arg.chars().next() {
-        None => Err("DELIMITER must be followed by a delimiter character or string".to_owned()),
-        Some(q @ ('\'' | '"' | '`')) => match arg[1..].find(q) {
-            Some(close) if close > 0 => Ok(arg[1..1 + close].to_owned()),
-            _ => Err(format!("the quoted delimiter {arg} is empty or not closed")),
-        },
-        // Unquoted, the client's argument ends at a space only (a tab stays in it).
-        Some(_) => Ok(arg.split([' ', '\r']).next().unwrap_or_default().to_owned()),
-    };
-    Some(parsed.and_then(|d| checked_delimiter(&d)))
-}
-
-/// A delimiter the client can match, or why not.
-fn checked_delimiter(d: &str) -> Result<String, String> {
-    if d.is_empty() {
-        Err("DELIMITER must be followed by a delimiter character or string".to_owned())
-    } else if d.contains('\\') {
-        Err("DELIMITER cannot contain a backslash".to_owned())
-    } else if d.contains('\t') {
-        Err(format!(
-            "the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"
-        ))
-    } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
-        // The client copies a multibyte character whole before it looks for the delimiter, so a
-        // delimiter starting with one never ends a statement.
-        Err(format!("the delimiter {d:?} starts with a multibyte character, which the mysql client never matches: use ASCII"))
-    } else if d.len() > 15 {
-        Err(format!("the delimiter {d:?} is longer than the 15 bytes the mysql client keeps: shorten it"))
-    } else {
-        Ok(d.to_owned())
-    }
-}
-
-/// If the chunk is a mysql client command, `Use` or an error; `None` for SQL.
-fn client_command(chunk: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
-    if chunk.len() > 4 && chunk.as_bytes()[..4].eq_ignore_ascii_case(b"use`") {
-        // No command for the client (no space after USE), but the server's USE all the same.
-        return use_database(&chunk[3..], at);
-    }
-    let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
-    let word = &chunk[..word_len];
-    let rest = chunk[word_len..].trim();
-    let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) else {
-        return Ok(None);
-    };
-    if !takes_args && !rest.is_empty() {
-        return Ok(None);
-    }
-    if name != "use" {
-        return Err((at, SplitErrorKind::ClientCommand(chunk.trim_end().chars().take(60).collect())));
-    }
-    use_database(rest, at)
-}
-
-/// `Use` for the argument of a USE, or an error when text follows it.
-fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
-    let (database, after) = client_argument(rest);
-    if database.is_empty() {
-        // The client complains and sends nothing.
-        return Err((at, SplitErrorKind::ClientCommand(format!("USE {rest}").trim_end().to_owned())));
-    }
-    let after = strip_comments(after);
-    if !after.is_empty() {
-        return Err((at, SplitErrorKind::TextAfterUse(after.chars().take(40).collect())));
-    }
-    Ok(Some(StatementKind::Use { database }))
-}
-
-/// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
-/// one), or up to white space; a backslash takes the next character as it is.
-fn client_argument(rest: &str) -> (String, &str) {
-    let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'));
-    let body = if quote.is_some() { &rest[1..] } else { rest };
-    let mut out = String::new();
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match (c, quote) {
-            ('\\', _) if chars.peek().is_some() => out.extend(chars.next().map(|(_, c)| c)),
-            (c, Some(q)) if c == q => {
-                if chars.peek().is_some_and(|(_, n)| *n == q) {
-                    chars.next();
-                    out.push(q);
-                } else {
-                    return (out, &body[i + 1..]);
-                }
-            }
-            (c, None) if c.is_ascii_whitespace() => return (out, &body[i..]),
-            (c, _) => out.push(c),
-        }
-    }
-    if quote.is_some() {
-        return (String::new(), "");
-    }
-    (out, "")
-}
-
-/// `text` without `#`, `-- ` and `/* */` comments at its start, trimmed.
-fn strip_comments(mut text: &str) -> &str {
-    loop {
-        text = text.trim_start();
-        if text.starts_with('#') || text.starts_with("-- ") || text == "--" {
-            text = text.find('\n').map_or("", |i| &text[i..]);
-        } else if text.starts_with("/*") && !text.starts_with("/*!") && !text.starts_with("/*M!") {
-            text = text.find("*/").map_or("", |i| &text[i + 2..]);
-        } else {
-            return text;
         }
     }
 }
@@ -759,6 +645,15 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                 p = end;
             }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
+            // The client adds no line break after a line that starts like a DELIMITER command
+            // (mysql.cc `is_delimiter_command` on every line), even inside a statement.
+            b'\n' if starts_like_delimiter(&bytes[text[..p].rfind('\n').map_or(0, |i| i + 1)..p]) => {
+                let end = if p > 0 && bytes[p - 1] == b'\r' { p - 1 } else { p };
+                flush(&mut out, copied, end, &mut need_space);
+                changed = true;
+                copied = p + 1;
+                p += 1;
+            }
             b'\\' => {
                 let rest = &bytes[p + 1..];
                 if rest.is_empty() || rest[0] == b'\n' || rest.starts_with(b"\r\n") {
@@ -796,309 +691,21 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Does this line start with the word the client checks for a DELIMITER command (any case, any
+/// characters after it), with no comment on it? (A comment makes the client set aside what it kept
+/// of the line, and then the check sees no DELIMITER.)
+fn starts_like_delimiter(line: &[u8]) -> bool {
+    line.len() >= 9
+        && line[..9].eq_ignore_ascii_case(b"delimiter")
+        && !line.contains(&b'#')
+        && lex::find(line, b"--").is_none()
+        && lex::find(line, b"/*").is_none()
+}
+
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().rposition(|&b| b == b'\n')
 }
 
+mod commands;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn texts(sql: &str) -> Vec<String> {
-        split(sql).map(|s| s.expect("splits").text.to_owned()).collect()
-    }
-
-    fn err(sql: &str) -> SplitError {
-        split(sql).find_map(Result::err).expect("an error")
-    }
-
-    #[test]
-    fn splits_like_the_mysql_client() {
-        let cases: &[(&str, &[&str])] = &[
-            ("SELECT 1; SELECT 2;", &["SELECT 1", "SELECT 2"]),
-            ("SELECT 1;\nSELECT 2", &["SELECT 1", "SELECT 2"]),
-            ("  \n\n", &[]),
-            (";;;", &[]),
-            ("SELECT ';' ; SELECT \"a;b\"", &["SELECT ';'", "SELECT \"a;b\""]),
-            ("SELECT 'it\\'s;' ; SELECT 2", &["SELECT 'it\\'s;'", "SELECT 2"]),
-            ("SELECT 'it''s;'; SELECT 2", &["SELECT 'it''s;'", "SELECT 2"]),
-            ("SELECT `a;``b`; SELECT 2", &["SELECT `a;``b`", "SELECT 2"]),
-            ("SELECT `a\\`; SELECT 2", &["SELECT `a\\`", "SELECT 2"]),
-            ("-- c;\nSELECT 1; # c;\nSELECT 2", &["SELECT 1", "SELECT 2"]),
-            ("SELECT 1 --x;\n;", &["SELECT 1 --x"]),
-            ("SELECT 1 -- x;\n, 2;", &["SELECT 1 -- x;\n, 2"]),
-            ("SELECT 1 --\u{3000}x; SELECT 2", &["SELECT 1 --\u{3000}x", "SELECT 2"]),
-            ("SELECT 1 --\t;\n;", &["SELECT 1 --\t;"]),
-            ("/* a; */ SELECT /* ; */ 1;", &["SELECT /* ; */ 1"]),
-            ("/*!40101 SET NAMES utf8 */;", &["/*!40101 SET NAMES utf8 */"]),
-            ("/*M!100101 SET x=1 */;\n", &["/*M!100101 SET x=1 */"]),
-            ("/*!50003 SET a=1; SET b=2 */;", &["/*!50003 SET a=1", "SET b=2 */"]),
-            ("SELECT 1\r\n;\r\nSELECT 2;\r\n", &["SELECT 1", "SELECT 2"]),
-            ("SELECT 1\\g SELECT 2", &["SELECT 1", "SELECT 2"]),
-            ("SELECT \\N;", &["SELECT \\N"]),
-        ];
-        for (sql, want) in cases {
-            assert_eq!(texts(sql), *want, "input: {sql:?}");
-        }
-    }
-
-    #[test]
-    fn delimiter_changes_like_the_mysql_client() {
-        let cases: &[(&str, &[&str])] = &[
-            (
-                "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END$$\nDELIMITER ;\nSELECT 2;",
-                &["CREATE PROCEDURE p() BEGIN SELECT 1; END", "SELECT 2"],
-            ),
-            (
-                "delimiter //\nCREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET @a=1; END //\ndelimiter ;",
-                &["CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET @a=1; END"],
-            ),
-            ("DELIMITER ;;\nSELECT 1;;\nSELECT 2 ;;\n", &["SELECT 1", "SELECT 2"]),
-            ("  DeLiMiTeR   \"x💩\"\nSELECT 'x💩' x💩SELECT 2", &["SELECT 'x💩'", "SELECT 2"]),
-            ("DELIMITER $$ -- cool\nSELECT 1$$", &["SELECT 1"]),
-            ("DELIMITER $$\r\nSELECT 1$$\r\n", &["SELECT 1"]),
-            // Not at a line start, or with a statement pending: SQL, not a command.
-            ("SELECT 1\nDELIMITER $$\n;", &["SELECT 1\nDELIMITER $$"]),
-            // A chunk that is a DELIMITER command runs when the delimiter ends it, glued to the next
-            // line as the client glues it.
-            ("/* x */ DELIMITER $$\n;SELECT 1$$", &["SELECT 1"]),
-            ("SELECT 1; delimiter $$\n SELECT 2;SELECT 3$$", &["SELECT 1", "SELECT 3"]),
-            ("SELECT 1; delimiter //\nSELECT 2;SELECT 3//", &["SELECT 1", "SELECT 3//"]),
-        ];
-        for (sql, want) in cases {
-            assert_eq!(texts(sql), *want, "input: {sql:?}");
-        }
-    }
-
-    #[test]
-    fn a_custom_delimiter_chunk_is_cut_into_data_api_statements() {
-        let sql = "DELIMITER $$\nDROP PROCEDURE IF EXISTS p; CREATE PROCEDURE p()\nBEGIN\n  SELECT 1; SELECT 2;\nEND$$\nSELECT 1; SELECT 2$$\n";
-        let statements: Vec<_> = split(sql).map(Result::unwrap).collect();
-        let got: Vec<_> = statements.iter().map(|s| (s.text, s.chunk, s.line)).collect();
-        assert_eq!(
-            got,
-            [
-                ("DROP PROCEDURE IF EXISTS p", 0, 2),
-                ("CREATE PROCEDURE p()\nBEGIN\n  SELECT 1; SELECT 2;\nEND", 0, 2),
-                ("SELECT 1", 1, 6),
-                ("SELECT 2", 1, 6)
-            ]
-        );
-    }
-
-    #[test]
-    fn compound_statements_are_recognised_through_definers_and_version_comments() {
-        for sql in [
-            "CREATE PROCEDURE p() BEGIN END",
-            "create definer=`root`@`%` procedure p() begin end",
-            "CREATE OR REPLACE DEFINER = CURRENT_USER() FUNCTION f() RETURNS int RETURN 1",
-            "/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN END */",
-            "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO BEGIN END",
-            "BEGIN NOT ATOMIC SELECT 1; END",
-            "lbl: BEGIN SELECT 1; END",
-        ] {
-            assert!(starts_compound(sql), "{sql}");
-        }
-        for sql in [
-            "CREATE TABLE event (id int)",
-            "BEGIN",
-            "BEGIN WORK",
-            "CREATE TABLE `trigger` (a int)",
-            "SELECT 1",
-        ] {
-            assert!(!starts_compound(sql), "{sql}");
-        }
-    }
-
-    #[test]
-    fn positions_are_lines_and_character_columns() {
-        let sql = "-- head\n  SELECT 'é';  SELECT 2;\n\n\tSELECT\n3";
-        let got: Vec<_> =
-            split(sql).map(|s| s.map(|s| (s.line, s.column, s.offset))).collect::<Result<_, _>>().unwrap();
-        assert_eq!(got, [(2, 3, 10), (2, 16, 24), (4, 2, 36)]);
-    }
-
-    #[test]
-    fn use_is_a_client_command() {
-        let statements: Vec<_> = split("USE sakila;\nuse `odd db` ;\nSELECT 1").map(Result::unwrap).collect();
-        assert_eq!(statements[0].kind, StatementKind::Use { database: "sakila".into() });
-        assert_eq!(statements[1].kind, StatementKind::Use { database: "odd db".into() });
-        assert_eq!(statements[2].kind, StatementKind::Sql);
-        // A column named `user` or a `USER()` call is SQL, not a command.
-        assert_eq!(split("user_table").next().unwrap().unwrap().kind, StatementKind::Sql);
-    }
-
-    #[test]
-    fn errors_point_at_where_the_construct_starts() {
-        let cases: &[(&str, usize, usize, &str)] = &[
-            ("SELECT 1;\nSELECT 'abc;\n", 2, 8, "unterminated string"),
-            ("SELECT \"abc", 1, 8, "unterminated string"),
-            ("SELECT `abc", 1, 8, "unterminated quoted identifier"),
-            ("SELECT 1; /* x\n\n", 1, 11, "unterminated /* comment"),
-            ("SELECT /* x", 1, 8, "unterminated /* comment"),
-            ("SELECT /*!40101 x", 1, 8, "unterminated /*! version"),
-            ("DELIMITER\nSELECT 1", 1, 1, "bad DELIMITER"),
-            ("DELIMITER \\\\\n", 1, 1, "backslash"),
-            ("SELECT 1;\n  source load.dump ;\n", 2, 3, "`source load.dump` is a mysql client command"),
-            ("/* hello */ USE product # c\nCREATE TABLE t (a int);", 1, 13, "USE` is followed by `CREATE"),
-            ("SELECT 1 \\q", 1, 10, "`\\q` is a mysql client command"),
-        ];
-        for (sql, line, column, message) in cases {
-            let e = err(sql);
-            assert_eq!((e.line, e.column), (*line, *column), "input {sql:?}: {e}");
-            assert!(e.to_string().contains(message), "input {sql:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn client_text_drops_comments_like_the_mysql_client() {
-        let cases = [
-            ("SELECT 1", "SELECT 1"),
-            ("SELECT 1 -- one\n, 2 # two\n", "SELECT 1 \n, 2"),
-            ("SELECT/* x */1", "SELECT 1"),
-            ("SELECT /* x */ 1", "SELECT  1"),
-            ("SELECT '-- no', \"# no\", `/* no */`", "SELECT '-- no', \"# no\", `/* no */`"),
-            ("SELECT /*!40101 1 */ /*M!100101 2 */", "SELECT /*!40101 1 */ /*M!100101 2 */"),
-            ("BEGIN\n  -- Complex logic\n  SET x = 1;\nEND", "BEGIN\n  \n  SET x = 1;\nEND"),
-            ("SELECT 1 --x", "SELECT 1 --x"),
-        ];
-        for (text, sent) in cases {
-            assert_eq!(client_text(text), sent, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn goose_statement_blocks_are_one_statement() {
-        let sql = "SELECT 1;\n-- +goose StatementBegin\nCREATE PROCEDURE p() BEGIN SELECT 1; END;\n-- +goose StatementEnd\nSELECT 2;";
-        assert_eq!(texts(sql), ["SELECT 1", "CREATE PROCEDURE p() BEGIN SELECT 1; END", "SELECT 2"]);
-        assert!(err("-- +goose StatementBegin\nSELECT 1;").to_string().contains("never closed"));
-    }
-
-    #[test]
-    fn a_use_line_without_delimiter_runs_at_once() {
-        let statements: Vec<_> = split("USE shop\nSELECT 1;").map(Result::unwrap).collect();
-        assert_eq!(statements.len(), 2);
-        assert_eq!(statements[0].kind, StatementKind::Use { database: "shop".into() });
-        assert_eq!(statements[1].text, "SELECT 1");
-    }
-
-    #[test]
-    fn the_last_statement_needs_no_delimiter_or_newline() {
-        assert_eq!(texts("SELECT 1;\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
-        assert_eq!(texts("DELIMITER $$\nSELECT 1$$\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
-    }
-
-    #[test]
-    fn a_range_keeps_file_positions() {
-        let text = "-- up\nSELECT 1;\n-- down\nSELECT 2;\n";
-        let end = text.find("-- down").unwrap();
-        let statements: Vec<_> = split_range(text, 6..end).map(Result::unwrap).collect();
-        assert_eq!(statements.len(), 1);
-        assert_eq!((statements[0].text, statements[0].line, statements[0].offset), ("SELECT 1", 2, 6));
-    }
-
-    #[test]
-    fn at_the_start_of_a_statement_the_client_reads_dashes_without_a_space_as_a_comment() {
-        assert_eq!(texts("SELECT 1;\n--note; see below\nSELECT 2;\n"), ["SELECT 1", "SELECT 2"]);
-        assert_eq!(texts("SELECT 1; --note;\n  --x\n/* c */--y\nSELECT 2"), ["SELECT 1", "SELECT 2"]);
-        // Inside a statement `--x` is text, as the client keeps it.
-        assert_eq!(texts("SELECT 1\n--x\n;"), ["SELECT 1\n--x"]);
-    }
-
-    #[test]
-    fn the_client_drops_the_cr_of_every_crlf_it_sends() {
-        let sql = "INSERT INTO t VALUES ('line one\r\nline two');\r\nSELECT `a\r\nb`;\r\n";
-        let sent: Vec<_> = split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect();
-        assert_eq!(sent, ["INSERT INTO t VALUES ('line one\nline two')", "SELECT `a\nb`"]);
-    }
-
-    #[test]
-    fn the_client_runs_a_delimiter_command_that_a_delimiter_ends_anywhere_on_a_line() {
-        assert_eq!(texts("/* c */ DELIMITER $$;\nSELECT 1; SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
-        assert_eq!(texts("SELECT 0; DELIMITER $$;\nSELECT 1$$"), ["SELECT 0", "SELECT 1"]);
-        // Not ended by a delimiter, the client would send it to the server as SQL: refused.
-        assert!(err("SELECT 1; DELIMITER $$\nSELECT 2$$").to_string().contains("DELIMITER"));
-    }
-
-    #[test]
-    fn the_server_ends_a_routine_at_its_last_end_inside_a_custom_delimiter_chunk() {
-        let sql = "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END; SELECT 2$$\n\
-                   CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1; SELECT 3$$\n\
-                   BEGIN NOT ATOMIC SELECT 4; END; SELECT 5$$\n\
-                   SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'; SELECT 6$$";
-        assert_eq!(
-            texts(sql),
-            [
-                "CREATE PROCEDURE p() BEGIN SELECT 1; END",
-                "SELECT 2",
-                "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1",
-                "SELECT 3",
-                "BEGIN NOT ATOMIC SELECT 4; END",
-                "SELECT 5",
-                "SELECT begin FROM (SELECT 1 AS `begin`) t WHERE ':' = ':'",
-                "SELECT 6",
-            ]
-        );
-    }
-
-    #[test]
-    fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
-        assert_eq!(
-            texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"),
-            ["SELECT 1 /*!99999 ; SELECT 2 */"]
-        );
-    }
-
-    #[test]
-    fn the_client_follows_the_scripts_own_sql_mode_for_backslashes() {
-        assert_eq!(
-            texts("SET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; SELECT 2;"),
-            ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\\'", "SELECT 2"]
-        );
-        assert_eq!(
-            texts("SET sql_mode='ANSI_QUOTES'; SELECT \"a\\\"; SELECT 'b\\';'; SET sql_mode=''; SELECT 'c\\';';"),
-            ["SET sql_mode='ANSI_QUOTES'", "SELECT \"a\\\"", "SELECT 'b\\';'", "SET sql_mode=''", "SELECT 'c\\';'"]
-        );
-    }
-
-    #[test]
-    fn the_client_knows_the_short_forms_of_use_delimiter_and_clear() {
-        let statements: Vec<_> = split("\\u shop\n\\d $$\nSELECT 1; SELECT 2$$\nSELECT 3 \\c SELECT 4$$")
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(statements[0].kind, StatementKind::Use { database: "shop".into() });
-        let texts: Vec<_> = statements[1..].iter().map(|s| s.text).collect();
-        assert_eq!(texts, ["SELECT 1", "SELECT 2", "SELECT 4"]);
-        assert!(err("SELECT 1 \\u db;").to_string().contains("`\\u` is a mysql client command"));
-    }
-
-    #[test]
-    fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line() {
-        assert_eq!(texts("SELECT 1;\n\x1a"), ["SELECT 1"]);
-        let sent: Vec<_> = split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a")
-            .map(|s| client_text(s.unwrap().text).into_owned())
-            .collect();
-        assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
-        // An unknown one-letter command stays in the text with its character, even a delimiter.
-        assert_eq!(texts("SELECT 1 \\; SELECT 2;"), ["SELECT 1 \\; SELECT 2"]);
-    }
-
-    #[test]
-    fn delimiters_the_client_cannot_match_are_refused() {
-        assert!(err("DELIMITER 💩\n").to_string().contains("multibyte"));
-        assert!(err("DELIMITER 0123456789abcdef\n").to_string().contains("15 bytes"));
-    }
-
-    #[test]
-    fn use_reads_its_argument_as_the_client_does() {
-        let kinds: Vec<_> = split("USE `fz``q`;\nuse shop\\g\nUSE`x`;").map(|s| s.unwrap().kind).collect();
-        assert_eq!(
-            kinds,
-            [
-                StatementKind::Use { database: "fz`q".into() },
-                StatementKind::Use { database: "shop".into() },
-                StatementKind::Use { database: "x".into() },
-            ]
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,159 @@
+//! The mysql client's own commands as the splitter meets them: `DELIMITER` and its argument,
+//! `USE` and its argument (`get_arg` in mysql.cc), and the commands that cannot run through the Data
+//! API.
+
+use super::{SplitErrorKind, StatementKind};
+
+/// Client commands, with whether they take arguments (mysql.cc `commands[]`). A statement whose first
+/// word is one of these is run by the client itself and never reaches the server.
+pub(super) const CLIENT_COMMANDS: &[(&str, bool)] = &[
+    ("?", true),
+    ("charset", true),
+    ("clear", false),
+    ("connect", true),
+    ("edit", false),
+    ("ego", false),
+    ("exit", false),
+    ("go", false),
+    ("help", true),
+    ("nopager", false),
+    ("notee", false),
+    ("nowarning", false),
+    ("pager", true),
+    ("print", false),
+    ("prompt", true),
+    ("quit", false),
+    ("rehash", false),
+    ("resetconnection", false),
+    ("source", true),
+    ("status", false),
+    ("system", true),
+    ("tee", true),
+    ("use", true),
+    ("warnings", false),
+];
+
+/// One-letter client commands other than `\g`, `\G`, `\c`, `\N` (mysql.cc `commands[]`): they act on
+/// the client, so a script that uses them outside quotes cannot run through the Data API.
+pub(super) const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw";
+
+/// If `line` is a `DELIMITER x` command, the new delimiter (mysql.cc `com_delimiter` + `get_arg`).
+pub(super) fn delimiter_command(line: &str) -> Option<Result<String, String>> {
+    let trimmed = line.trim_start_matches([' ', '\t']);
+    let word_len = trimmed.find([' ', '\t']).unwrap_or(trimmed.len());
+    if !trimmed[..word_len].eq_ignore_ascii_case("delimiter") {
+        return None;
+    }
+    let arg = trimmed[word_len..].trim_start_matches([' ', '\t', '\r']);
+    let parsed = match arg.chars().next() {
+        None => Err("DELIMITER must be followed by a delimiter character or string".to_owned()),
+        Some(q @ ('\'' | '"' | '`')) => match arg[1..].find(q) {
+            Some(close) if close > 0 => Ok(arg[1..1 + close].to_owned()),
+            _ => Err(format!("the quoted delimiter {arg} is empty or not closed")),
+        },
+        // Unquoted, the client's argument ends at a space only (a tab stays in it).
+        Some(_) => Ok(arg.split([' ', '\r']).next().unwrap_or_default().to_owned()),
+    };
+    Some(parsed.and_then(|d| checked_delimiter(&d)))
+}
+
+/// A delimiter the client can match, or why not.
+pub(super) fn checked_delimiter(d: &str) -> Result<String, String> {
+    if d.is_empty() {
+        Err("DELIMITER must be followed by a delimiter character or string".to_owned())
+    } else if d.contains('\\') {
+        Err("DELIMITER cannot contain a backslash".to_owned())
+    } else if d.contains('\t') {
+        Err(format!(
+            "the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"
+        ))
+    } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
+        // The client copies a multibyte character whole before it looks for the delimiter, so a
+        // delimiter starting with one never ends a statement.
+        Err(format!("the delimiter {d:?} starts with a multibyte character, which the mysql client never matches: use ASCII"))
+    } else if d.len() > 15 {
+        Err(format!("the delimiter {d:?} is longer than the 15 bytes the mysql client keeps: shorten it"))
+    } else {
+        Ok(d.to_owned())
+    }
+}
+
+/// If the chunk is a mysql client command, `Use` or an error; `None` for SQL.
+pub(super) fn client_command(
+    chunk: &str,
+    at: usize,
+) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    if chunk.len() > 4 && chunk.as_bytes()[..4].eq_ignore_ascii_case(b"use`") {
+        // No command for the client (no space after USE), but the server's USE all the same.
+        return use_database(&chunk[3..], at);
+    }
+    let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
+    let word = &chunk[..word_len];
+    let rest = chunk[word_len..].trim();
+    let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) else {
+        return Ok(None);
+    };
+    if !takes_args && !rest.is_empty() {
+        return Ok(None);
+    }
+    if name != "use" {
+        return Err((at, SplitErrorKind::ClientCommand(chunk.trim_end().chars().take(60).collect())));
+    }
+    use_database(rest, at)
+}
+
+/// `Use` for the argument of a USE, or an error when text follows it.
+pub(super) fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    let (database, after) = client_argument(rest);
+    if database.is_empty() {
+        // The client complains and sends nothing.
+        return Err((at, SplitErrorKind::ClientCommand(format!("USE {rest}").trim_end().to_owned())));
+    }
+    let after = strip_comments(after);
+    if !after.is_empty() {
+        return Err((at, SplitErrorKind::TextAfterUse(after.chars().take(40).collect())));
+    }
+    Ok(Some(StatementKind::Use { database }))
+}
+
+/// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
+/// one), or up to white space; a backslash takes the next character as it is.
+pub(super) fn client_argument(rest: &str) -> (String, &str) {
+    let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'));
+    let body = if quote.is_some() { &rest[1..] } else { rest };
+    let mut out = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (c, quote) {
+            ('\\', _) if chars.peek().is_some() => out.extend(chars.next().map(|(_, c)| c)),
+            (c, Some(q)) if c == q => {
+                if chars.peek().is_some_and(|(_, n)| *n == q) {
+                    chars.next();
+                    out.push(q);
+                } else {
+                    return (out, &body[i + 1..]);
+                }
+            }
+            (c, None) if c.is_ascii_whitespace() => return (out, &body[i..]),
+            (c, _) => out.push(c),
+        }
+    }
+    if quote.is_some() {
+        return (String::new(), "");
+    }
+    (out, "")
+}
+
+/// `text` without `#`, `-- ` and `/* */` comments at its start, trimmed.
+pub(super) fn strip_comments(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if text.starts_with('#') || text.starts_with("-- ") || text == "--" {
+            text = text.find('\n').map_or("", |i| &text[i..]);
+        } else if text.starts_with("/*") && !text.starts_with("/*!") && !text.starts_with("/*M!") {
+            text = text.find("*/").map_or("", |i| &text[i + 2..]);
+        } else {
+            return text;
+        }
+    }
+}
