@@ -1,6 +1,6 @@
 //! Splitting and checking throughput, and the peak memory of `aurora-migrate check`.
 //!
-//! Prints, for a generated 50 MB file of multi-row INSERTs and for the corpus in `../shared/corpus`:
+//! Prints, for a generated 50 MB file of multi-row INSERTs and for the real-world corpus (`AURORA_MIGRATE_CORPUS`):
 //! sqlparser's bare tokenizer over the same text, split only, and split + check (parse, limits), in
 //! MB/s, with the split's cost as a ratio of the tokenizer's; then the peak RSS of the release
 //! `aurora-migrate check` on the 50 MB file beside the file's size. Run with `cargo bench --bench split`.
@@ -33,11 +33,14 @@ fn main() {
         "input", "MB", "tokenizer", "split", "split+check", "split/tok"
     );
     row("generated multi-row INSERTs", std::slice::from_ref(&big));
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let corpus = match std::env::var_os("AURORA_MIGRATE_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+    };
     if corpus.is_dir() {
         row("corpus (120 files)", &sql_files(&corpus));
     } else {
-        println!("corpus: SKIPPED (../shared/corpus is absent)");
+        println!("corpus: SKIPPED (no corpus at {}; set AURORA_MIGRATE_CORPUS)", corpus.display());
     }
 
     println!(

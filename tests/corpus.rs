@@ -1,4 +1,4 @@
-//! The real-world corpus in `../shared/corpus` (120 MySQL scripts from 18 public projects, with what
+//! The real-world corpus (`AURORA_MIGRATE_CORPUS`; 120 MySQL scripts from 18 public projects, with what
 //! the mariadb client made of them in `expected.tsv`): every scenario that the client applies must
 //! split into exactly the client's packets (and the server's statements) and check without errors;
 //! every `invalid/` scenario must fail with a check error, except the ones listed in

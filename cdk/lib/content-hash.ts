@@ -1,4 +1,4 @@
-// The content hash of a scripts folder (DESIGN.md §3). It is the custom resource's ContentHash
+// The content hash of a scripts folder (the root README, "Checksums and the content hash"). It is the custom resource's ContentHash
 // property: any change to a script changes it, so CloudFormation sends an Update and the migrations
 // run again. The Rust CLI (`aurora-migrate hash DIR`) and the Lambda compute the same value; a test
 // compares this implementation with the CLI's output.

@@ -1,4 +1,4 @@
-// The content hash decides whether a deploy re-runs the migrations, so it must match DESIGN.md §3
+// The content hash decides whether a deploy re-runs the migrations, so it must match the rule in the root README ("Checksums and the content hash")
 // bit for bit and agree with the Rust CLI and Lambda. Expected values are computed here by an
 // independent implementation (coreutils in a shell), not by calling the code under test twice.
 import { test } from 'node:test';
@@ -42,7 +42,7 @@ test('a file checksum is sha256 of the bytes without BOM and with CRLF as LF', (
   assert.equal(fileChecksum(Buffer.alloc(0)), 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 });
 
-test('the content hash matches an independent coreutils computation of DESIGN §3', (t) => {
+test('the content hash matches an independent coreutils computation of the rule', (t) => {
   const lf = scriptsFolder('lf');
   const crlf = scriptsFolder('crlf-bom');
   t.after(() => removeAll(lf, crlf));

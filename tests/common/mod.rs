@@ -47,14 +47,23 @@ pub fn sql(db: &MariaDb, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The real-world corpus (read in place, never copied), or `None` after saying that `what` skipped.
+/// The real-world corpus (read in place, never copied): the folder `AURORA_MIGRATE_CORPUS` names, or
+/// the team's shared corpus beside the checkout; `None` after saying that `what` skipped.
 pub fn corpus(what: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = corpus_dir();
     if dir.join("expected.tsv").is_file() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: ../shared/corpus is absent, {what} did not run");
+        eprintln!("SKIPPED: no corpus at {} (set AURORA_MIGRATE_CORPUS), {what} did not run", dir.display());
         None
+    }
+}
+
+/// Where the corpus is looked for.
+pub fn corpus_dir() -> PathBuf {
+    match std::env::var_os("AURORA_MIGRATE_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
     }
 }
 
