@@ -146,6 +146,9 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         )));
     }
     svc.counters.count(op);
+    if !svc.config.latency.is_zero() {
+        tokio::time::sleep(svc.config.latency).await;
+    }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return error_reply(&ApiError::Serialization(format!("cannot read the request body: {e}"))),

@@ -248,6 +248,8 @@ fn free_port() -> Result<u16, TestingError> {
 pub struct Options {
     pub timeouts: Timeouts,
     pub errors: ErrorFlavor,
+    /// Added to every Data API call (the emulator's `--latency-ms`).
+    pub latency: Duration,
 }
 
 impl Options {
@@ -283,6 +285,7 @@ impl TestEmulator {
             timeouts: options.timeouts,
             errors: options.errors,
             control: true,
+            latency: options.latency,
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the emulator"))?;
         listener.set_nonblocking(true).map_err(io("binding the emulator"))?;
