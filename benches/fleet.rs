@@ -43,6 +43,9 @@ fn main() {
         .collect();
 
     let db = MariaDb::start().expect("throwaway MariaDB starts");
+    // The emulator keeps a connection pool per database, so hundreds of tenants hold hundreds of
+    // idle connections: more than MariaDB's default max_connections (151).
+    sql(&db, "SET GLOBAL max_connections = 5000");
     let emulator =
         TestEmulator::start(&db, Options { latency, ..Options::default() }).expect("emulator starts");
     let scripts_dir = tempfile::tempdir().expect("tempdir");
