@@ -95,14 +95,17 @@ fn main() {
             .expect("the fleet runs");
         let wall = started.elapsed().as_secs_f64();
         let cpu = runner_cpu() - cpu_before;
-        assert!(report.ok, "{report}");
         assert_eq!(report.summary.databases, tenants, "{report}");
-        assert_eq!(report.summary.applied, tenants * MIGRATIONS, "{report}");
+        // A database that failed is reported, not hidden: its problem goes to stderr.
+        for d in report.failures() {
+            eprintln!("parallel {parallel}: {}: {}", d.database, d.problems.join("; "));
+        }
+        let not_ok = tenants - report.summary.ok;
         let calls: u64 = emulator.counters().expect("counters").values().sum();
         let speedup = base.map(|b| b / wall).unwrap_or(1.0);
         base.get_or_insert(wall);
         println!(
-            "{parallel:>8}  {:>8.1}s  {:>7.1}x  {calls:>7}  {:>10.2}  {:>12.0}µs",
+            "{parallel:>8}  {:>8.1}s  {:>7.1}x  {calls:>7}  {:>10.2}  {:>12.0}µs  {not_ok} not ok",
             wall,
             speedup,
             calls as f64 / statements as f64,
