@@ -24,8 +24,12 @@ mod sql;
 mod table;
 
 pub use apply::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
+pub use apply::fleet;
 pub use apply::plan::PlanOptions;
-pub use apply::{Event, MigrationError, Operation, Report, RunConfig, RunError, RunText, Runner};
+pub use apply::{
+    Event, Fleet, FleetError, FleetReport, MigrationError, Operation, Report, RunConfig, RunError, RunText,
+    Runner, Selection,
+};
 pub use aws::data_api::{DataApi, Target};
 pub use check::report::{check_dir, CheckReport, ListReport};
 pub use check::statements::{list_statements, StatementsReport};

@@ -15,6 +15,13 @@ pub const ENV_HISTORY_TABLE: &str = "AURORA_MIGRATE_HISTORY_TABLE";
 /// Database holding the history and lock tables of the top-level scripts; when unset, the default
 /// database. Needed by scripts that drop and re-create their own database.
 pub const ENV_HISTORY_DATABASE: &str = "AURORA_MIGRATE_HISTORY_DATABASE";
+/// Fleet: the databases (comma-separated) that each get the top-level scripts, with their own
+/// history and lease.
+pub const ENV_DATABASES: &str = "AURORA_MIGRATE_DATABASES";
+/// Fleet: a `LIKE` pattern (`tenant_%`) matched on the server's databases when the command runs.
+pub const ENV_DATABASE_PATTERN: &str = "AURORA_MIGRATE_DATABASE_PATTERN";
+/// Fleet: how many databases are migrated at once.
+pub const ENV_PARALLEL: &str = "AURORA_MIGRATE_PARALLEL";
 /// Data API endpoint override (the local emulator); unset means the AWS endpoint.
 pub const ENV_ENDPOINT_URL: &str = "AURORA_MIGRATE_ENDPOINT_URL";
 

@@ -21,6 +21,9 @@ pub struct Config {
     pub transaction_mode: TransactionMode,
     /// Serve the `/_emulator/...` control routes (fault injection, counters).
     pub control: bool,
+    /// Added to every Data API call before it is served: the real service costs several
+    /// milliseconds a round trip, so benchmarks see what the number of calls and parallelism cost.
+    pub latency: Duration,
 }
 
 /// A DB cluster: its resource ARN and the MySQL server behind it.

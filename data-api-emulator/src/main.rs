@@ -50,6 +50,10 @@ struct Args {
     /// Serve the control endpoint (/_emulator/faults, /_emulator/counters).
     #[arg(long)]
     control: bool,
+    /// Milliseconds added to every Data API call (a cost model: the real service takes several
+    /// milliseconds a round trip).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 fn seconds(s: f64) -> Duration {
@@ -102,6 +106,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             TransactionMode::StartTransaction
         },
         control: args.control,
+        latency: Duration::from_millis(args.latency_ms),
     };
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -146,6 +146,9 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         )));
     }
     svc.counters.count(op);
+    if !svc.config.latency.is_zero() {
+        tokio::time::sleep(svc.config.latency).await;
+    }
     let body = match read_body(req.into_body()).await {
         Ok(Some(b)) => b,
         Ok(None) => return too_large(),

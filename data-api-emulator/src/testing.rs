@@ -298,6 +298,8 @@ pub struct Options {
     pub errors: ErrorFlavor,
     pub error_messages: ErrorMessages,
     pub transaction_mode: TransactionMode,
+    /// Added to every Data API call (the emulator's `--latency-ms`).
+    pub latency: Duration,
 }
 
 impl Options {
@@ -335,6 +337,7 @@ impl TestEmulator {
             error_messages: options.error_messages,
             transaction_mode: options.transaction_mode,
             control: true,
+            latency: options.latency,
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the emulator"))?;
         listener.set_nonblocking(true).map_err(io("binding the emulator"))?;

@@ -28,6 +28,7 @@ pub mod error;
 pub mod executor;
 #[cfg(test)]
 mod fake;
+pub mod fleet;
 pub mod history;
 mod lease;
 mod migration;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use error::{MigrationError, RunError};
+pub use fleet::{Fleet, FleetError, FleetReport, Selection};
 pub use migration::OnEvent;
 pub use report::{DatabaseReport, Event, Report, RunText};
 

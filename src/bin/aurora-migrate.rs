@@ -9,13 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use aurora_migrate::names;
 use aurora_migrate::{check_dir, list_statements, ListReport};
 use aurora_migrate::{discover, hash_dir, Version};
+use aurora_migrate::{fleet, Event, Fleet, Operation, RunConfig, RunError, Runner, Selection};
 use aurora_migrate::{DataApi, Target};
-use aurora_migrate::{Event, Operation, RunConfig, RunError, Runner};
 
 /// Versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 ///
-/// Exit codes: 0 success; 1 the scripts have errors, a migration failed or the plan was refused;
-/// 2 usage, I/O or connection error; 3 another run holds the migration lock.
+/// Exit codes: 0 success; 1 the scripts have errors, a migration failed or the plan was refused (with
+/// a fleet: any database not ok); 2 usage, I/O or connection error; 3 another run holds the
+/// migration lock.
 #[derive(Debug, Parser)]
 #[command(name = "aurora-migrate", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
@@ -26,7 +27,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the scripts have errors, a migration failed, or the plan was refused\n  2  usage, I/O or connection error\n  3  another run holds the migration lock";
+const EXIT_CODES: &str = "Exit codes:\n  0  success (with --databases or --database-pattern: every database)\n  1  the scripts have errors, a migration failed, or the plan was refused (in a fleet: any database\n     failed, was locked or could not be reached)\n  2  usage, I/O or connection error\n  3  another run holds the migration lock";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -69,6 +70,8 @@ enum Command {
         out_of_order: bool,
         #[command(flatten)]
         connection: Connection,
+        #[command(flatten)]
+        tenants: Tenants,
     },
     /// Shows every migration's state in each database.
     Status {
@@ -76,6 +79,8 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         connection: Connection,
+        #[command(flatten)]
+        tenants: Tenants,
     },
     /// Checks the scripts offline and against the history; exits 1 on any problem.
     Validate {
@@ -83,6 +88,8 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         connection: Connection,
+        #[command(flatten)]
+        tenants: Tenants,
     },
     /// Removes failed records after a manual fix (and with --accept-checksums records the current
     /// checksums of changed applied scripts).
@@ -150,6 +157,39 @@ struct Connection {
     init_sql: Vec<String>,
 }
 
+/// A fleet: the top-level scripts applied to many databases, each with its own history and lock.
+/// Scripts in per-database folders still run once, in their own database.
+#[derive(Debug, Args)]
+struct Tenants {
+    /// Apply the top-level scripts to each of these databases (comma-separated) instead of the
+    /// default database.
+    #[arg(long, env = names::ENV_DATABASES, value_delimiter = ',', conflicts_with = "database_pattern")]
+    databases: Vec<String>,
+    /// Apply the top-level scripts to every database whose name matches this LIKE pattern (`%` any
+    /// run, `_` one character, `\` escapes; system schemas never match), read from the server when
+    /// the command runs.
+    #[arg(long, env = names::ENV_DATABASE_PATTERN, value_name = "PATTERN")]
+    database_pattern: Option<String>,
+    /// How many databases of a fleet are migrated at once.
+    #[arg(long, env = names::ENV_PARALLEL, default_value_t = fleet::DEFAULT_PARALLEL as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    parallel: u64,
+}
+
+impl Tenants {
+    /// The fleet these options ask for, if any.
+    fn selection(&self) -> Option<Selection> {
+        // An empty environment variable (`AURORA_MIGRATE_DATABASES=`) selects no fleet.
+        let names: Vec<String> =
+            self.databases.iter().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+        match (&self.database_pattern, names.is_empty()) {
+            (Some(pattern), _) if !pattern.is_empty() => Some(Selection::Pattern(pattern.clone())),
+            (_, false) => Some(Selection::List(names)),
+            _ => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
@@ -171,8 +211,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Migrate { dir, connection, .. }
-        | Command::Status { dir, connection }
-        | Command::Validate { dir, connection }
+        | Command::Status { dir, connection, .. }
+        | Command::Validate { dir, connection, .. }
         | Command::Repair { dir, connection, .. }
         | Command::Baseline { dir, connection, .. } => {
             tracing_subscriber::fmt()
@@ -290,6 +330,23 @@ async fn online(
         },
         _ => unreachable!("offline commands are handled in run()"),
     };
+    let tenants = match &cli.command {
+        Command::Migrate { tenants, .. }
+        | Command::Status { tenants, .. }
+        | Command::Validate { tenants, .. } => Some(tenants),
+        _ => None,
+    };
+    if let Some((tenants, selection)) = tenants.and_then(|t| Some((t, t.selection()?))) {
+        let parallel = usize::try_from(tenants.parallel)?;
+        let fleet = Fleet::new(std::sync::Arc::new(api), config, parallel)?;
+        let report = fleet.run(&operation, &selection, &scripts, dir, std::sync::Arc::new(progress)).await?;
+        let mut out = std::io::stdout().lock();
+        match cli.format {
+            Format::Text => writeln!(out, "{report}")?,
+            Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        }
+        return Ok(exit(report.ok));
+    }
     let runner = Runner::new(std::sync::Arc::new(api), config)?;
     let result = runner.run(&operation, &scripts, dir, &mut progress).await;
     let report = match result {

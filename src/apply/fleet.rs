@@ -1,0 +1,572 @@
+//! Fleets: the same top-level scripts applied to many tenant databases, each with its own history
+//! and lease, in parallel with a bound. Owns the selection (a list, or a `LIKE` pattern matched on
+//! the server's schemas at run time), the bounded fan-out and the [`FleetReport`]; each database is
+//! run by an ordinary [`Runner`], so the per-database engine is the same as for one database.
+//!
+//! Rules:
+//! - A pattern is matched when the command runs, on `information_schema.schemata`, so a tenant
+//!   created since the last deploy is picked up without a change. System schemas never match.
+//! - One database's failure (a failed script, a lock held by another run, a lost connection) is
+//!   that database's outcome; the others go on. The fleet is ok only when every database is.
+//! - Scripts in per-database folders keep their meaning: they run once, in their own database,
+//!   before the tenants, as one entry of the report named by the folders.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::apply::error::call_error;
+use crate::apply::executor::{Executor, Request};
+use crate::apply::report::{Event, Report};
+use crate::apply::{Operation, RunConfig, RunError, Runner};
+use crate::scripts::source::Scripts;
+use crate::table::table;
+
+/// Schemas of the server itself: never a tenant, whatever the pattern says.
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "mysql", "performance_schema", "sys"];
+
+/// Default number of databases migrated at once.
+pub const DEFAULT_PARALLEL: usize = 8;
+
+/// Which databases form the fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// These databases, in this order (duplicates dropped).
+    List(Vec<String>),
+    /// Every database whose name matches this `LIKE` pattern (`%` any run, `_` one character,
+    /// `\` escapes), case-sensitively as schema names are on Linux.
+    Pattern(String),
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selection::List(names) => write!(f, "databases {}", names.join(",")),
+            Selection::Pattern(p) => write!(f, "databases like '{p}'"),
+        }
+    }
+}
+
+/// Why a fleet command could not start (a database's own failure is in the report instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// `--databases` named no database.
+    #[error("--databases names no database: give a comma-separated list such as tenant_a,tenant_b")]
+    EmptyList,
+    /// `--parallel 0`.
+    #[error("--parallel must be at least 1 (got 0)")]
+    NoParallelism,
+    /// The server's list of schemas could not be read.
+    #[error("listing the server's databases to match '{pattern}'")]
+    Schemas {
+        /// The pattern.
+        pattern: String,
+        /// The cause.
+        #[source]
+        source: RunError,
+    },
+    /// The scripts of the per-database folders failed before the tenants ran.
+    #[error("the per-database folders")]
+    Folders(#[source] RunError),
+}
+
+/// `name LIKE pattern` as MySQL evaluates it, byte for byte (no collation folding).
+pub fn like(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matcher with backtracking to the last `%`: linear in practice, no recursion.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let (token, width) = match p.get(pi) {
+            Some('\\') if pi + 1 < p.len() => (Some(Token::Char(p[pi + 1])), 2),
+            Some('%') => (Some(Token::Any), 1),
+            Some('_') => (Some(Token::One), 1),
+            Some(&c) => (Some(Token::Char(c)), 1),
+            None => (None, 0),
+        };
+        match token {
+            Some(Token::Any) => {
+                star = Some((pi + 1, ni));
+                pi += 1;
+                continue;
+            }
+            Some(Token::One) => {
+                pi += width;
+                ni += 1;
+                continue;
+            }
+            Some(Token::Char(c)) if c == n[ni] => {
+                pi += width;
+                ni += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, sn)) => {
+                pi = sp;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
+}
+
+enum Token {
+    Any,
+    One,
+    Char(char),
+}
+
+/// The fleet's databases: the list as given, or the server's schemas matching the pattern (sorted,
+/// system schemas left out).
+pub fn select(selection: &Selection, server_schemas: &[String]) -> Vec<String> {
+    match selection {
+        Selection::List(names) => {
+            let mut seen = BTreeSet::new();
+            names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect()
+        }
+        Selection::Pattern(pattern) => {
+            let mut out: Vec<String> = server_schemas
+                .iter()
+                .filter(|s| !SYSTEM_SCHEMAS.contains(&s.to_ascii_lowercase().as_str()))
+                .filter(|s| like(pattern, s))
+                .cloned()
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+    }
+}
+
+/// Runs `work` on every item with at most `parallel` at once, and returns the results in the
+/// items' order. The bound holds for the work itself, not only for its start.
+pub async fn bounded<T, R, F, Fut>(items: Vec<T>, parallel: usize, work: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let work = Arc::new(work);
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let (work, gate) = (work.clone(), gate.clone());
+        tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = gate.acquire_owned().await;
+            (i, work(item).await)
+        });
+    }
+    let mut out: Vec<Option<R>> = (0..count).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, r)) => out[i] = Some(r),
+            // A panicking database's task must not hide the others' results; re-raise it after.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// Lists the server's schemas (through the Data API, like every other call).
+pub async fn list_schemas<E: Executor>(exec: &E) -> Result<Vec<String>, RunError> {
+    let outcome = exec
+        .execute(Request::new("SELECT `SCHEMA_NAME` FROM `information_schema`.`SCHEMATA`"))
+        .await
+        .map_err(call_error("listing databases"))?;
+    Ok(outcome.rows.iter().filter_map(|row| row.first()?.as_str().map(str::to_owned)).collect())
+}
+
+/// How one database of the fleet ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Everything the command had to do is done.
+    Ok,
+    /// A migration failed, or the plan or the validation found problems.
+    Failed,
+    /// Another run held the database's lease for longer than the lock wait.
+    Locked,
+    /// The command could not run on this database (a call failed, the scripts could not be read).
+    Error,
+}
+
+/// One database of the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetEntry {
+    pub database: String,
+    pub outcome: Outcome,
+    /// Migrations applied now.
+    pub applied: usize,
+    /// Newest applied version after the run.
+    pub current_version: Option<String>,
+    /// Why it is not ok.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Wall time of this database, milliseconds.
+    pub ms: u128,
+    /// The database's own report (absent when the command could not run on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+impl FleetEntry {
+    fn from_result(database: String, result: Result<Report, RunError>, started: Instant) -> FleetEntry {
+        let ms = started.elapsed().as_millis();
+        match result {
+            Ok(report) => FleetEntry {
+                outcome: if report.ok { Outcome::Ok } else { Outcome::Failed },
+                applied: report.applied,
+                current_version: report.current_version.clone(),
+                problems: report.problems.clone(),
+                database,
+                ms,
+                report: Some(report),
+            },
+            Err(e) => FleetEntry {
+                outcome: if matches!(e, RunError::Locked { .. }) { Outcome::Locked } else { Outcome::Error },
+                applied: 0,
+                current_version: None,
+                problems: vec![error_chain(&e)],
+                database,
+                ms,
+                report: None,
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Counts over the fleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FleetSummary {
+    pub databases: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub locked: usize,
+    pub error: usize,
+    /// Migrations applied now, over all databases.
+    pub applied: usize,
+}
+
+/// The report of a fleet command: every database with its outcome, and the counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    /// Which command.
+    pub command: String,
+    /// Which databases (the list or the pattern).
+    pub selection: String,
+    /// How many ran at once.
+    pub parallel: usize,
+    /// Content hash of the scripts.
+    pub content_hash: String,
+    /// True when every database is ok.
+    pub ok: bool,
+    pub summary: FleetSummary,
+    /// The per-database folders first, then the tenants in name (or list) order.
+    pub databases: Vec<FleetEntry>,
+}
+
+impl FleetReport {
+    fn new(command: &str, selection: &Selection, parallel: usize, scripts: &Scripts) -> FleetReport {
+        FleetReport {
+            command: command.to_owned(),
+            selection: selection.to_string(),
+            parallel,
+            content_hash: scripts.content_hash.clone(),
+            ok: true,
+            summary: FleetSummary::default(),
+            databases: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, entry: FleetEntry) {
+        let s = &mut self.summary;
+        s.databases += 1;
+        s.applied += entry.applied;
+        match entry.outcome {
+            Outcome::Ok => s.ok += 1,
+            Outcome::Failed => s.failed += 1,
+            Outcome::Locked => s.locked += 1,
+            Outcome::Error => s.error += 1,
+        }
+        self.ok &= entry.outcome == Outcome::Ok;
+        self.databases.push(entry);
+    }
+
+    /// The databases that are not ok, in report order.
+    pub fn failures(&self) -> impl Iterator<Item = &FleetEntry> {
+        self.databases.iter().filter(|d| d.outcome != Outcome::Ok)
+    }
+}
+
+impl fmt::Display for FleetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<[String; 5]> = self
+            .databases
+            .iter()
+            .map(|d| {
+                let outcome = serde_json::to_value(d.outcome).ok();
+                [
+                    d.database.clone(),
+                    outcome.as_ref().and_then(|v| v.as_str()).unwrap_or("?").to_owned(),
+                    d.applied.to_string(),
+                    d.current_version.clone().unwrap_or_else(|| "-".into()),
+                    format!("{:.1}s", d.ms as f64 / 1000.0),
+                ]
+            })
+            .collect();
+        table(f, "", ["DATABASE", "OUTCOME", "APPLIED", "VERSION", "TIME"], &rows)?;
+        for d in self.failures() {
+            for p in &d.problems {
+                writeln!(f, "problem: {}: {p}", d.database)?;
+            }
+        }
+        let s = &self.summary;
+        write!(
+            f,
+            "{} over {} ({} at once): {} database(s): {} ok, {} failed, {} locked, {} error; {} \
+             migration(s) applied now; content hash {}",
+            self.command,
+            self.selection,
+            self.parallel,
+            s.databases,
+            s.ok,
+            s.failed,
+            s.locked,
+            s.error,
+            s.applied,
+            self.content_hash
+        )
+    }
+}
+
+/// Progress events from every database at once.
+pub type OnFleetEvent = dyn Fn(&Event) + Send + Sync;
+
+/// Runs `operation` (migrate, status, validate) over a fleet of databases.
+pub struct Fleet<E> {
+    exec: Arc<E>,
+    config: RunConfig,
+    parallel: usize,
+}
+
+impl<E: Executor + 'static> Fleet<E> {
+    /// A fleet over `exec`; `config` is each database's (its default database is replaced by the
+    /// tenant's name), `parallel` the most databases migrated at once.
+    pub fn new(exec: Arc<E>, config: RunConfig, parallel: usize) -> Result<Self, FleetError> {
+        if parallel == 0 {
+            return Err(FleetError::NoParallelism);
+        }
+        Ok(Fleet { exec, config, parallel })
+    }
+
+    /// The databases `selection` stands for now.
+    pub async fn databases(&self, selection: &Selection) -> Result<Vec<String>, FleetError> {
+        let schemas = match selection {
+            Selection::List(names) if names.is_empty() => return Err(FleetError::EmptyList),
+            Selection::List(_) => Vec::new(),
+            Selection::Pattern(pattern) => list_schemas(self.exec.as_ref())
+                .await
+                .map_err(|source| FleetError::Schemas { pattern: pattern.clone(), source })?,
+        };
+        Ok(select(selection, &schemas))
+    }
+
+    /// Runs `operation` on the per-database folders' scripts (once each), then on every database of
+    /// `selection` with the top-level scripts, at most `parallel` at once.
+    pub async fn run(
+        &self,
+        operation: &Operation,
+        selection: &Selection,
+        scripts: &Scripts,
+        dir: &Path,
+        on_event: Arc<OnFleetEvent>,
+    ) -> Result<FleetReport, FleetError> {
+        let tenants = self.databases(selection).await?;
+        let (top, folders) = split_scripts(scripts);
+        let command = match operation {
+            Operation::Migrate { dry_run: true } => "migrate --dry-run",
+            Operation::Migrate { .. } => "migrate",
+            Operation::Status => "status",
+            Operation::Validate => "validate",
+            Operation::Repair { .. } => "repair",
+            Operation::Baseline { .. } => "baseline",
+        };
+        let mut report = FleetReport::new(command, selection, self.parallel, scripts);
+        if !folders.migrations.is_empty() {
+            let config = RunConfig { default_database: None, ..self.config.clone() };
+            let runner = Runner::new(self.exec.clone(), config).map_err(FleetError::Folders)?;
+            let started = Instant::now();
+            let mut events = |e: &Event| on_event(e);
+            let result = runner.run(operation, &folders, dir, &mut events).await;
+            let folder_report = result.map_err(FleetError::Folders)?;
+            // One entry for the folders' run: the runner's report does not attribute plan problems
+            // to a database, so splitting it would lose or misplace them.
+            let names: Vec<&str> = folder_report.databases.iter().map(|d| d.database.as_str()).collect();
+            report.push(FleetEntry::from_result(names.join(","), Ok(folder_report.clone()), started));
+        }
+        let top = Arc::new(top);
+        let (exec, config, operation, dir) =
+            (self.exec.clone(), self.config.clone(), operation.clone(), PathBuf::from(dir));
+        let entries = bounded(tenants, self.parallel, move |database: String| {
+            let (exec, top, operation, dir, on_event) =
+                (exec.clone(), top.clone(), operation.clone(), dir.clone(), on_event.clone());
+            let config = RunConfig {
+                default_database: Some(database.clone()),
+                history_database: None,
+                ..config.clone()
+            };
+            async move {
+                let started = Instant::now();
+                let mut events = |e: &Event| on_event(e);
+                let result = match Runner::new(exec, config) {
+                    Ok(runner) => runner.run(&operation, &top, &dir, &mut events).await,
+                    Err(e) => Err(e),
+                };
+                FleetEntry::from_result(database, result, started)
+            }
+        })
+        .await;
+        for entry in entries {
+            report.push(entry);
+        }
+        Ok(report)
+    }
+}
+
+/// The top-level scripts (each tenant's) and the per-database folders' scripts.
+fn split_scripts(scripts: &Scripts) -> (Scripts, Scripts) {
+    let (top, folders): (Vec<_>, Vec<_>) =
+        scripts.migrations.iter().cloned().partition(|m| m.database.is_none());
+    (Scripts { migrations: top, ..scripts.clone() }, Scripts { migrations: folders, ..scripts.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[test]
+    fn like_follows_mysql_wildcards_and_escapes() {
+        let cases = [
+            ("tenant_%", "tenant_a", true),
+            ("tenant_%", "tenant_", true),
+            ("tenant_%", "tenant", false),
+            ("tenant\\_%", "tenantXa", false),
+            ("tenant\\_%", "tenant_a", true),
+            ("tenant_%", "tenantXa", true),
+            ("%_prod", "eu_prod", true),
+            ("%_prod", "eu_prod_old", false),
+            ("t%a%z", "tXaYaZz", true),
+            ("t%a%z", "tXaYaZ", false),
+            ("%", "", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a_c", "abc", true),
+            ("a_c", "ac", false),
+            ("Tenant_%", "tenant_a", false),
+            ("100\\%", "100%", true),
+            ("100\\%", "1000", false),
+            ("münchen_%", "münchen_1", true),
+        ];
+        for (pattern, name, expected) in cases {
+            assert_eq!(like(pattern, name), expected, "{name:?} LIKE {pattern:?}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_selects_matching_schemas_sorted_without_system_schemas() {
+        let server: Vec<String> =
+            ["tenant_b", "mysql", "sys", "tenant_a", "app", "information_schema", "performance_schema"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(select(&Selection::Pattern("tenant_%".into()), &server), ["tenant_a", "tenant_b"]);
+        assert_eq!(select(&Selection::Pattern("%".into()), &server), ["app", "tenant_a", "tenant_b"]);
+        assert!(select(&Selection::Pattern("%s%".into()), &server).is_empty());
+    }
+
+    #[test]
+    fn a_list_keeps_its_order_and_drops_repeats() {
+        let list = Selection::List(["b", "a", "b", "c"].map(String::from).to_vec());
+        assert_eq!(select(&list, &[]), ["b", "a", "c"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bounded_never_runs_more_than_the_bound_and_keeps_the_order() {
+        for parallel in [1, 3, 8] {
+            let now = Arc::new(AtomicUsize::new(0));
+            let most = Arc::new(AtomicUsize::new(0));
+            let (n, m) = (now.clone(), most.clone());
+            let out = bounded((0..20).collect(), parallel, move |i: u32| {
+                let (now, most) = (n.clone(), m.clone());
+                async move {
+                    let running = now.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(running, SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    now.fetch_sub(1, SeqCst);
+                    i * 2
+                }
+            })
+            .await;
+            assert_eq!(out, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+            assert_eq!(most.load(SeqCst), parallel, "parallel {parallel}");
+        }
+    }
+
+    #[test]
+    fn the_text_report_names_each_failed_database_and_counts() {
+        let scripts = Scripts {
+            dir: PathBuf::from("s"),
+            migrations: Vec::new(),
+            ignored: Vec::new(),
+            content_hash: "sha256:00".into(),
+        };
+        let mut report = FleetReport::new("migrate", &Selection::Pattern("tenant_%".into()), 8, &scripts);
+        let started = Instant::now();
+        let mut ok = Report::new("migrate", "sha256:00");
+        ok.applied = 2;
+        report.push(FleetEntry::from_result("tenant_a".into(), Ok(ok), started));
+        let mut failed = Report::new("migrate", "sha256:00");
+        failed.ok = false;
+        failed.problems.push("V2__b.sql:1: statement 1 of 1: boom".into());
+        report.push(FleetEntry::from_result("tenant_b".into(), Ok(failed), started));
+        report.push(FleetEntry::from_result("tenant_c".into(), Err(RunError::NoDatabase), started));
+        assert!(!report.ok);
+        assert_eq!(
+            report.summary,
+            FleetSummary { databases: 3, ok: 1, failed: 1, locked: 0, error: 1, applied: 2 }
+        );
+        let text = report.to_string();
+        assert!(text.contains("problem: tenant_b: V2__b.sql:1: statement 1 of 1: boom"), "{text}");
+        assert!(text.contains("problem: tenant_c: no default database"), "{text}");
+        assert!(text.contains("3 database(s): 1 ok, 1 failed, 0 locked, 1 error; 2 migration(s)"), "{text}");
+        let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["databases"][1]["outcome"], "failed");
+        assert_eq!(json["summary"]["failed"], 1);
+    }
+}
