@@ -17,6 +17,12 @@ export const ENV_HISTORY_TABLE = 'AURORA_MIGRATE_HISTORY_TABLE';
  * database. Needed by scripts that drop and re-create their own database.
  */
 export const ENV_HISTORY_DATABASE = 'AURORA_MIGRATE_HISTORY_DATABASE';
+/** Fleet: the tenant databases, comma-separated (the CLI's `--databases`). */
+export const ENV_DATABASES = 'AURORA_MIGRATE_DATABASES';
+/** Fleet: a MySQL LIKE pattern matched on the server's databases at run time (`--database-pattern`). */
+export const ENV_DATABASE_PATTERN = 'AURORA_MIGRATE_DATABASE_PATTERN';
+/** Fleet: how many databases run at once (`--parallel`). */
+export const ENV_PARALLEL = 'AURORA_MIGRATE_PARALLEL';
 /** Data API endpoint override (the local emulator); unset means the AWS endpoint. Never set by the construct. */
 export const ENV_ENDPOINT_URL = 'AURORA_MIGRATE_ENDPOINT_URL';
 
