@@ -259,7 +259,8 @@ async fn run_segment<E: Executor>(
     let sent = session_statements(seg.statements);
     let capture = position.session.to_capture(sent.iter().map(String::as_str));
     let reset = position.session.reset(&capture);
-    let values = transaction::run(rec, seg, &replay, &capture, reset.as_deref()).await?;
+    let session = transaction::SessionWork { replay: &replay, capture: &capture, reset: reset.as_deref() };
+    let values = transaction::run(rec, seg, &session).await?;
     Ok(values.map(|v| (capture, v)))
 }
 

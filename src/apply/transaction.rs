@@ -16,17 +16,26 @@ use crate::apply::segment::Segment;
 use crate::sql::calls::calls;
 use crate::sql::split::client_text;
 
+/// The session work around a segment's statements, in its transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionWork<'a> {
+    /// Restores the session before the statements.
+    pub replay: &'a [String],
+    /// Variables read back after the statements.
+    pub capture: &'a [String],
+    /// Undoes on the connection what the transaction set.
+    pub reset: Option<&'a str>,
+}
+
 /// Runs `seg` in a transaction, again while that is safe; returns the values read for `capture`.
 pub(crate) async fn run<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
-    replay: &[String],
-    capture: &[String],
-    reset: Option<&str>,
+    session: &SessionWork<'_>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let mut backoff = Backoff::doubling(rec.db.config.retry_for);
     loop {
-        match attempt(rec, seg, replay, capture, reset).await {
+        match attempt(rec, seg, session).await {
             Err(failure) if failure.retry => {
                 let Some(delay) = backoff.next_delay() else { return Err(failure) };
                 tracing::warn!(error = %failure.error, "segment rolled back; running it again");
@@ -41,15 +50,13 @@ pub(crate) async fn run<E: Executor>(
 async fn attempt<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
-    replay: &[String],
-    capture: &[String],
-    reset: Option<&str>,
+    session: &SessionWork<'_>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let db = rec.db;
     let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
         .await
         .map_err(|e| exec_failure(seg.at, e, StepError::Begin))?;
-    let captured = match body(rec, seg, &tx, replay, capture, reset).await {
+    let captured = match body(rec, seg, &tx, session).await {
         Ok(captured) => captured,
         Err(failure) => {
             if let Err(e) = db.exec.rollback(&tx).await {
@@ -66,11 +73,10 @@ async fn body<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     tx: &str,
-    replay: &[String],
-    capture: &[String],
-    reset: Option<&str>,
+    session: &SessionWork<'_>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let (exec, database) = (rec.db.exec, seg.database());
+    let SessionWork { replay, capture, reset } = *session;
     for sql in replay {
         let request = Request::new(sql.clone()).database(database).transaction(Some(tx));
         exec.execute(request)
