@@ -36,6 +36,11 @@ pub const PROPERTY_CONTENT_HASH: &str = "ContentHash";
 /// function's environment for this resource, and changing it re-runs the migrations.
 pub const PROPERTY_DATABASE: &str = "Database";
 
+/// Custom-resource property: the fleet's databases or pattern as the construct configured them (the
+/// function reads the fleet from its environment); as a property, a changed fleet re-runs the
+/// migrations.
+pub const PROPERTY_FLEET: &str = "Fleet";
+
 /// Custom-resource `Data` key: the newest applied version after the run (what the CDK construct's
 /// `currentVersion` reads with `Fn::GetAtt`). Empty when nothing is applied.
 pub const DATA_CURRENT_VERSION: &str = "CurrentVersion";
@@ -46,6 +51,10 @@ pub const DATA_APPLIED: &str = "Applied";
 pub const DATA_APPLIED_VERSIONS: &str = "AppliedVersions";
 /// Custom-resource `Data` key: the content hash of the scripts found in the layer.
 pub const DATA_CONTENT_HASH: &str = "ContentHash";
+/// Custom-resource `Data` key, fleets only: how many databases the event ran on.
+pub const DATA_DATABASES: &str = "Databases";
+/// Custom-resource `Data` key, fleets only: how many of them are not ok (failed, locked, error).
+pub const DATA_NOT_OK: &str = "NotOk";
 
 /// Custom-resource property: the aurora-migrate version the construct was built for. When present
 /// and different from the function's own version, the event is answered FAILED (a stale layer or

@@ -699,6 +699,9 @@ fn bad_manual_commands_are_rejected_with_a_clear_error() {
     let cases = [
         (json!({"command": "drop"}), "unknown variant `drop`"),
         (json!({"command": "migrate", "dryrun": true}), "unknown field `dryrun`"),
+        (json!({"command": "migrate", "databasePattern": "t%"}), "unknown field `databasePattern`"),
+        (json!({"command": "migrate", "databases": ["a"], "database_pattern": "t%"}), "not both"),
+        (json!({"command": "status", "database": "app", "databases": ["a"]}), "give one of them"),
         (json!({"command": "baseline"}), "missing field `version`"),
         (json!({"command": "migrate", "target": "next"}), "not a version"),
         (json!("status"), "not a JSON object"),
@@ -765,4 +768,122 @@ fn an_expected_version_other_than_the_functions_answers_failed_and_runs_nothing(
     request["ResourceProperties"]["ExpectedVersion"] = json!(env!("CARGO_PKG_VERSION"));
     request["RequestId"] = json!("cfn-same-version");
     assert_eq!(l.event(&request)["Status"], "SUCCESS");
+}
+
+/// Fleets: tenant databases `tenant_01`.. with the top-level scripts, each with its own history.
+fn tenants(l: &Lambda, count: usize) -> Vec<String> {
+    let names: Vec<String> = (1..=count).map(|i| format!("tenant_{i:03}")).collect();
+    let create: String = names.iter().map(|n| format!("CREATE DATABASE {n};")).collect();
+    l.sql(&create);
+    names
+}
+
+fn tenant_history(l: &Lambda, tenant: &str) -> String {
+    l.sql(&format!(
+        "SELECT version, statements_applied, statements_total, success FROM {tenant}.aurora_migrate_history ORDER BY version"
+    ))
+}
+
+#[test]
+fn a_fleet_create_migrates_every_tenant_and_a_failing_one_fails_alone_named_in_the_answer() {
+    let l = Lambda::start_with(&[
+        ("AURORA_MIGRATE_DATABASE_PATTERN", "tenant\\_%"),
+        ("AURORA_MIGRATE_PARALLEL", "3"),
+    ]);
+    let names = tenants(&l, 6);
+    l.sql("CREATE DATABASE tenantx; CREATE TABLE tenant_004.orders (id INT)");
+    two_scripts(&l);
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("6 database(s): 5 ok, 1 failed, 0 locked, 0 error; 11 migration(s) applied now"),
+        "{reason}"
+    );
+    assert!(reason.contains("not ok: tenant_004 (failed): V2__orders.sql:1"), "{reason}");
+    assert!(reason.contains("already exists"), "{reason}");
+    assert_eq!(answer["Data"]["Databases"], "6");
+    assert_eq!(answer["Data"]["NotOk"], "1");
+    assert_eq!(answer["Data"]["CurrentVersion"], "1", "the lowest version over the fleet");
+    for name in &names {
+        let want = if name == "tenant_004" { "1\t2\t2\t1\n2\t0\t1\t0" } else { "1\t2\t2\t1\n2\t1\t1\t1" };
+        assert_eq!(tenant_history(&l, name), want, "{name}");
+        assert_eq!(l.sql(&format!("SELECT COUNT(*) FROM {name}.customers")), "1", "{name}");
+    }
+    assert_eq!(l.tables(), "", "the default database is not part of the fleet");
+    assert_eq!(l.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tenantx'"), "0");
+    // The log holds the full report: every database with its outcome.
+    let logs = l.logs();
+    let line = logs.iter().find(|line| line.contains("fleet report")).expect("the fleet report is logged");
+    let logged: Value = serde_json::from_str(line).expect("JSON log line");
+    let full: Value = serde_json::from_str(logged["report"].as_str().expect("report")).expect("JSON report");
+    assert_eq!(full["databases"].as_array().map(Vec::len), Some(6));
+    assert_eq!(full["databases"][3]["outcome"], "failed");
+
+    // Fixed by hand, the same deploy again: only tenant_004 has anything left to do.
+    l.sql("DROP TABLE tenant_004.orders; DELETE FROM tenant_004.aurora_migrate_history WHERE success = 0");
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!((answer["Data"]["Applied"].as_str(), answer["Data"]["CurrentVersion"].as_str()), (Some("1"), Some("2")));
+    for name in &names {
+        assert_eq!(tenant_history(&l, name), "1\t2\t2\t1\n2\t1\t1\t1", "{name}");
+    }
+}
+
+#[test]
+fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_the_rest_within_4096_bytes() {
+    let l = Lambda::start_with(&[("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"), ("AURORA_MIGRATE_PARALLEL", "16")]);
+    // The emulator keeps connections per database; the default of 151 is too few for 300 tenants.
+    l.sql("SET GLOBAL max_connections = 2000");
+    let names = tenants(&l, 300);
+    l.write("V1__broken.sql", "INSERT INTO no_such_table_in_any_tenant VALUES (1);\n");
+    let outcome = l.invoke(&l.request("Create", &l.hash(), None));
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let puts = l.puts();
+    assert_eq!(puts.len(), 1, "exactly one answer");
+    assert!(puts[0].body.len() <= 4096, "{} bytes", puts[0].body.len());
+    let answer = puts[0].json();
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("300 database(s): 0 ok, 300 failed"), "{reason}");
+    let named: Vec<&String> = names.iter().filter(|n| reason.contains(&format!("{n} (failed): V1__broken.sql:1"))).collect();
+    assert!(named.len() >= 5, "{reason}");
+    assert_eq!(named, names.iter().take(named.len()).collect::<Vec<_>>(), "the first ones by name");
+    assert!(
+        reason.ends_with(&format!("and {} more not ok (the function's log holds the full report)", 300 - named.len())),
+        "{reason}"
+    );
+    assert_eq!((answer["Data"]["Databases"].as_str(), answer["Data"]["NotOk"].as_str()), (Some("300"), Some("300")));
+    let logged = l.logs().into_iter().find(|line| line.contains("fleet report")).expect("logged");
+    assert!(names.iter().all(|n| logged.contains(&format!("\\\"database\\\":\\\"{n}\\\""))), "the log names every tenant");
+}
+
+#[test]
+fn manual_fleet_commands_return_the_full_report_and_a_failing_tenant_is_a_function_error() {
+    let l = Lambda::start();
+    let names = tenants(&l, 3);
+    two_scripts(&l);
+    let status = report(l.invoke(&json!({"command": "status", "database_pattern": "tenant_%"})));
+    assert_eq!((status["command"].as_str(), status["ok"].as_bool()), (Some("status"), Some(true)));
+    assert_eq!(status["databases"].as_array().map(Vec::len), Some(3), "{status}");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+
+    let migrate = report(l.invoke(&json!({"command": "migrate", "databases": ["tenant_002", "tenant_001"], "parallel": 2})));
+    assert_eq!((migrate["ok"].as_bool(), migrate["parallel"].as_u64()), (Some(true), Some(2)));
+    assert_eq!(migrate["summary"]["applied"], 4);
+    assert_eq!(migrate["databases"][0]["database"], "tenant_002");
+    assert_eq!(migrate["databases"][0]["report"]["applied"], 2);
+    assert_eq!(tenant_history(&l, "tenant_001"), "1\t2\t2\t1\n2\t1\t1\t1");
+    assert_eq!(l.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tenant_003'"), "0");
+
+    l.sql("CREATE TABLE tenant_003.customers (id INT)");
+    let failed = failed_report(l.invoke(&json!({"command": "migrate", "database_pattern": "tenant_%"})));
+    assert_eq!((failed["ok"].as_bool(), failed["summary"]["failed"].as_u64()), (Some(false), Some(1)));
+    let entries = failed["databases"].as_array().expect("databases");
+    assert_eq!(entries.len(), 3);
+    let outcomes: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["database"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or(""))).collect();
+    assert_eq!(outcomes, [("tenant_001", "ok"), ("tenant_002", "ok"), ("tenant_003", "failed")]);
+    assert!(entries[2]["problems"][0].as_str().unwrap_or_default().contains("V1__customers.sql:1"), "{failed}");
+    assert_eq!(names.len(), 3);
 }

@@ -22,14 +22,18 @@ import {
   DEFAULT_HISTORY_TABLE,
   DEFAULT_MIGRATIONS_DIR,
   ENV_DATABASE,
+  ENV_DATABASE_PATTERN,
+  ENV_DATABASES,
   ENV_HISTORY_DATABASE,
   ENV_HISTORY_TABLE,
   ENV_MIGRATIONS_DIR,
+  ENV_PARALLEL,
   ENV_RESOURCE_ARN,
   ENV_SECRET_ARN,
   PROPERTY_CONTENT_HASH,
   PROPERTY_DATABASE,
   PROPERTY_EXPECTED_VERSION,
+  PROPERTY_FLEET,
 } from './names';
 
 /**
@@ -43,6 +47,12 @@ const DEFAULT_MEMORY_MB = 256;
 
 /** Lambda's own maximum, and the default: a long migration should not be cut short by us. */
 const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
+
+/** The most databases of a fleet migrated at once (the function's own bound). */
+const MAX_PARALLEL = 1024;
+
+/** MySQL's longest database name. */
+const MAX_DATABASE_NAME = 64;
 
 /** CloudFormation's upper bound for a custom resource's ServiceTimeout. */
 const MAX_SERVICE_TIMEOUT_SECONDS = 3600;
@@ -71,6 +81,31 @@ export interface AuroraMigrationsProps {
    * @default - the `dbname` field of the secret
    */
   readonly database?: string;
+
+  /**
+   * A fleet: the top-level scripts are applied to each of these databases (tenants), each with its
+   * own history and lease, instead of to one default database. One database's failure does not stop
+   * the others; the deploy fails when any database is not ok, naming the first ones. Scripts in
+   * `<database>/` subfolders still run once, in their own database. Changing the list re-runs the
+   * custom resource. Not with `databasePattern` or `database`.
+   * @default - no fleet
+   */
+  readonly databases?: string[];
+
+  /**
+   * A fleet: the top-level scripts are applied to every database whose name matches this MySQL
+   * `LIKE` pattern (`%` any run, `_` one character, `\` escapes; system schemas never match), read
+   * from the server at each deploy, so that a new tenant is picked up by the next deploy. Otherwise as
+   * `databases`. Not with `databases` or `database`.
+   * @default - no fleet
+   */
+  readonly databasePattern?: string;
+
+  /**
+   * How many databases of a fleet are migrated at once (1 to 1024).
+   * @default 8
+   */
+  readonly parallel?: number;
 
   /**
    * Name of the table that records applied migrations.
@@ -208,6 +243,8 @@ export class AuroraMigrations extends Construct {
     };
     if (props.database !== undefined) environment[ENV_DATABASE] = props.database;
     if (props.historyDatabase !== undefined) environment[ENV_HISTORY_DATABASE] = props.historyDatabase;
+    const fleet = fleetSettings(props);
+    Object.assign(environment, fleet.environment);
 
     // An own role and log group instead of the AWSLambdaBasicExecutionRole managed policy, whose
     // logs:* statements are on Resource "*": here the function may write to its own log group only.
@@ -261,6 +298,7 @@ export class AuroraMigrations extends Construct {
     // The Lambda takes the database from this property before its environment; as a property it also
     // makes a changed database re-run the migrations.
     if (props.database !== undefined) properties[PROPERTY_DATABASE] = props.database;
+    if (fleet.property !== undefined) properties[PROPERTY_FLEET] = fleet.property;
 
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
@@ -286,6 +324,63 @@ export class AuroraMigrations extends Construct {
 
     acknowledgeServerlessFindings(this.function, asyncConfig, props.tracing);
   }
+}
+
+/**
+ * The fleet's environment variables and resource property, checked at synth: a list or a pattern (not
+ * both, not with `database`), database names MySQL accepts, a pattern without a lone trailing escape,
+ * and `parallel` from 1 to 1024.
+ */
+function fleetSettings(props: AuroraMigrationsProps): { environment: Record<string, string>; property?: string } {
+  const fail = (why: string): never => {
+    throw new Error(`aurora-migrate: ${why}`);
+  };
+  const { databases, databasePattern, parallel } = props;
+  if (databases !== undefined && databasePattern !== undefined) {
+    fail('give either databases (a list) or databasePattern (a LIKE pattern), not both');
+  }
+  const environment: Record<string, string> = {};
+  let property: string | undefined;
+  if (databases !== undefined) {
+    if (databases.length === 0) fail('databases is empty: name at least one database, or leave databases out');
+    for (const name of databases) {
+      if (cdk.Token.isUnresolved(name)) fail('databases must be plain strings known at synth (no tokens)');
+      if (name.trim() === '' || name !== name.trim() || name.includes(',') || name.length > MAX_DATABASE_NAME) {
+        fail(
+          `databases holds ${JSON.stringify(name)}: a database name is 1 to ${MAX_DATABASE_NAME} characters, ` +
+            'without commas or leading or trailing spaces',
+        );
+      }
+    }
+    const repeated = databases.filter((d, i) => databases.indexOf(d) !== i);
+    if (repeated.length > 0) fail(`databases names ${JSON.stringify(repeated[0])} more than once`);
+    environment[ENV_DATABASES] = databases.join(',');
+    property = `databases ${databases.join(',')}`;
+  }
+  if (databasePattern !== undefined) {
+    if (cdk.Token.isUnresolved(databasePattern)) fail('databasePattern must be a plain string known at synth (no token)');
+    if (databasePattern.trim() === '') fail('databasePattern is empty: give a LIKE pattern such as tenant\\_%');
+    if (databasePattern.length > MAX_DATABASE_NAME * 2) {
+      fail(`databasePattern is ${databasePattern.length} characters: database names are at most ${MAX_DATABASE_NAME}`);
+    }
+    const trailing = databasePattern.length - databasePattern.replace(/\\+$/, '').length;
+    if (trailing % 2 === 1) {
+      fail(`databasePattern ${JSON.stringify(databasePattern)} ends with a lone backslash: escape it as \\\\ or remove it`);
+    }
+    environment[ENV_DATABASE_PATTERN] = databasePattern;
+    property = `databases like ${databasePattern}`;
+  }
+  if (property !== undefined && props.database !== undefined) {
+    fail('database names one default database; databases or databasePattern a fleet: give one of them');
+  }
+  if (parallel !== undefined) {
+    if (property === undefined) fail('parallel applies to a fleet: add databases or databasePattern, or leave parallel out');
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) {
+      fail(`parallel is ${parallel}: give a whole number from 1 to ${MAX_PARALLEL}`);
+    }
+    environment[ENV_PARALLEL] = String(parallel);
+  }
+  return { environment, property };
 }
 
 /**

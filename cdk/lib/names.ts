@@ -40,6 +40,13 @@ export const PROPERTY_CONTENT_HASH = 'ContentHash';
 export const PROPERTY_DATABASE = 'Database';
 
 /**
+ * Custom-resource property: the fleet's databases or pattern as the construct configured them (the
+ * function reads the fleet from its environment); as a property, a changed fleet re-runs the
+ * migrations.
+ */
+export const PROPERTY_FLEET = 'Fleet';
+
+/**
  * Custom-resource `Data` key: the newest applied version after the run (what `currentVersion` reads
  * with `Fn::GetAtt`). Empty when nothing is applied.
  */
@@ -50,6 +57,10 @@ export const DATA_APPLIED = 'Applied';
 export const DATA_APPLIED_VERSIONS = 'AppliedVersions';
 /** Custom-resource `Data` key: the content hash of the scripts found in the layer. */
 export const DATA_CONTENT_HASH = 'ContentHash';
+/** Custom-resource `Data` key, fleets only: how many databases the event ran on. */
+export const DATA_DATABASES = 'Databases';
+/** Custom-resource `Data` key, fleets only: how many of them are not ok (failed, locked, error). */
+export const DATA_NOT_OK = 'NotOk';
 
 /**
  * Custom-resource property: the aurora-migrate version the construct expects the function to be (the

@@ -1,9 +1,11 @@
 //! Manual commands (`aws lambda invoke --payload '{"command": "status"}'`): a [`Command`] becomes the
-//! runner's [`Operation`] and plan options ([`operation`], pure), runs, and returns the same JSON
-//! report as the CLI's `--format json`, with the function's `"version"`. A report that is not ok
+//! runner's [`Operation`] and plan options ([`operation`], pure), runs on one database or on a fleet
+//! ([`fleet::choose`]), and returns the same JSON report as the CLI's `--format json` (a fleet's
+//! report for a fleet), with the function's `"version"`. A report that is not ok
 //! ends the invocation with a function error ([`InvokeError::CommandFailed`]) whose message is the
 //! report, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail loudly.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -13,6 +15,7 @@ use crate::apply::{Operation, RunError};
 use crate::lambda::custom_resource::{log_event, VERSION};
 use crate::lambda::error::{with_causes, InvokeError};
 use crate::lambda::events::{shorten, Command};
+use crate::lambda::fleet;
 use crate::lambda::handler::Handler;
 use crate::scripts::source::Version;
 
@@ -48,17 +51,32 @@ pub(crate) async fn run(
     tracing::info!(?command, "manual command");
     let scripts = handler.scripts().map_err(InvokeError::InvalidScripts)?;
     let (operation, plan) = operation(&command)?;
-    let runner = handler.runner(command.database(), deadline, plan).await.map_err(InvokeError::Setup)?;
+    let fleet = fleet::choose(&command, handler.settings())?;
     let dir = &handler.settings().migrations_dir;
-    let report = match runner.run(&operation, &scripts, dir, &mut log_event).await {
-        Ok(report) => report,
-        Err(e @ RunError::Locked { .. }) => return Err(InvokeError::Locked(e.to_string())),
-        Err(e) => return Err(InvokeError::RunFailed(with_causes(&e))),
+    let (mut json, ok) = match fleet {
+        Some(choice) => {
+            let fleet = handler.fleet(deadline, plan, choice.parallel).await.map_err(InvokeError::Setup)?;
+            let report = fleet
+                .run(&operation, &choice.selection, &scripts, dir, Arc::new(log_event))
+                .await
+                .map_err(|e| InvokeError::RunFailed(with_causes(&e)))?;
+            (serde_json::to_value(&report), report.ok)
+        }
+        None => {
+            let runner =
+                handler.runner(command.database(), deadline, plan).await.map_err(InvokeError::Setup)?;
+            let report = match runner.run(&operation, &scripts, dir, &mut log_event).await {
+                Ok(report) => report,
+                Err(e @ RunError::Locked { .. }) => return Err(InvokeError::Locked(e.to_string())),
+                Err(e) => return Err(InvokeError::RunFailed(with_causes(&e))),
+            };
+            (serde_json::to_value(&report), report.ok)
+        }
     };
-    let mut json = serde_json::to_value(&report).map_err(|e| InvokeError::RunFailed(e.to_string()))?;
+    let json = json.as_mut().map_err(|e| InvokeError::RunFailed(e.to_string()))?;
     json["version"] = Value::from(VERSION);
-    if report.ok {
-        return Ok(json);
+    if ok {
+        return Ok(json.take());
     }
     // A function error, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail; the
     // whole report is logged, and carried in the error message as far as it fits.

@@ -22,17 +22,25 @@
 //!      rollbacks);
 //!    - otherwise (Create, ordinary Update) migrate: SUCCESS with `Data` when everything applied,
 //!      FAILED with a Reason naming the migration, `file:line` and the database error otherwise.
+//!    With a fleet configured ([`crate::names::ENV_DATABASES`] or
+//!    [`crate::names::ENV_DATABASE_PATTERN`]), every database of the fleet is migrated (the Update's
+//!    check for newer versions covers each of them); the answer is SUCCESS only when every database
+//!    is ok, and its Reason summarises the fleet within the 4096-byte limit ([`fleet::summary`]).
 //! 5. A run that panics, or is still going when the Lambda's deadline is near: FAILED.
 //!
 //! Every answer carries the function's version in `Data` ([`names::DATA_VERSION`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::apply::fleet::OnFleetEvent;
 use crate::apply::plan::{PlanOptions, State};
-use crate::apply::{Event, Report};
+use crate::apply::{Event, FleetReport, Operation, Report};
 use crate::lambda::error::with_causes;
 use crate::lambda::events::{CustomResourceRequest, CustomResourceResponse, RequestType, Status};
+use crate::lambda::fleet;
+use crate::lambda::settings::FleetChoice;
 use crate::lambda::handler::Handler;
 use crate::names;
 use crate::scripts::source::Scripts;
@@ -121,6 +129,11 @@ pub enum Ended {
     NewerInHistory(Report),
     /// The migrate command returned its report.
     Migrated(Report),
+    /// A fleet's Update found versions in history newer than every script in these databases
+    /// (`database:version`): nothing ran.
+    FleetNewerInHistory(FleetReport, Vec<String>),
+    /// A fleet's migrate returned its report.
+    FleetMigrated(FleetReport),
     /// The run stopped with an error before reporting.
     Error(String),
     /// The handling panicked.
@@ -145,6 +158,20 @@ pub fn conclude(ended: &Ended) -> (Status, String, BTreeMap<String, String>) {
         Ended::Migrated(report) if report.ok => (Status::Success, String::new(), data(report)),
         Ended::Migrated(report) => {
             fail(format!("aurora-migrate: migration failed: {}", report.problems.join("; ")))
+        }
+        Ended::FleetNewerInHistory(status, newer) => {
+            let reason = format!(
+                "rollback: nothing applied; databases of the fleet have migrations newer than these scripts \
+                 ({}), which are never undone",
+                newer.join(", ")
+            );
+            (Status::Success, reason, fleet::data(status))
+        }
+        Ended::FleetMigrated(report) if report.ok => {
+            (Status::Success, fleet::summary(report), fleet::data(report))
+        }
+        Ended::FleetMigrated(report) => {
+            (Status::Failed, format!("aurora-migrate: {}", fleet::summary(report)), fleet::data(report))
         }
         Ended::Error(e) => fail(format!("aurora-migrate: {e}")),
         Ended::Panicked(message) => fail(format!("aurora-migrate panicked: {message}")),
@@ -197,10 +224,17 @@ pub(crate) async fn answer(
             answer.data = rollback_data(handler, scripts, database, deadline).await;
             answer
         }
-        (Decision::Migrate { check_newer }, Ok(scripts)) => {
-            let ended = migrate(handler, scripts, database, deadline, check_newer).await;
-            respond(request, &ended)
-        }
+        (Decision::Migrate { check_newer }, Ok(scripts)) => match handler.settings().fleet() {
+            Err(why) => failed(why),
+            Ok(Some(choice)) => {
+                let ended = migrate_fleet(handler, scripts, &choice, deadline, check_newer).await;
+                respond(request, &ended)
+            }
+            Ok(None) => {
+                let ended = migrate(handler, scripts, database, deadline, check_newer).await;
+                respond(request, &ended)
+            }
+        },
         (_, Err(why)) => failed(why.clone()),
     }
 }
@@ -230,6 +264,44 @@ async fn migrate(
     }
     match runner.migrate(scripts, false, &mut log_event).await {
         Ok(report) => Ended::Migrated(report),
+        Err(e) => Ended::Error(with_causes(&e)),
+    }
+}
+
+/// Rule 4 over a fleet: migrate every database, unless an Update finds versions in history newer
+/// than the scripts in any of them. The full report goes to the log; the answer summarises it.
+async fn migrate_fleet(
+    handler: &Handler,
+    scripts: &Scripts,
+    choice: &FleetChoice,
+    deadline: Instant,
+    check_newer: bool,
+) -> Ended {
+    let fleet = match handler.fleet(deadline, PlanOptions::default(), choice.parallel).await {
+        Ok(fleet) => fleet,
+        Err(e) => return Ended::Error(e),
+    };
+    let dir = &handler.settings().migrations_dir;
+    let on_event: Arc<OnFleetEvent> = Arc::new(log_event);
+    if check_newer {
+        let status = match fleet.run(&Operation::Status, &choice.selection, scripts, dir, on_event.clone()).await {
+            Ok(status) => status,
+            Err(e) => return Ended::Error(with_causes(&e)),
+        };
+        let newer: Vec<String> =
+            status.databases.iter().filter_map(|d| d.report.as_ref()).flat_map(newer_in_history).collect();
+        if !newer.is_empty() {
+            tracing::warn!(newer = %newer.join(","), "the history holds versions newer than the scripts: a rollback");
+            return Ended::FleetNewerInHistory(status, newer);
+        }
+    }
+    let migrate = Operation::Migrate { dry_run: false };
+    match fleet.run(&migrate, &choice.selection, scripts, dir, on_event).await {
+        Ok(report) => {
+            let full = serde_json::to_string(&report).unwrap_or_default();
+            tracing::info!(ok = report.ok, report = %full, "fleet report");
+            Ended::FleetMigrated(report)
+        }
         Err(e) => Ended::Error(with_causes(&e)),
     }
 }

@@ -238,18 +238,45 @@ pub enum Command {
         /// Default database for this invocation.
         #[serde(default)]
         database: Option<String>,
+        /// Fleet: run on each of these databases instead of the default one.
+        #[serde(default)]
+        databases: Option<Vec<String>>,
+        /// Fleet: run on every database matching this `LIKE` pattern.
+        #[serde(default)]
+        database_pattern: Option<String>,
+        /// Fleet: databases at once.
+        #[serde(default)]
+        parallel: Option<usize>,
     },
     /// Every migration's state.
     Status {
         /// Default database for this invocation.
         #[serde(default)]
         database: Option<String>,
+        /// Fleet: run on each of these databases instead of the default one.
+        #[serde(default)]
+        databases: Option<Vec<String>>,
+        /// Fleet: run on every database matching this `LIKE` pattern.
+        #[serde(default)]
+        database_pattern: Option<String>,
+        /// Fleet: databases at once.
+        #[serde(default)]
+        parallel: Option<usize>,
     },
     /// Checks the scripts and the history; `ok: false` on any problem.
     Validate {
         /// Default database for this invocation.
         #[serde(default)]
         database: Option<String>,
+        /// Fleet: run on each of these databases instead of the default one.
+        #[serde(default)]
+        databases: Option<Vec<String>>,
+        /// Fleet: run on every database matching this `LIKE` pattern.
+        #[serde(default)]
+        database_pattern: Option<String>,
+        /// Fleet: databases at once.
+        #[serde(default)]
+        parallel: Option<usize>,
     },
     /// Removes failed records (after a manual fix); with `accept_checksums`, records the current
     /// checksums of changed applied scripts.
@@ -276,10 +303,23 @@ impl Command {
     pub fn database(&self) -> Option<&str> {
         match self {
             Command::Migrate { database, .. }
-            | Command::Status { database }
-            | Command::Validate { database }
+            | Command::Status { database, .. }
+            | Command::Validate { database, .. }
             | Command::Repair { database, .. }
             | Command::Baseline { database, .. } => database.as_deref(),
+        }
+    }
+
+    /// The fleet fields: the list, the pattern and the parallelism (all `None` for commands that
+    /// take none).
+    pub fn fleet_fields(&self) -> (Option<&[String]>, Option<&str>, Option<usize>) {
+        match self {
+            Command::Migrate { databases, database_pattern, parallel, .. }
+            | Command::Status { databases, database_pattern, parallel, .. }
+            | Command::Validate { databases, database_pattern, parallel, .. } => {
+                (databases.as_deref(), database_pattern.as_deref(), *parallel)
+            }
+            Command::Repair { .. } | Command::Baseline { .. } => (None, None, None),
         }
     }
 }
@@ -437,12 +477,20 @@ mod tests {
                 target: Some("3".into()),
                 dry_run: true,
                 out_of_order: false,
-                database: None
+                database: None,
+                databases: None,
+                database_pattern: None,
+                parallel: None
             })
         );
         assert_eq!(
             classify(&json!({"command": "status"})),
-            Payload::Command(Command::Status { database: None })
+            Payload::Command(Command::Status {
+                database: None,
+                databases: None,
+                database_pattern: None,
+                parallel: None
+            })
         );
         assert_eq!(
             classify(&json!({"command": "baseline", "version": "7", "database": "shop"})),

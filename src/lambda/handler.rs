@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::apply::plan::PlanOptions;
-use crate::apply::{RunConfig, Runner};
+use crate::apply::{Fleet, RunConfig, Runner};
 use crate::aws::data_api::{DataApi, Target};
 use crate::lambda::command;
 use crate::lambda::custom_resource::{self, Ended};
@@ -165,13 +165,31 @@ impl Handler {
                 .map(str::to_owned)
                 .or_else(|| self.settings.database.clone())
                 .or_else(|| dbname.clone()),
+            ..self.config(plan)
+        };
+        Runner::new(api.clone(), config.until(deadline)).map_err(|e| e.to_string())
+    }
+
+    /// A fleet of `parallel` databases at once, each stopping at `deadline`.
+    pub(crate) async fn fleet(
+        &self,
+        deadline: Instant,
+        plan: PlanOptions,
+        parallel: usize,
+    ) -> Result<Fleet<DataApi>, String> {
+        let (api, _) = self.api().await?;
+        Fleet::new(api.clone(), self.config(plan).until(deadline), parallel).map_err(|e| e.to_string())
+    }
+
+    /// The run configuration from the settings, without a default database.
+    fn config(&self, plan: PlanOptions) -> RunConfig {
+        RunConfig {
             history_table: self.settings.history_table.clone(),
             history_database: self.settings.history_database.clone(),
             installed_by: self.settings.installed_by.clone(),
             plan,
             ..RunConfig::default()
-        };
-        Runner::new(api.clone(), config.until(deadline)).map_err(|e| e.to_string())
+        }
     }
 
     /// The scripts in the migrations folder, or why they cannot be used.

@@ -12,6 +12,7 @@
 //! - [`command`]: manual commands (`{"command": "migrate" | "status" | "validate" | "repair" |
 //!   "baseline", ...}`), which return the same JSON report as the CLI's `--format json`; a bad
 //!   command, a panic or a run error is an error returned to the invoker ([`error::InvokeError`]).
+//! - [`fleet`]: which databases a fleet runs on, and the custom resource's summary of a fleet.
 //! - [`response`]: the one PUT of the answer to CloudFormation.
 //!
 //! A redelivered event is harmless: the history makes a second migrate apply nothing. The
@@ -27,6 +28,7 @@ pub mod command;
 pub mod custom_resource;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod handler;
 pub mod response;
 pub mod settings;

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::apply::fleet::DEFAULT_PARALLEL;
+use crate::apply::Selection;
 use crate::names;
 
 /// Milliseconds before the Lambda's deadline at which a run stops (default 10000). Tests shorten it.
@@ -35,6 +37,12 @@ pub struct Settings {
     pub margin: Duration,
     /// Recorded as `installed_by`.
     pub installed_by: String,
+    /// Fleet: the databases, comma-separated, as set ([`names::ENV_DATABASES`]).
+    pub databases: Option<String>,
+    /// Fleet: a `LIKE` pattern, as set ([`names::ENV_DATABASE_PATTERN`]).
+    pub database_pattern: Option<String>,
+    /// Fleet: databases at once, as set ([`names::ENV_PARALLEL`]); checked when used.
+    pub parallel: Option<String>,
 }
 
 impl Settings {
@@ -64,8 +72,95 @@ impl Settings {
                 "aurora-migrate-lambda@{}",
                 get(ENV_FUNCTION_NAME).unwrap_or_else(|| "local".into())
             ),
+            databases: get(names::ENV_DATABASES),
+            database_pattern: get(names::ENV_DATABASE_PATTERN),
+            parallel: get(names::ENV_PARALLEL),
         }
     }
+
+    /// The fleet the environment configures (`None`: one database), or what is wrong with it.
+    pub fn fleet(&self) -> Result<Option<FleetChoice>, String> {
+        let parallel = self.parallel()?;
+        let list: Option<Vec<String>> = self.databases.as_ref().map(|d| split_list(d));
+        FleetChoice::new(list, self.database_pattern.clone(), parallel).map_err(|why| {
+            format!(
+                "the function's environment ({} / {}): {why}",
+                names::ENV_DATABASES,
+                names::ENV_DATABASE_PATTERN
+            )
+        })
+    }
+
+    /// How many databases of a fleet run at once ([`names::ENV_PARALLEL`], default
+    /// [`DEFAULT_PARALLEL`]), or what is wrong with the setting.
+    pub fn parallel(&self) -> Result<usize, String> {
+        let Some(text) = &self.parallel else { return Ok(DEFAULT_PARALLEL) };
+        text.trim().parse().ok().filter(|n| (1..=MAX_PARALLEL).contains(n)).ok_or_else(|| {
+            format!(
+                "the function's environment sets {}={text:?}: give a whole number from 1 to {MAX_PARALLEL}",
+                names::ENV_PARALLEL
+            )
+        })
+    }
+}
+
+/// The most databases migrated at once (as the CLI's `--parallel`).
+pub const MAX_PARALLEL: usize = 1024;
+
+/// A comma-separated list of databases, trimmed, empty items dropped.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned).collect()
+}
+
+/// Which databases a fleet runs on, and how many at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetChoice {
+    pub selection: Selection,
+    pub parallel: usize,
+}
+
+impl FleetChoice {
+    /// From a list and a pattern (at most one of them), `None` when neither is given.
+    pub fn new(
+        list: Option<Vec<String>>,
+        pattern: Option<String>,
+        parallel: usize,
+    ) -> Result<Option<FleetChoice>, String> {
+        let selection = match (list, pattern) {
+            (Some(_), Some(_)) => {
+                return Err("give either a list of databases or a pattern, not both".into());
+            }
+            (Some(list), None) if list.iter().all(|d| d.trim().is_empty()) => {
+                return Err("the list of databases is empty: name at least one, such as tenant_a".into());
+            }
+            (Some(list), None) => Selection::List(list.into_iter().map(|d| d.trim().to_owned()).collect()),
+            (None, Some(pattern)) => Selection::Pattern(check_pattern(&pattern)?),
+            (None, None) => return Ok(None),
+        };
+        FleetChoice::new_parallel(FleetChoice { selection, parallel }, parallel).map(Some)
+    }
+
+    /// `choice` with `parallel` databases at once, if that is in range.
+    pub fn new_parallel(choice: FleetChoice, parallel: usize) -> Result<FleetChoice, String> {
+        if !(1..=MAX_PARALLEL).contains(&parallel) {
+            return Err(format!("parallel must be from 1 to {MAX_PARALLEL} (got {parallel})"));
+        }
+        Ok(FleetChoice { parallel, ..choice })
+    }
+}
+
+/// A `LIKE` pattern as given, or why it is not one: empty, or ending in a lone escape.
+pub fn check_pattern(pattern: &str) -> Result<String, String> {
+    if pattern.trim().is_empty() {
+        return Err("the database pattern is empty: give a LIKE pattern such as tenant_%".into());
+    }
+    let trailing = pattern.chars().rev().take_while(|c| *c == '\\').count();
+    if trailing % 2 == 1 {
+        return Err(format!(
+            "the database pattern {pattern:?} ends with a lone backslash: escape it as \\\\ or remove it"
+        ));
+    }
+    Ok(pattern.to_owned())
 }
 
 #[cfg(test)]
