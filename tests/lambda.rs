@@ -810,7 +810,7 @@ fn a_fleet_create_migrates_every_tenant_and_a_failing_one_fails_alone_named_in_t
         assert_eq!(tenant_history(&l, name), want, "{name}");
         assert_eq!(l.sql(&format!("SELECT COUNT(*) FROM {name}.customers")), "1", "{name}");
     }
-    assert_eq!(l.tables(), "", "the default database is not part of the fleet");
+    assert_eq!(l.tables(), "NULL", "the default database is not part of the fleet: no table at all");
     assert_eq!(l.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tenantx'"), "0");
     // The log holds the full report: every database with its outcome.
     let logs = l.logs();
@@ -824,7 +824,10 @@ fn a_fleet_create_migrates_every_tenant_and_a_failing_one_fails_alone_named_in_t
     l.sql("DROP TABLE tenant_004.orders; DELETE FROM tenant_004.aurora_migrate_history WHERE success = 0");
     let answer = l.event(&l.request("Create", &l.hash(), None));
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    assert_eq!((answer["Data"]["Applied"].as_str(), answer["Data"]["CurrentVersion"].as_str()), (Some("1"), Some("2")));
+    assert_eq!(
+        (answer["Data"]["Applied"].as_str(), answer["Data"]["CurrentVersion"].as_str()),
+        (Some("1"), Some("2"))
+    );
     for name in &names {
         assert_eq!(tenant_history(&l, name), "1\t2\t2\t1\n2\t1\t1\t1", "{name}");
     }
@@ -832,7 +835,10 @@ fn a_fleet_create_migrates_every_tenant_and_a_failing_one_fails_alone_named_in_t
 
 #[test]
 fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_the_rest_within_4096_bytes() {
-    let l = Lambda::start_with(&[("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"), ("AURORA_MIGRATE_PARALLEL", "16")]);
+    let l = Lambda::start_with(&[
+        ("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"),
+        ("AURORA_MIGRATE_PARALLEL", "16"),
+    ]);
     // The emulator keeps connections per database; the default of 151 is too few for 300 tenants.
     l.sql("SET GLOBAL max_connections = 2000");
     let names = tenants(&l, 300);
@@ -846,16 +852,26 @@ fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_th
     assert_eq!(answer["Status"], "FAILED");
     let reason = answer["Reason"].as_str().unwrap_or_default();
     assert!(reason.contains("300 database(s): 0 ok, 300 failed"), "{reason}");
-    let named: Vec<&String> = names.iter().filter(|n| reason.contains(&format!("{n} (failed): V1__broken.sql:1"))).collect();
+    let named: Vec<&String> =
+        names.iter().filter(|n| reason.contains(&format!("{n} (failed): V1__broken.sql:1"))).collect();
     assert!(named.len() >= 5, "{reason}");
     assert_eq!(named, names.iter().take(named.len()).collect::<Vec<_>>(), "the first ones by name");
     assert!(
-        reason.ends_with(&format!("and {} more not ok (the function's log holds the full report)", 300 - named.len())),
+        reason.ends_with(&format!(
+            "and {} more not ok (the function's log holds the full report)",
+            300 - named.len()
+        )),
         "{reason}"
     );
-    assert_eq!((answer["Data"]["Databases"].as_str(), answer["Data"]["NotOk"].as_str()), (Some("300"), Some("300")));
+    assert_eq!(
+        (answer["Data"]["Databases"].as_str(), answer["Data"]["NotOk"].as_str()),
+        (Some("300"), Some("300"))
+    );
     let logged = l.logs().into_iter().find(|line| line.contains("fleet report")).expect("logged");
-    assert!(names.iter().all(|n| logged.contains(&format!("\\\"database\\\":\\\"{n}\\\""))), "the log names every tenant");
+    assert!(
+        names.iter().all(|n| logged.contains(&format!("\\\"database\\\":\\\"{n}\\\""))),
+        "the log names every tenant"
+    );
 }
 
 #[test]
@@ -868,22 +884,32 @@ fn manual_fleet_commands_return_the_full_report_and_a_failing_tenant_is_a_functi
     assert_eq!(status["databases"].as_array().map(Vec::len), Some(3), "{status}");
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
 
-    let migrate = report(l.invoke(&json!({"command": "migrate", "databases": ["tenant_002", "tenant_001"], "parallel": 2})));
+    let migrate = report(
+        l.invoke(&json!({"command": "migrate", "databases": ["tenant_002", "tenant_001"], "parallel": 2})),
+    );
     assert_eq!((migrate["ok"].as_bool(), migrate["parallel"].as_u64()), (Some(true), Some(2)));
     assert_eq!(migrate["summary"]["applied"], 4);
     assert_eq!(migrate["databases"][0]["database"], "tenant_002");
     assert_eq!(migrate["databases"][0]["report"]["applied"], 2);
     assert_eq!(tenant_history(&l, "tenant_001"), "1\t2\t2\t1\n2\t1\t1\t1");
-    assert_eq!(l.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tenant_003'"), "0");
+    assert_eq!(
+        l.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tenant_003'"),
+        "0"
+    );
 
     l.sql("CREATE TABLE tenant_003.customers (id INT)");
     let failed = failed_report(l.invoke(&json!({"command": "migrate", "database_pattern": "tenant_%"})));
     assert_eq!((failed["ok"].as_bool(), failed["summary"]["failed"].as_u64()), (Some(false), Some(1)));
     let entries = failed["databases"].as_array().expect("databases");
     assert_eq!(entries.len(), 3);
-    let outcomes: Vec<(&str, &str)> =
-        entries.iter().map(|e| (e["database"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or(""))).collect();
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["database"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or("")))
+        .collect();
     assert_eq!(outcomes, [("tenant_001", "ok"), ("tenant_002", "ok"), ("tenant_003", "failed")]);
-    assert!(entries[2]["problems"][0].as_str().unwrap_or_default().contains("V1__customers.sql:1"), "{failed}");
+    assert!(
+        entries[2]["problems"][0].as_str().unwrap_or_default().contains("V1__customers.sql:1"),
+        "{failed}"
+    );
     assert_eq!(names.len(), 3);
 }

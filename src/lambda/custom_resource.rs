@@ -22,10 +22,11 @@
 //!      rollbacks);
 //!    - otherwise (Create, ordinary Update) migrate: SUCCESS with `Data` when everything applied,
 //!      FAILED with a Reason naming the migration, `file:line` and the database error otherwise.
-//!    With a fleet configured ([`crate::names::ENV_DATABASES`] or
-//!    [`crate::names::ENV_DATABASE_PATTERN`]), every database of the fleet is migrated (the Update's
-//!    check for newer versions covers each of them); the answer is SUCCESS only when every database
-//!    is ok, and its Reason summarises the fleet within the 4096-byte limit ([`fleet::summary`]).
+//!    - with a fleet configured ([`crate::names::ENV_DATABASES`] or
+//!      [`crate::names::ENV_DATABASE_PATTERN`]), every database of the fleet is migrated (the
+//!      Update's check for newer versions covers each of them); the answer is SUCCESS only when every
+//!      database is ok, and its Reason summarises the fleet within the 4096-byte limit
+//!      ([`fleet::summary`]).
 //! 5. A run that panics, or is still going when the Lambda's deadline is near: FAILED.
 //!
 //! Every answer carries the function's version in `Data` ([`names::DATA_VERSION`]).
@@ -40,8 +41,8 @@ use crate::apply::{Event, FleetReport, Operation, Report};
 use crate::lambda::error::with_causes;
 use crate::lambda::events::{CustomResourceRequest, CustomResourceResponse, RequestType, Status};
 use crate::lambda::fleet;
-use crate::lambda::settings::FleetChoice;
 use crate::lambda::handler::Handler;
+use crate::lambda::settings::FleetChoice;
 use crate::names;
 use crate::scripts::source::Scripts;
 
@@ -284,10 +285,11 @@ async fn migrate_fleet(
     let dir = &handler.settings().migrations_dir;
     let on_event: Arc<OnFleetEvent> = Arc::new(log_event);
     if check_newer {
-        let status = match fleet.run(&Operation::Status, &choice.selection, scripts, dir, on_event.clone()).await {
-            Ok(status) => status,
-            Err(e) => return Ended::Error(with_causes(&e)),
-        };
+        let status =
+            match fleet.run(&Operation::Status, &choice.selection, scripts, dir, on_event.clone()).await {
+                Ok(status) => status,
+                Err(e) => return Ended::Error(with_causes(&e)),
+            };
         let newer: Vec<String> =
             status.databases.iter().filter_map(|d| d.report.as_ref()).flat_map(newer_in_history).collect();
         if !newer.is_empty() {

@@ -310,19 +310,22 @@ impl Command {
         }
     }
 
-    /// The fleet fields: the list, the pattern and the parallelism (all `None` for commands that
-    /// take none).
-    pub fn fleet_fields(&self) -> (Option<&[String]>, Option<&str>, Option<usize>) {
+    /// The fleet fields (the list, the pattern and the parallelism) of the commands that can run
+    /// on a fleet; `None` for the others.
+    pub fn fleet_fields(&self) -> Option<FleetFields<'_>> {
         match self {
             Command::Migrate { databases, database_pattern, parallel, .. }
             | Command::Status { databases, database_pattern, parallel, .. }
             | Command::Validate { databases, database_pattern, parallel, .. } => {
-                (databases.as_deref(), database_pattern.as_deref(), *parallel)
+                Some((databases.as_deref(), database_pattern.as_deref(), *parallel))
             }
-            Command::Repair { .. } | Command::Baseline { .. } => (None, None, None),
+            Command::Repair { .. } | Command::Baseline { .. } => None,
         }
     }
 }
+
+/// A command's `databases`, `database_pattern` and `parallel`.
+pub type FleetFields<'a> = (Option<&'a [String]>, Option<&'a str>, Option<usize>);
 
 /// Which kind of payload arrived.
 #[derive(Debug, Clone, PartialEq)]

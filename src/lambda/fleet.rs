@@ -8,7 +8,7 @@
 //!   [`names::ENV_DATABASE_PATTERN`], and [`names::ENV_PARALLEL`]);
 //! - a manual `migrate`, `status` or `validate`: its own `databases` (a list) or `database_pattern`
 //!   fields, and `parallel`; without them the environment's fleet, unless the command names a
-//!   `database` (then that one database).
+//!   `database` (then that one database). `repair` and `baseline` always act on one database.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +28,8 @@ const PROBLEM_CHARS: usize = 200;
 /// The fleet `command` runs on, `None` for one database.
 pub fn choose(command: &Command, settings: &Settings) -> Result<Option<FleetChoice>, InvokeError> {
     let invalid = |why: String| InvokeError::InvalidPayload(format!("invalid command: {why}"));
-    let (list, pattern, parallel) = command.fleet_fields();
+    // `repair` and `baseline` act on one database, whatever the environment's fleet.
+    let Some((list, pattern, parallel)) = command.fleet_fields() else { return Ok(None) };
     if command.database().is_some() && (list.is_some() || pattern.is_some()) {
         return Err(invalid(
             "\"database\" names one database, \"databases\" and \"database_pattern\" a fleet: give one of them"
@@ -51,9 +52,7 @@ pub fn choose(command: &Command, settings: &Settings) -> Result<Option<FleetChoi
     }
     let from_env = settings.fleet().map_err(InvokeError::Setup)?;
     match (from_env, parallel) {
-        (Some(choice), Some(n)) => {
-            FleetChoice::new_parallel(choice, n).map(Some).map_err(invalid)
-        }
+        (Some(choice), Some(n)) => FleetChoice::new_parallel(choice, n).map(Some).map_err(invalid),
         (None, Some(_)) => Err(invalid(format!(
             "\"parallel\" applies to a fleet: add \"databases\" or \"database_pattern\" (the function's \
              environment sets neither {} nor {})",
@@ -127,11 +126,8 @@ fn describe(entry: &FleetEntry) -> String {
 /// (every database is at least there; empty when one has none), the number of databases and of
 /// those not ok, the content hash.
 pub fn data(report: &FleetReport) -> BTreeMap<String, String> {
-    let versions: Vec<Option<Version>> = report
-        .databases
-        .iter()
-        .map(|d| d.current_version.as_deref().and_then(Version::parse))
-        .collect();
+    let versions: Vec<Option<Version>> =
+        report.databases.iter().map(|d| d.current_version.as_deref().and_then(Version::parse)).collect();
     let lowest = if versions.iter().any(Option::is_none) {
         String::new()
     } else {
@@ -213,7 +209,8 @@ mod tests {
         let mut entries: Vec<FleetEntry> =
             (0..200).map(|i| entry(&format!("tenant_{i:04}"), Outcome::Ok, Some("10"), None)).collect();
         entries.extend(
-            (200..700).map(|i| entry(&format!("tenant_{i:04}"), Outcome::Failed, Some("2"), Some(problem(i)))),
+            (200..700)
+                .map(|i| entry(&format!("tenant_{i:04}"), Outcome::Failed, Some("2"), Some(problem(i)))),
         );
         entries.push(entry("tenant_locked", Outcome::Locked, None, Some("held by another run".into())));
         let r = report(entries);
@@ -289,12 +286,16 @@ mod tests {
 
     #[test]
     fn a_commands_own_fields_win_over_the_environment_and_a_database_means_one() {
-        let env = settings(&[("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"), ("AURORA_MIGRATE_PARALLEL", "4")]);
+        let env =
+            settings(&[("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"), ("AURORA_MIGRATE_PARALLEL", "4")]);
         let pick = |v: Value| choose(&command(v), &env);
         let pattern = |p: &str, n| Some(FleetChoice { selection: Selection::Pattern(p.into()), parallel: n });
         assert_eq!(pick(json!({"command": "migrate"})), Ok(pattern("tenant_%", 4)));
         assert_eq!(pick(json!({"command": "status", "parallel": 2})), Ok(pattern("tenant_%", 2)));
-        assert_eq!(pick(json!({"command": "validate", "database_pattern": "eu\\_%"})), Ok(pattern("eu\\_%", 4)));
+        assert_eq!(
+            pick(json!({"command": "validate", "database_pattern": "eu\\_%"})),
+            Ok(pattern("eu\\_%", 4))
+        );
         assert_eq!(
             pick(json!({"command": "migrate", "databases": ["b", "a"], "parallel": 16})),
             Ok(Some(FleetChoice { selection: Selection::List(vec!["b".into(), "a".into()]), parallel: 16 }))
@@ -311,7 +312,10 @@ mod tests {
             (json!({"command": "migrate", "databases": ["a"], "database_pattern": "t%"}), "not both"),
             (json!({"command": "migrate", "database": "a", "databases": ["b"]}), "\"database\""),
             (json!({"command": "migrate", "databases": []}), "empty"),
-            (json!({"command": "migrate", "databases": ["a"], "parallel": 0}), "parallel must be from 1 to 1024"),
+            (
+                json!({"command": "migrate", "databases": ["a"], "parallel": 0}),
+                "parallel must be from 1 to 1024",
+            ),
             (json!({"command": "status", "database_pattern": "t\\"}), "lone backslash"),
             (json!({"command": "status", "database_pattern": ""}), "pattern is empty"),
             (json!({"command": "migrate", "parallel": 3}), "add \"databases\" or \"database_pattern\""),
@@ -343,7 +347,10 @@ mod tests {
             json!({"command": "repair", "databases": ["a"]}),
             json!({"command": "baseline", "version": "1", "parallel": 2}),
         ] {
-            assert!(matches!(classify(&payload), Payload::Invalid(m) if m.contains("unknown field")), "{payload}");
+            assert!(
+                matches!(classify(&payload), Payload::Invalid(m) if m.contains("unknown field")),
+                "{payload}"
+            );
         }
     }
 }
