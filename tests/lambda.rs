@@ -839,9 +839,9 @@ fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_th
         ("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"),
         ("AURORA_MIGRATE_PARALLEL", "16"),
     ]);
-    // The emulator keeps connections per database; the default of 151 is too few for 300 tenants.
+    // The emulator keeps connections per database; the default of 151 is too few for 200 tenants.
     l.sql("SET GLOBAL max_connections = 2000");
-    let names = tenants(&l, 300);
+    let names = tenants(&l, 200);
     l.write("V1__broken.sql", "INSERT INTO no_such_table_in_any_tenant VALUES (1);\n");
     let outcome = l.invoke(&l.request("Create", &l.hash(), None));
     assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
@@ -851,7 +851,7 @@ fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_th
     let answer = puts[0].json();
     assert_eq!(answer["Status"], "FAILED");
     let reason = answer["Reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("300 database(s): 0 ok, 300 failed"), "{reason}");
+    assert!(reason.contains("200 database(s): 0 ok, 200 failed"), "{reason}");
     let named: Vec<&String> =
         names.iter().filter(|n| reason.contains(&format!("{n} (failed): V1__broken.sql:1"))).collect();
     assert!(named.len() >= 5, "{reason}");
@@ -859,13 +859,13 @@ fn a_fleet_answer_with_hundreds_of_failing_tenants_names_the_first_and_counts_th
     assert!(
         reason.ends_with(&format!(
             "and {} more not ok (the function's log holds the full report)",
-            300 - named.len()
+            200 - named.len()
         )),
         "{reason}"
     );
     assert_eq!(
         (answer["Data"]["Databases"].as_str(), answer["Data"]["NotOk"].as_str()),
-        (Some("300"), Some("300"))
+        (Some("200"), Some("200"))
     );
     let logged = l.logs().into_iter().find(|line| line.contains("fleet report")).expect("logged");
     assert!(
