@@ -950,3 +950,42 @@ fn a_fleet_update_back_to_older_scripts_is_a_rollback_that_runs_nothing_in_any_t
         assert_eq!(l.sql(&late), "0", "{name}");
     }
 }
+
+#[test]
+fn a_fleet_deploy_that_hits_the_deadline_answers_failed_once_and_the_next_deploy_completes_every_tenant() {
+    let l = Lambda::start_with(&[
+        ("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "2000"),
+        ("AURORA_MIGRATE_DATABASE_PATTERN", "tenant_%"),
+        ("AURORA_MIGRATE_PARALLEL", "2"),
+    ]);
+    let names = tenants(&l, 4);
+    for v in 1..=3 {
+        l.write(
+            &format!("V{v}__slow.sql"),
+            &format!("CREATE TABLE slow{v} (id INT);\nDO SLEEP(1);\nINSERT INTO slow{v} VALUES ({v});\n"),
+        );
+    }
+    let deadline = SystemTime::now() + Duration::from_secs(5);
+    let (outcome, _) = l.invoke_within(&l.request("Create", &l.hash(), None), Duration::from_secs(5));
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let puts = l.puts();
+    assert_eq!(puts.len(), 1, "exactly one answer");
+    assert!(puts[0].at < deadline, "answered {:?} after the deadline", puts[0].at.duration_since(deadline));
+    let answer = puts[0].json();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    assert!(answer["Reason"].as_str().unwrap_or_default().contains("deadline"), "{answer}");
+
+    let answer = l.event(&l.request("Create", &l.hash(), None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "3");
+    for name in &names {
+        assert_eq!(tenant_history(&l, name), "1\t3\t3\t1\n2\t3\t3\t1\n3\t3\t3\t1", "{name}");
+        for v in 1..=3 {
+            assert_eq!(
+                l.sql(&format!("SELECT COUNT(*) FROM {name}.slow{v}")),
+                "1",
+                "{name}.slow{v} written once"
+            );
+        }
+    }
+}
