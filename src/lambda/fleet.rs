@@ -164,17 +164,15 @@ mod tests {
     }
 
     fn report(entries: Vec<FleetEntry>) -> FleetReport {
-        let mut summary = FleetSummary::default();
-        for e in &entries {
-            summary.databases += 1;
-            summary.applied += e.applied;
-            match e.outcome {
-                Outcome::Ok => summary.ok += 1,
-                Outcome::Failed => summary.failed += 1,
-                Outcome::Locked => summary.locked += 1,
-                Outcome::Error => summary.error += 1,
-            }
-        }
+        let count = |outcome: Outcome| entries.iter().filter(|e| e.outcome == outcome).count();
+        let summary = FleetSummary {
+            databases: entries.len(),
+            ok: count(Outcome::Ok),
+            failed: count(Outcome::Failed),
+            locked: count(Outcome::Locked),
+            error: count(Outcome::Error),
+            applied: entries.iter().map(|e| e.applied).sum(),
+        };
         FleetReport {
             command: "migrate".into(),
             selection: "databases like 'tenant_%'".into(),
