@@ -32,8 +32,8 @@ pub fn operation(command: &Command) -> Result<(Operation, PlanOptions), InvokeEr
             plan.target = target.as_deref().map(|t| version(t, "target")).transpose()?;
             Operation::Migrate { dry_run: *dry_run }
         }
-        Command::Status { .. } => Operation::Status,
-        Command::Validate { .. } => Operation::Validate,
+        Command::Status(_) => Operation::Status,
+        Command::Validate(_) => Operation::Validate,
         Command::Repair { accept_checksums, .. } => Operation::Repair { accept_checksums: *accept_checksums },
         Command::Baseline { version: v, database } => {
             Operation::Baseline { version: version(v, "version")?, database: database.clone() }

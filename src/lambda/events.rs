@@ -235,49 +235,14 @@ pub enum Command {
         /// Apply pending scripts older than the newest applied one instead of refusing.
         #[serde(default)]
         out_of_order: bool,
-        /// Default database for this invocation.
-        #[serde(default)]
-        database: Option<String>,
-        /// Fleet: run on each of these databases instead of the default one.
-        #[serde(default)]
-        databases: Option<Vec<String>>,
-        /// Fleet: run on every database matching this `LIKE` pattern.
-        #[serde(default)]
-        database_pattern: Option<String>,
-        /// Fleet: databases at once.
-        #[serde(default)]
-        parallel: Option<usize>,
+        /// Which database or databases.
+        #[serde(flatten)]
+        scope: Scope,
     },
     /// Every migration's state.
-    Status {
-        /// Default database for this invocation.
-        #[serde(default)]
-        database: Option<String>,
-        /// Fleet: run on each of these databases instead of the default one.
-        #[serde(default)]
-        databases: Option<Vec<String>>,
-        /// Fleet: run on every database matching this `LIKE` pattern.
-        #[serde(default)]
-        database_pattern: Option<String>,
-        /// Fleet: databases at once.
-        #[serde(default)]
-        parallel: Option<usize>,
-    },
+    Status(Scope),
     /// Checks the scripts and the history; `ok: false` on any problem.
-    Validate {
-        /// Default database for this invocation.
-        #[serde(default)]
-        database: Option<String>,
-        /// Fleet: run on each of these databases instead of the default one.
-        #[serde(default)]
-        databases: Option<Vec<String>>,
-        /// Fleet: run on every database matching this `LIKE` pattern.
-        #[serde(default)]
-        database_pattern: Option<String>,
-        /// Fleet: databases at once.
-        #[serde(default)]
-        parallel: Option<usize>,
-    },
+    Validate(Scope),
     /// Removes failed records (after a manual fix); with `accept_checksums`, records the current
     /// checksums of changed applied scripts.
     Repair {
@@ -298,15 +263,33 @@ pub enum Command {
     },
 }
 
+/// The databases a `migrate`, `status` or `validate` command acts on: the default one, another
+/// one (`database`), or a fleet (`databases` or `database_pattern`, `parallel` at once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Default database for this invocation.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Fleet: run on each of these databases instead of the default one.
+    #[serde(default)]
+    pub databases: Option<Vec<String>>,
+    /// Fleet: run on every database matching this `LIKE` pattern.
+    #[serde(default)]
+    pub database_pattern: Option<String>,
+    /// Fleet: databases at once.
+    #[serde(default)]
+    pub parallel: Option<usize>,
+}
+
 impl Command {
     /// The database override, if any.
     pub fn database(&self) -> Option<&str> {
         match self {
-            Command::Migrate { database, .. }
-            | Command::Status { database, .. }
-            | Command::Validate { database, .. }
-            | Command::Repair { database, .. }
-            | Command::Baseline { database, .. } => database.as_deref(),
+            Command::Migrate { scope, .. } | Command::Status(scope) | Command::Validate(scope) => {
+                scope.database.as_deref()
+            }
+            Command::Repair { database, .. } | Command::Baseline { database, .. } => database.as_deref(),
         }
     }
 
@@ -314,10 +297,8 @@ impl Command {
     /// on a fleet; `None` for the others.
     pub fn fleet_fields(&self) -> Option<FleetFields<'_>> {
         match self {
-            Command::Migrate { databases, database_pattern, parallel, .. }
-            | Command::Status { databases, database_pattern, parallel, .. }
-            | Command::Validate { databases, database_pattern, parallel, .. } => {
-                Some((databases.as_deref(), database_pattern.as_deref(), *parallel))
+            Command::Migrate { scope, .. } | Command::Status(scope) | Command::Validate(scope) => {
+                Some((scope.databases.as_deref(), scope.database_pattern.as_deref(), scope.parallel))
             }
             Command::Repair { .. } | Command::Baseline { .. } => None,
         }
@@ -480,20 +461,12 @@ mod tests {
                 target: Some("3".into()),
                 dry_run: true,
                 out_of_order: false,
-                database: None,
-                databases: None,
-                database_pattern: None,
-                parallel: None
+                scope: Scope::default(),
             })
         );
         assert_eq!(
             classify(&json!({"command": "status"})),
-            Payload::Command(Command::Status {
-                database: None,
-                databases: None,
-                database_pattern: None,
-                parallel: None
-            })
+            Payload::Command(Command::Status(Scope::default()))
         );
         assert_eq!(
             classify(&json!({"command": "baseline", "version": "7", "database": "shop"})),
