@@ -28,6 +28,7 @@ pub mod error;
 pub mod executor;
 #[cfg(test)]
 mod fake;
+mod fence;
 pub mod fleet;
 pub mod history;
 mod lease;
@@ -295,6 +296,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
             let entry = self.migrate_database(database, &migrations, on_event).await?;
             report.applied += entry.applied.len();
+            report.still_running |= entry.still_running;
             if let Some(e) = &entry.error {
                 report.ok = false;
                 report.problems.push(e.clone());
@@ -327,8 +329,11 @@ impl<E: Executor + 'static> Runner<E> {
             (Err(_), Some(_)) => Vec::new(),
         };
         let plan = plan_for(&self.config.plan, migrations, &history);
+        let still_running = error.as_ref().is_some_and(MigrationError::still_running);
         let error = error.map(|e| e.to_string());
-        Ok(DatabaseReport::new(database.clone(), &plan, &history, applied, error))
+        let mut entry = DatabaseReport::new(database.clone(), &plan, &history, applied, error);
+        entry.still_running = still_running;
+        Ok(entry)
     }
 
     /// Clears failed records, and with `accept_checksums` records the current checksum of changed
