@@ -409,12 +409,17 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
             children.into_iter().map(|(c, _)| finish(c)).collect()
         }
         Chaos::RestartDatabase { after_ms } => {
-            let child = lab.spawn_migrate(&lab.fast, database);
+            let mut child = lab.spawn_migrate(&lab.fast, database);
             std::thread::sleep(Duration::from_millis(*after_ms));
-            let restarted = lab.db.restart();
+            // A server that does not come back leaves the run retrying for minutes: say so at once.
+            if let Err(e) = lab.db.restart() {
+                kill(&mut child);
+                return Err(format!("MariaDB did not come back: {e}"));
+            }
+            // The restarted server has its default lock wait (50 s) again: back to the lab's 5 s.
+            let reset = lab.db.sql("SET GLOBAL innodb_lock_wait_timeout = 5");
             let run = finish(child);
-            restarted.map_err(|e| format!("MariaDB did not come back: {e}"))?;
-            lab.db.sql("SET GLOBAL innodb_lock_wait_timeout = 5").map_err(|e| e.to_string())?;
+            reset.map_err(|e| e.to_string())?;
             vec![run]
         }
         Chaos::SlowDdlKill { after_ms } => {
@@ -425,8 +430,12 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
         }
     };
     let codes: Vec<String> = first.iter().map(Run::code).collect();
-    if first.iter().any(|r| r.status.is_none()) {
-        return Err(format!("a run hung for {RUN_LIMIT:?}"));
+    if let Some(hung) = first.iter().find(|r| r.status.is_none()) {
+        let tail: Vec<&str> = hung.stderr.lines().rev().take(12).collect();
+        return Err(format!(
+            "a run hung for {RUN_LIMIT:?}; the end of its stderr:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
     // A run that says it finished must have finished, and `status` saying everything is applied
     // must be true, before any rerun.
