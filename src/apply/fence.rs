@@ -13,7 +13,7 @@
 //! - A run that takes the lease ([`clear`]) probes the fence row without waiting: locked means a
 //!   transaction of an earlier holder is open on the connection the row names, and that connection
 //!   is killed (its transaction rolls back, or finishes a commit already under way) until the row
-//!   is free. Then it writes its own owner into the row, so that a transaction of the earlier
+//!   is free. Then it marks the row as taken over, so that a transaction of the earlier
 //!   holder that registered but has not locked it yet finds it changed and rolls back.
 //!
 //! Either an earlier holder's transaction locked the fence row before the takeover probed it (then
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::apply::db::Db;
 use crate::apply::error::{call_error, Failure, RunError, StepError};
 use crate::apply::executor::{ExecError, Executor, Request, Value};
-use crate::apply::history::{registered_connection, registration};
+use crate::apply::history::{registered_connection, registration, taken_over};
 use crate::apply::progress::exec_failure;
 
 /// Pause between probes of a fence row held by an earlier run's transaction.
@@ -71,14 +71,16 @@ pub(crate) async fn enter<E: Executor>(db: &Db<'_, E>, tx: &str, at: usize) -> R
 /// holds the fence row, then makes the row this run's. Gives up after the run's lock wait.
 pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
     let start = Instant::now();
+    // Names no connection, whatever the owner looks like.
+    let taken = taken_over(db.owner);
     let what = || format!("database {}: clearing the transaction fence of the migration lock", db.name);
     loop {
         match db.idempotent(db.tables.probe_fence()).await {
             Ok(outcome) => match first(&outcome.rows).and_then(Value::as_str) {
                 // No transaction ever registered, or this run's own row.
                 None => return Ok(()),
-                Some(current) if current == db.owner => return Ok(()),
-                Some(_) => match db.idempotent(db.tables.take_fence(db.owner)).await {
+                Some(current) if current == taken => return Ok(()),
+                Some(_) => match db.idempotent(db.tables.take_fence(&taken)).await {
                     Ok(_) => return Ok(()),
                     // A transaction locked it between the probe and the write: probe again.
                     Err(e) if is_locked(&e) => {}

@@ -336,7 +336,15 @@ fn scoped(request: Request, scope: &Scope) -> Request {
 /// The fence row's text for a transaction of `owner` on `connection`: `"<connection> <owner>"`,
 /// within the column's 200 characters (the owner's end, which makes it unique, is kept).
 pub fn registration(connection: i64, owner: &str) -> String {
-    let prefix = format!("{connection} ");
+    fence_text(&format!("{connection} "), owner)
+}
+
+/// The fence row's text once `owner` took the lease over: names no connection.
+pub fn taken_over(owner: &str) -> String {
+    fence_text("taken by ", owner)
+}
+
+fn fence_text(prefix: &str, owner: &str) -> String {
     let room = 200usize.saturating_sub(prefix.chars().count());
     let skip = owner.chars().count().saturating_sub(room);
     format!("{prefix}{}", owner.chars().skip(skip).collect::<String>())
@@ -485,6 +493,22 @@ mod tests {
         assert!(Tables::new("aurora_migrate_history").is_ok());
         for bad in ["", "a-b", "x`; DROP TABLE y; --", &"a".repeat(61)] {
             assert!(Tables::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_registration_names_the_connection_and_keeps_the_owners_unique_end_within_200_characters() {
+        assert_eq!(registration(42, "aurora-migrate@host#7-0a"), "42 aurora-migrate@host#7-0a");
+        assert_eq!(registered_connection("42 aurora-migrate@host#7-0a"), Some(42));
+        let long = format!("{}#7-0000beef", "é".repeat(300));
+        let r = registration(9_000_000_000, &long);
+        assert_eq!(r.chars().count(), 200);
+        assert!(r.starts_with("9000000000 é") && r.ends_with("#7-0000beef"), "{r}");
+        assert_eq!(registered_connection(&r), Some(9_000_000_000));
+        // The row of a run that took the lease over names no connection, whatever its owner.
+        assert_eq!(taken_over(&long).chars().count(), 200);
+        for text in [&taken_over("12 x#7-0a"), "", "0 x", "-3 x"] {
+            assert_eq!(registered_connection(text), None, "{text}");
         }
     }
 
