@@ -216,6 +216,61 @@ async fn ddl_that_outlives_the_call_timeout_is_waited_for_before_going_on() {
     assert_eq!(env.history(), "1\t2\t2\t1");
 }
 
+/// 500 short INSERTs (one migration) under a deadline too short for all of them: each run commits
+/// whole segments with their progress and stops at its deadline; repeated runs converge, with every
+/// row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_inserts_under_a_short_deadline_converge_over_runs_with_every_row_once() {
+    let env = Env::start(Options::default());
+    env.write("V1__t.sql", "CREATE TABLE t (id INT NOT NULL);");
+    let rows: String = (0..500).map(|i| format!("INSERT INTO t VALUES ({i});\n")).collect();
+    env.write("V2__rows.sql", &rows);
+    let applied = || {
+        env.sql(
+            "SELECT COALESCE(MAX(statements_applied), 0) FROM app.aurora_migrate_history WHERE version = '2'",
+        )
+    };
+    let mut runs = Vec::new();
+    loop {
+        let report = env.migrate(config().until(Instant::now() + Duration::from_millis(1500))).await;
+        let now: usize = applied().parse().expect("a number");
+        runs.push(now);
+        if report.ok {
+            break;
+        }
+        assert!(report.problems[0].contains("deadline came"), "{:?}", report.problems);
+        assert!(runs.len() < 60, "no convergence: statements applied after each run {runs:?}");
+        // What a run applied is committed: never lost by the next one.
+        assert!(runs.windows(2).all(|w| w[0] <= w[1]), "{runs:?}");
+    }
+    eprintln!("statements applied after each run: {runs:?}");
+    assert_eq!(runs.last(), Some(&500));
+    assert_eq!(env.sql("SELECT CONCAT(COUNT(*), '/', COUNT(DISTINCT id)) FROM app.t"), "500/500");
+}
+
+/// A run whose deadline comes while its DDL statement still runs on the server (past a 1 s call
+/// timeout) reports "still running", keeps the statement in flight; a run whose own deadline comes
+/// while it waits for that statement says the same; the next run waits for it and records it, and
+/// the statement ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_during_a_running_ddl_reports_still_running_and_the_next_run_records_it_once() {
+    let env = Env::start(short_timeouts());
+    env.write("V1__slow.sql", "CREATE TABLE slow AS SELECT SLEEP(8) AS x;\nINSERT INTO slow VALUES (1);");
+    let history = "SELECT CONCAT_WS(',', statements_applied, success, inflight_statement) FROM app.aurora_migrate_history";
+    for seconds in [3, 2] {
+        let report = env.migrate(config().until(Instant::now() + Duration::from_secs(seconds))).await;
+        assert!(!report.ok && report.still_running, "{report:?}");
+        assert!(report.problems[0].contains("still running on the server"), "{:?}", report.problems);
+        assert!(report.databases[0].still_running);
+        assert_eq!(env.sql(history), "0,0,0", "the statement is no longer recorded in flight");
+    }
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql(history), "2,1");
+    // Sent twice, the CREATE would have failed ("already exists") and the run with it.
+    assert_eq!(env.sql("SELECT COUNT(*) FROM app.slow"), "2");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_commit_answer_is_resolved_from_history_without_applying_twice() {
     let env = Env::start(Options::default());

@@ -186,6 +186,13 @@ pub(crate) async fn inflight_ran<E: Executor>(
         if first_long(&outcome) == 0 {
             break;
         }
+        if db
+            .config
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() + db.config.poll_every >= deadline)
+        {
+            return Err(StepError::RunningOnServer(None));
+        }
         tracing::info!("a statement left by an earlier run is still running; waiting");
         tokio::time::sleep(db.config.poll_every).await;
     }
@@ -205,7 +212,7 @@ async fn wait_for<E: Executor>(rec: &Recorder<'_, E>, id: Option<i64>) -> Result
     let db = rec.db;
     loop {
         if db.config.deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
-            return Err(StepError::DeadlineWhileRunning(id));
+            return Err(StepError::RunningOnServer(Some(id)));
         }
         let request = Request::new(
             // The poll itself may land on that very connection once it is free again: not itself.

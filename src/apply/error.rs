@@ -92,6 +92,18 @@ pub enum MigrationError {
     /// The script cannot be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The script changed between discovery and the moment it was to run.
+    #[error(
+        "{script}: the file changed while the run was going on (checksum {planned} when the run \
+         started, {now} now); nothing of it was sent: run again once the file is final"
+    )]
+    ChangedDuringRun {
+        script: String,
+        /// The checksum the plan was made with.
+        planned: String,
+        /// The checksum read just before running it.
+        now: String,
+    },
     /// The script does not split.
     #[error("{script}:{source}: run `aurora-migrate check` first")]
     Split {
@@ -158,6 +170,22 @@ pub enum MigrationError {
     /// The lease was lost between segments.
     #[error("database {0}: the migration lock was lost during the run; nothing more was applied")]
     LeaseLost(String),
+    /// The run stopped while a statement it sent may still run on the server; it stays recorded in
+    /// flight for the next run.
+    #[error("{script}:{line}: migration {version}, statement {statement} of {total}: {source}")]
+    StillRunning {
+        version: String,
+        script: String,
+        /// Statement number (1-based).
+        statement: usize,
+        /// Statements in the script.
+        total: usize,
+        /// Line of the statement.
+        line: usize,
+        /// Why the run could not wait for it.
+        #[source]
+        source: StepError,
+    },
     /// A statement failed; its segment was rolled back and the failure recorded.
     #[error(
         "{script}:{line}: migration {version} failed at statement {statement} of {total}: {source}{}",
@@ -251,14 +279,19 @@ pub enum StepError {
     #[error("reading the schema fingerprint: {0}")]
     Fingerprint(ExecError),
     /// A statement outlived its call without a connection to wait for.
-    #[error("the statement outlived its call and the Data API gave no connection id to wait for")]
-    NoConnectionId,
-    /// The deadline came while a statement still ran on the server.
     #[error(
-        "the run's deadline came while statement on connection {0} was still running; wait for it to \
-         finish before the next run"
+        "still running on the server: the statement outlived its call and the Data API gave no \
+         connection id to wait for; it stays recorded in flight, and the next run waits for it to \
+         finish and records it"
     )]
-    DeadlineWhileRunning(i64),
+    NoConnectionId,
+    /// The run's deadline came while a statement still ran on the server.
+    #[error(
+        "still running on the server{}: the run's deadline came first; it stays recorded in flight, and \
+         the next run waits for it to finish and records it",
+        .0.map(|id| format!(" (connection {id})")).unwrap_or_default()
+    )]
+    RunningOnServer(Option<i64>),
     /// Polling the connection that runs the statement failed.
     #[error("waiting for connection {id}: {source}")]
     Waiting {
@@ -287,9 +320,28 @@ impl StepError {
             | StepError::StillRunning(_)
             | StepError::Fingerprint(_)
             | StepError::NoConnectionId
-            | StepError::DeadlineWhileRunning(_)
+            | StepError::RunningOnServer(_)
             | StepError::Waiting { .. }
             | StepError::LostWithoutRecord(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl StepError {
+    /// The run stopped while the statement may still run on the server.
+    pub(crate) fn still_running(&self) -> bool {
+        matches!(self, StepError::RunningOnServer(_) | StepError::NoConnectionId)
+    }
+}
+
+impl MigrationError {
+    /// The run stopped while a statement may still run on the server: not a failure of the script;
+    /// the next run waits for it.
+    pub fn still_running(&self) -> bool {
+        match self {
+            MigrationError::StillRunning { .. } => true,
+            MigrationError::InFlight { source, .. } => source.still_running(),
             _ => false,
         }
     }

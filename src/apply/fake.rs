@@ -48,6 +48,17 @@ impl Executor for Fake {
     async fn execute(&self, r: Request) -> Result<Outcome, ExecError> {
         let mut s = self.state.lock().unwrap();
         let sql = r.sql.clone();
+        // The transaction fence: connection 7, registered and claimed; no earlier transaction open.
+        if sql == "SELECT CONNECTION_ID()" {
+            return Ok(Outcome { rows: vec![vec![Value::Long(7)]], updated: 0 });
+        }
+        if sql.contains("_lock` (`id`") {
+            return Ok(Outcome { rows: vec![], updated: if s.held_by.is_some() { 0 } else { 1 } });
+        }
+        if sql.starts_with("SELECT") && sql.contains("_lock` WHERE `id` = 2") {
+            let rows = if sql.starts_with("SELECT COUNT(*)") { vec![vec![Value::Long(1)]] } else { vec![] };
+            return Ok(Outcome { rows, updated: 0 });
+        }
         if let Some((owner, seconds)) = &s.held_by {
             if sql.contains("_lock` SET") {
                 return Ok(Outcome { rows: vec![], updated: 0 });

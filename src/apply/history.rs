@@ -148,6 +148,57 @@ impl Tables {
         .param("owner", ParamValue::Text(owner.to_owned()))
     }
 
+    /// The connection a transaction runs on (the first call inside it).
+    pub fn connection_id(&self) -> Request {
+        self.request("SELECT CONNECTION_ID()".to_owned())
+    }
+
+    /// Outside a transaction, while `owner` holds the lease: the fence row (row 2 of the lock table)
+    /// names `registration` ([`registration`]), the connection of the transaction about to claim it.
+    /// Rows updated: 0 means the lease was lost.
+    pub fn register(&self, owner: &str, registration: &str) -> Request {
+        self.request(format!(
+            "INSERT INTO {l} (`id`, `owner`, `acquired_at`, `expires_at`) \
+             SELECT 2, :registration, NOW(6), NOW(6) FROM {l} \
+             WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6) \
+             ON DUPLICATE KEY UPDATE `owner` = VALUES(`owner`), `acquired_at` = VALUES(`acquired_at`)",
+            l = self.l()
+        ))
+        .param("registration", ParamValue::Text(registration.to_owned()))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+
+    /// Inside the transaction: locks the fence row until the transaction ends, if it still names
+    /// `registration` (1 row counted; 0 means another run took the lease over).
+    pub fn claim(&self, registration: &str) -> Request {
+        self.request(format!(
+            "SELECT COUNT(*) FROM {} WHERE `id` = 2 AND `owner` = :registration FOR UPDATE",
+            self.l()
+        ))
+        .param("registration", ParamValue::Text(registration.to_owned()))
+    }
+
+    /// Outside a transaction: the fence row's registration, failing at once (lock wait error) while
+    /// a transaction holds it.
+    pub fn probe_fence(&self) -> Request {
+        self.request(format!("SELECT `owner` FROM {} WHERE `id` = 2 FOR UPDATE NOWAIT", self.l()))
+    }
+
+    /// The fence row's registration, without locking.
+    pub fn read_fence(&self) -> Request {
+        self.request(format!("SELECT `owner` FROM {} WHERE `id` = 2", self.l()))
+    }
+
+    /// Makes the fence row `owner`'s after taking the lease over: a transaction of the previous
+    /// holder that has not claimed it yet no longer can.
+    pub fn take_fence(&self, owner: &str) -> Request {
+        self.request(format!(
+            "UPDATE {} SET `owner` = :owner, `acquired_at` = NOW(6) WHERE `id` = 2",
+            self.l()
+        ))
+        .param("owner", ParamValue::Text(owner.to_owned()))
+    }
+
     /// Who holds the lease and for how many more seconds.
     pub fn holder(&self) -> Request {
         self.request(format!(
@@ -168,8 +219,20 @@ impl Tables {
     }
 
     /// Writes a row (insert or update), only while `owner` holds the lease. Rows updated: 0 means the
-    /// lease was lost and nothing was written.
+    /// lease was lost and nothing was written. For writes outside a transaction: the lease row is
+    /// read with a shared lock, held only for the statement.
     pub fn record(&self, row: &Progress<'_>, owner: &str) -> Request {
+        self.record_where(row, "`id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6)", owner)
+    }
+
+    /// Writes a row inside a transaction that claimed the fence row as `registration` (see
+    /// [`Tables::claim`]): fenced by that row, which the transaction holds anyway, never by the
+    /// lease row, so that no lease acquire or renewal waits on an open transaction.
+    pub fn record_claimed(&self, row: &Progress<'_>, registration: &str) -> Request {
+        self.record_where(row, "`id` = 2 AND `owner` = :owner", registration)
+    }
+
+    fn record_where(&self, row: &Progress<'_>, fence: &str, owner: &str) -> Request {
         let text = |s: &str| ParamValue::Text(s.to_owned());
         let opt = |s: Option<&str>| s.map_or(ParamValue::Null, |s| ParamValue::Text(s.to_owned()));
         let request = self.request(format!(
@@ -179,7 +242,7 @@ impl Tables {
              `inflight_statement`, `inflight_fingerprint`) \
              SELECT :version, :description, :script, :checksum, :kind, :applied, :total, :prefix, \
              :success, :error, :failed_statement, :failed_at, :ms, :by, NOW(6), {inflight} FROM {l} \
-             WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6) \
+             WHERE {fence} \
              ON DUPLICATE KEY UPDATE `description` = VALUES(`description`), `script` = VALUES(`script`), \
              `checksum` = VALUES(`checksum`), `kind` = VALUES(`kind`), \
              `statements_applied` = VALUES(`statements_applied`), \
@@ -268,6 +331,28 @@ fn scoped(request: Request, scope: &Scope) -> Request {
         Some(table) => request.param("fp_table", ParamValue::Text(table.clone())),
         None => request,
     }
+}
+
+/// The fence row's text for a transaction of `owner` on `connection`: `"<connection> <owner>"`,
+/// within the column's 200 characters (the owner's end, which makes it unique, is kept).
+pub fn registration(connection: i64, owner: &str) -> String {
+    fence_text(&format!("{connection} "), owner)
+}
+
+/// The fence row's text once `owner` took the lease over: names no connection.
+pub fn taken_over(owner: &str) -> String {
+    fence_text("taken by ", owner)
+}
+
+fn fence_text(prefix: &str, owner: &str) -> String {
+    let room = 200usize.saturating_sub(prefix.chars().count());
+    let skip = owner.chars().count().saturating_sub(room);
+    format!("{prefix}{}", owner.chars().skip(skip).collect::<String>())
+}
+
+/// The connection named by a fence row's text.
+pub fn registered_connection(registration: &str) -> Option<i64> {
+    registration.split_once(' ').and_then(|(id, _)| id.parse().ok()).filter(|id| *id > 0)
 }
 
 /// `name` as a backtick-quoted identifier.
@@ -408,6 +493,22 @@ mod tests {
         assert!(Tables::new("aurora_migrate_history").is_ok());
         for bad in ["", "a-b", "x`; DROP TABLE y; --", &"a".repeat(61)] {
             assert!(Tables::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_registration_names_the_connection_and_keeps_the_owners_unique_end_within_200_characters() {
+        assert_eq!(registration(42, "aurora-migrate@host#7-0a"), "42 aurora-migrate@host#7-0a");
+        assert_eq!(registered_connection("42 aurora-migrate@host#7-0a"), Some(42));
+        let long = format!("{}#7-0000beef", "é".repeat(300));
+        let r = registration(9_000_000_000, &long);
+        assert_eq!(r.chars().count(), 200);
+        assert!(r.starts_with("9000000000 é") && r.ends_with("#7-0000beef"), "{r}");
+        assert_eq!(registered_connection(&r), Some(9_000_000_000));
+        // The row of a run that took the lease over names no connection, whatever its owner.
+        assert_eq!(taken_over(&long).chars().count(), 200);
+        for text in [&taken_over("12 x#7-0a"), "", "0 x", "-3 x"] {
+            assert_eq!(registered_connection(text), None, "{text}");
         }
     }
 

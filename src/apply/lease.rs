@@ -71,7 +71,13 @@ pub(crate) async fn take<E: Executor + 'static>(db: &Db<'_, E>) -> Result<Lease,
     }
     tracing::info!(database = db.name, owner = %db.owner, "lock taken");
     let request = db.tables.renew(db.owner, seconds);
-    Ok(renew(db.exec.clone(), request, db.config.lease / 3))
+    let lease = renew(db.exec.clone(), request, db.config.lease / 3);
+    // A transaction the previous holder left open must end before anything is read or applied.
+    if let Err(e) = crate::apply::fence::clear(db).await {
+        release(db, lease).await;
+        return Err(e);
+    }
+    Ok(lease)
 }
 
 /// The error for a lease another run still holds, naming that run.

@@ -18,7 +18,7 @@ use crate::apply::segment::{
 };
 use crate::apply::session::Session;
 use crate::apply::{ddl, transaction};
-use crate::scripts::source::{Migration, Script};
+use crate::scripts::source::{checksum, Migration, Script, SourceError};
 use crate::sql::classify::Disposition;
 use crate::sql::split::{client_text, Statement};
 
@@ -101,7 +101,19 @@ async fn apply<E: Executor>(
     lease: &Lease,
     on_event: &mut OnEvent<'_>,
 ) -> Result<usize, MigrationError> {
-    let script = Script::read(&migration.path)?;
+    // Read again: refused when it is no longer the file the plan was made from, since the history
+    // must record the checksum of what runs.
+    let path = &migration.path;
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+    let now = checksum(&bytes);
+    if now != migration.checksum {
+        return Err(MigrationError::ChangedDuringRun {
+            script: migration.script.clone(),
+            planned: migration.checksum.clone(),
+            now,
+        });
+    }
+    let script = Script::from_bytes(&path.to_string_lossy(), bytes)?;
     let statements: Vec<Statement<'_>> = script
         .statements()
         .collect::<Result<_, _>>()
@@ -305,6 +317,16 @@ async fn failed<E: Executor>(
             started: seg.started,
         })
         .await;
+    }
+    if failure.error.still_running() {
+        return MigrationError::StillRunning {
+            version: migration.version.to_string(),
+            script: migration.script.clone(),
+            statement: failure.index + 1,
+            total: rec.total,
+            line: p.line,
+            source: failure.error,
+        };
     }
     MigrationError::StatementFailed {
         version: migration.version.to_string(),

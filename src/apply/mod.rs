@@ -5,8 +5,8 @@
 //! ([`lease`]), read the history, plan ([`plan`], pure), apply segment after segment
 //! ([`migration`], [`segment`], [`transaction`], [`ddl`]), record progress ([`progress`]), release.
 //!
-//! A maximal run of statements that are not DDL goes into one Data API transaction together with its
-//! progress write, so it is applied entirely or not at all. Each DDL statement (MySQL commits it
+//! A run of statements that are not DDL (at most [`segment::MAX_SEGMENT_STATEMENTS`]) goes into one
+//! Data API transaction together with its progress write, so it is applied entirely or not at all. Each DDL statement (MySQL commits it
 //! implicitly) runs alone, outside a transaction, with `continueAfterTimeout`; its progress write
 //! follows. After a call timeout the runner waits for the statement to finish on the server.
 //!
@@ -19,8 +19,10 @@
 //! the script's own transaction control (`START TRANSACTION`, `COMMIT`, `SET autocommit`) are counted
 //! but not sent: table locks cannot outlive a call here, and the runner owns transactions.
 //!
-//! Nothing is applied twice: a progress write is fenced by the lease and lands in the same
-//! transaction as the statements it counts; a call that may or may not have run is never resent.
+//! Nothing is applied twice: a progress write is fenced by the lease ([`fence`] inside a
+//! transaction) and lands in the same transaction as the statements it counts; a call that may or
+//! may not have run is never resent. A run that stops while a statement still runs on the server
+//! says so (`still_running` in the report) and leaves it in flight for the next run.
 
 mod db;
 mod ddl;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod executor;
 #[cfg(test)]
 mod fake;
+mod fence;
 pub mod fleet;
 pub mod history;
 mod lease;
@@ -295,6 +298,7 @@ impl<E: Executor + 'static> Runner<E> {
             }
             let entry = self.migrate_database(database, &migrations, on_event).await?;
             report.applied += entry.applied.len();
+            report.still_running |= entry.still_running;
             if let Some(e) = &entry.error {
                 report.ok = false;
                 report.problems.push(e.clone());
@@ -327,8 +331,11 @@ impl<E: Executor + 'static> Runner<E> {
             (Err(_), Some(_)) => Vec::new(),
         };
         let plan = plan_for(&self.config.plan, migrations, &history);
+        let still_running = error.as_ref().is_some_and(MigrationError::still_running);
         let error = error.map(|e| e.to_string());
-        Ok(DatabaseReport::new(database.clone(), &plan, &history, applied, error))
+        let mut entry = DatabaseReport::new(database.clone(), &plan, &history, applied, error);
+        entry.still_running = still_running;
+        Ok(entry)
     }
 
     /// Clears failed records, and with `accept_checksums` records the current checksum of changed

@@ -60,14 +60,15 @@ impl<E: Executor> Recorder<'_, E> {
         }
     }
 
-    /// Records `applied` statements done, inside `transaction` when given. With `announce`, the same
-    /// write records the next statement (a DDL one, at `applied`) as in flight, saving a call.
+    /// Records `applied` statements done, inside `transaction` when given (its id and the fence
+    /// registration it claimed). With `announce`, the same write records the next statement (a DDL
+    /// one, at `applied`) as in flight, saving a call.
     pub async fn write(
         &self,
         applied: usize,
         prefix: &str,
         started: Option<Instant>,
-        transaction: Option<&str>,
+        transaction: Option<(&str, &str)>,
         announce: Option<&Scope>,
     ) -> Result<(), Failure> {
         let record = Progress {
@@ -76,11 +77,13 @@ impl<E: Executor> Recorder<'_, E> {
             inflight_scope: announce,
             ..self.row(applied, prefix)
         };
-        let request = self.db.tables.record(&record, self.db.owner).transaction(transaction);
         let outcome = match transaction {
             // Inside a transaction a failed call ends the attempt; the segment is retried whole.
-            Some(_) => self.db.exec.execute(request).await,
-            None => self.db.idempotent(request).await,
+            Some((tx, registration)) => {
+                let request = self.db.tables.record_claimed(&record, registration).transaction(Some(tx));
+                self.db.exec.execute(request).await
+            }
+            None => self.db.idempotent(self.db.tables.record(&record, self.db.owner)).await,
         };
         let index = applied.saturating_sub(1);
         match outcome {

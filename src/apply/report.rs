@@ -66,6 +66,9 @@ pub struct DatabaseReport {
     pub applied: Vec<AppliedNow>,
     /// Why this database stopped, if it did.
     pub error: Option<String>,
+    /// It stopped while a statement may still run on the server (the next run waits for it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub still_running: bool,
 }
 
 impl DatabaseReport {
@@ -85,7 +88,7 @@ impl DatabaseReport {
                 history: history.iter().find(|h| h.version == e.version).cloned(),
             })
             .collect();
-        DatabaseReport { database, entries, applied, error }
+        DatabaseReport { database, entries, applied, error, still_running: false }
     }
 }
 
@@ -113,6 +116,10 @@ pub struct Report {
     pub content_hash: String,
     /// True when the run did everything it had to.
     pub ok: bool,
+    /// Not ok because a statement may still run on the server: not a failure; the next run waits
+    /// for it and records it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub still_running: bool,
     /// Plan problems (validate) or the error that stopped the run.
     pub problems: Vec<String>,
     /// What went well and is worth saying (`repair`'s removed records and accepted checksums).
@@ -133,6 +140,7 @@ impl Report {
             current_version: None,
             content_hash: content_hash.to_owned(),
             ok: true,
+            still_running: false,
             problems: Vec::new(),
             notes: Vec::new(),
             would_run: Vec::new(),

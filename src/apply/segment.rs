@@ -1,8 +1,8 @@
 //! Cutting a migration into segments, without I/O.
 //!
 //! A segment is one DDL statement (MySQL commits it implicitly, so it runs alone, outside a
-//! transaction), or a maximal run of other statements in one database (they run in one Data API
-//! transaction with their progress write). `USE db` starts a new segment: the following calls go to
+//! transaction), or a run of other statements in one database, at most
+//! [`MAX_SEGMENT_STATEMENTS`] (they run in one Data API transaction with their progress write). `USE db` starts a new segment: the following calls go to
 //! `db`. Before anything runs, a migration is refused when a remaining statement cannot run here or
 //! drops the database that holds the history.
 //!
@@ -84,6 +84,11 @@ pub(crate) fn prepare<'a>(statements: Vec<Statement<'a>>, database: &str) -> Vec
     prepared
 }
 
+/// Most statements in one transaction: a long series of statements commits its progress as it goes,
+/// so that a run stopped by its deadline (checked between segments) keeps what it did, and the
+/// series converges over several runs.
+pub(crate) const MAX_SEGMENT_STATEMENTS: usize = 100;
+
 /// The end (exclusive) of the segment that starts at `at`.
 pub(crate) fn segment_end(prepared: &[Prepared<'_>], at: usize) -> usize {
     if prepared[at].is_ddl() {
@@ -91,6 +96,7 @@ pub(crate) fn segment_end(prepared: &[Prepared<'_>], at: usize) -> usize {
     }
     let mut end = at + 1;
     while end < prepared.len()
+        && end - at < MAX_SEGMENT_STATEMENTS
         && !prepared[end].is_ddl()
         && !matches!(prepared[end].disposition, Disposition::Use(_))
     {
@@ -184,6 +190,14 @@ mod tests {
             at = end;
         }
         out
+    }
+
+    #[test]
+    fn a_long_run_of_dml_is_cut_every_max_segment_statements() {
+        let text: String = (0..250).map(|i| format!("INSERT INTO t VALUES ({i});\n")).collect();
+        let text = format!("{text}CREATE TABLE u (id INT);\nINSERT INTO u VALUES (1);\n");
+        let n = MAX_SEGMENT_STATEMENTS;
+        assert_eq!(segments(&text), [(0, n), (n, 2 * n), (2 * n, 250), (250, 251), (251, 252)]);
     }
 
     fn migration() -> Migration {

@@ -202,3 +202,27 @@ async fn a_deadline_stops_at_a_statement_boundary() {
     assert!(report.problems[0].contains("deadline"), "{:?}", report.problems);
     assert!(!log(&fake).iter().any(|l| l.starts_with("exec")));
 }
+
+#[tokio::test]
+async fn a_script_changed_after_discovery_is_refused_before_anything_of_it_is_sent() {
+    let fake = Arc::new(Fake::default());
+    let (dir, s) = scripts(&[
+        ("V1__a.sql", "CREATE TABLE a (id INT);"),
+        ("V2__b.sql", "INSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);"),
+    ]);
+    // Edited between discovery (the plan, the checksum to record) and the moment it runs.
+    std::fs::write(dir.path().join("V2__b.sql"), "INSERT INTO a VALUES (3);").unwrap();
+    let report = migrate(&fake, &s).await;
+    assert!(!report.ok);
+    let problem = &report.problems[0];
+    assert!(
+        problem.starts_with("V2__b.sql: the file changed while the run was going on")
+            && problem.contains(&s.migrations[1].checksum)
+            && problem.contains("run again"),
+        "{problem}"
+    );
+    let log = log(&fake);
+    assert!(log.iter().any(|l| l == "exec CREATE TABLE a (id INT) @app cat"), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("INSERT INTO a")), "sent from the changed file: {log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("progress 2") || l.starts_with("intent 2")), "{log:?}");
+}

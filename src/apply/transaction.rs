@@ -10,6 +10,7 @@
 
 use crate::apply::error::{Failure, StepError};
 use crate::apply::executor::{ExecError, Executor, ParamValue, Request, Value};
+use crate::apply::fence;
 use crate::apply::progress::{exec_failure, fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::Segment;
@@ -56,7 +57,12 @@ async fn attempt<E: Executor>(
     let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
         .await
         .map_err(|e| exec_failure(seg.at, e, StepError::Begin))?;
-    let captured = match body(rec, seg, &tx, session).await {
+    // Registered in the lock table's fence row, so that a run taking the lease over can end it.
+    let body = match fence::enter(db, &tx, seg.at).await {
+        Ok(registration) => body(rec, seg, (&tx, &registration), session).await,
+        Err(failure) => Err(failure),
+    };
+    let captured = match body {
         Ok(captured) => captured,
         Err(failure) => {
             if let Err(e) = db.exec.rollback(&tx).await {
@@ -72,7 +78,7 @@ async fn attempt<E: Executor>(
 async fn body<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
-    tx: &str,
+    (tx, registration): (&str, &str),
     session: &SessionWork<'_>,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let (exec, database) = (rec.db.exec, seg.database());
@@ -110,7 +116,7 @@ async fn body<E: Executor>(
             exec_failure(seg.at, e, |source| StepError::Replay { sql: sql.to_owned(), source })
         })?;
     }
-    rec.write(seg.end, seg.prefix, Some(seg.started), Some(tx), seg.announce).await?;
+    rec.write(seg.end, seg.prefix, Some(seg.started), Some((tx, registration)), seg.announce).await?;
     Ok(captured)
 }
 

@@ -362,6 +362,10 @@ async fn online(
         Format::Text => writeln!(out, "{}", aurora_migrate::RunText(&report))?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
     }
+    if report.still_running {
+        // Not a failure: a statement still runs on the server; the next run waits for it.
+        return Ok(ExitCode::from(4));
+    }
     Ok(exit(report.ok))
 }
 

@@ -81,6 +81,10 @@ pub(crate) async fn run(
     // A function error, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail; the
     // whole report is logged, and carried in the error message as far as it fits.
     let text = json.to_string();
+    if report.still_running {
+        tracing::warn!(report = %text, "a statement still runs on the server; the next run waits for it");
+        return Err(InvokeError::StillRunning(shorten(&text, MAX_ERROR_MESSAGE_CHARS)));
+    }
     tracing::error!(report = %text, "the command's report is not ok");
     Err(InvokeError::CommandFailed(shorten(&text, MAX_ERROR_MESSAGE_CHARS)))
 }

@@ -157,6 +157,11 @@ pub fn conclude(ended: &Ended) -> (Status, String, BTreeMap<String, String>) {
             (Status::Success, reason, data(status))
         }
         Ended::Migrated(report) if report.ok => (Status::Success, String::new(), data(report)),
+        Ended::Migrated(report) if report.still_running => fail(format!(
+            "aurora-migrate: still running on the server: {}; the next deployment waits for it to \
+             finish, records it and goes on",
+            report.problems.join("; ")
+        )),
         Ended::Migrated(report) => {
             fail(format!("aurora-migrate: migration failed: {}", report.problems.join("; ")))
         }
@@ -492,11 +497,13 @@ mod tests {
                 entries,
                 applied: Vec::new(),
                 error: None,
+                still_running: false,
             }],
             applied: 0,
             current_version: Some("1".into()),
             content_hash: NEW.into(),
             ok,
+            still_running: false,
             problems: if ok {
                 Vec::new()
             } else {
@@ -523,6 +530,19 @@ mod tests {
             reason,
             "aurora-migrate: migration failed: V2__x.sql:3: migration 2 failed at statement 1 of 1: boom"
         );
+    }
+
+    #[test]
+    fn a_run_stopped_while_a_statement_runs_on_the_server_answers_failed_saying_so() {
+        let mut report = report(false, &[]);
+        report.still_running = true;
+        report.problems =
+            vec!["V2__x.sql:3: migration 2, statement 1 of 1: still running on the server (connection 7)"
+                .into()];
+        let (status, reason, _) = conclude(&Ended::Migrated(report));
+        assert_eq!(status, Status::Failed);
+        assert!(reason.starts_with("aurora-migrate: still running on the server: V2__x.sql:3:"), "{reason}");
+        assert!(reason.contains("the next deployment waits for it"), "{reason}");
     }
 
     #[test]

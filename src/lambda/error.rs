@@ -25,6 +25,10 @@ pub enum InvokeError {
     /// found by `validate`): the message is the JSON report, shortened to fit.
     #[error("{0}")]
     CommandFailed(String),
+    /// The command stopped while a statement still runs on the server (not a failure of the
+    /// scripts: the next run waits for it): the message is the JSON report, shortened to fit.
+    #[error("{0}")]
+    StillRunning(String),
     /// The handling panicked.
     #[error("aurora-migrate panicked: {0}")]
     Panic(String),
@@ -46,6 +50,7 @@ impl InvokeError {
             InvokeError::Locked(_) => "Locked",
             InvokeError::RunFailed(_) => "RunFailed",
             InvokeError::CommandFailed(_) => "CommandFailed",
+            InvokeError::StillRunning(_) => "StillRunning",
             InvokeError::Panic(_) => "Panic",
             InvokeError::Timeout => "Timeout",
             InvokeError::AnswerNotDelivered(_) => "AnswerNotDelivered",
