@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::apply::fleet::Outcome;
 use crate::apply::plan::PlanOptions;
 use crate::apply::{Operation, RunError};
 use crate::lambda::custom_resource::{log_event, VERSION};
@@ -53,14 +54,20 @@ pub(crate) async fn run(
     let (operation, plan) = operation(&command)?;
     let fleet = fleet::choose(&command, handler.settings())?;
     let dir = &handler.settings().migrations_dir;
-    let (mut json, ok) = match fleet {
+    // `still_running`: not ok only because statements still run on the server, nothing failed.
+    let (mut json, ok, still_running) = match fleet {
         Some(choice) => {
             let fleet = handler.fleet(deadline, plan, choice.parallel).await.map_err(InvokeError::Setup)?;
             let report = fleet
                 .run(&operation, &choice.selection, &scripts, dir, Arc::new(log_event))
                 .await
                 .map_err(|e| InvokeError::RunFailed(with_causes(&e)))?;
-            (serde_json::to_value(&report), report.ok)
+            let still_running = report
+                .databases
+                .iter()
+                .filter(|entry| entry.outcome != Outcome::Ok)
+                .all(|entry| entry.report.as_ref().is_some_and(|r| r.still_running));
+            (serde_json::to_value(&report), report.ok, still_running)
         }
         None => {
             let runner =
@@ -70,7 +77,7 @@ pub(crate) async fn run(
                 Err(e @ RunError::Locked { .. }) => return Err(InvokeError::Locked(e.to_string())),
                 Err(e) => return Err(InvokeError::RunFailed(with_causes(&e))),
             };
-            (serde_json::to_value(&report), report.ok)
+            (serde_json::to_value(&report), report.ok, report.still_running)
         }
     };
     let json = json.as_mut().map_err(|e| InvokeError::RunFailed(e.to_string()))?;
@@ -81,7 +88,7 @@ pub(crate) async fn run(
     // A function error, so that `aws lambda invoke` and Terraform's `aws_lambda_invocation` fail; the
     // whole report is logged, and carried in the error message as far as it fits.
     let text = json.to_string();
-    if report.still_running {
+    if still_running {
         tracing::warn!(report = %text, "a statement still runs on the server; the next run waits for it");
         return Err(InvokeError::StillRunning(shorten(&text, MAX_ERROR_MESSAGE_CHARS)));
     }
