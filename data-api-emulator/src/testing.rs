@@ -300,6 +300,8 @@ pub struct Options {
     pub transaction_mode: TransactionMode,
     /// Added to every Data API call (the emulator's `--latency-ms`).
     pub latency: Duration,
+    /// The emulator's `--max-connections`; `None` for its default.
+    pub max_connections: Option<usize>,
 }
 
 impl Options {
@@ -338,6 +340,7 @@ impl TestEmulator {
             transaction_mode: options.transaction_mode,
             control: true,
             latency: options.latency,
+            max_connections: options.max_connections.unwrap_or(crate::config::DEFAULT_MAX_CONNECTIONS),
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the emulator"))?;
         listener.set_nonblocking(true).map_err(io("binding the emulator"))?;

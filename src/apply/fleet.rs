@@ -10,6 +10,8 @@
 //!   that database's outcome; the others go on. The fleet is ok only when every database is.
 //! - Scripts in per-database folders keep their meaning: they run once, in their own database,
 //!   before the tenants, as one entry of the report named by the folders.
+//! - `validate` checks the scripts offline once for the whole fleet (their errors are the fleet's
+//!   problems, listed once); each database adds only what its history says.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -74,6 +76,9 @@ pub enum FleetError {
     /// The scripts of the per-database folders failed before the tenants ran.
     #[error("the per-database folders")]
     Folders(#[source] RunError),
+    /// The scripts could not be read for the offline check of `validate`.
+    #[error("checking the scripts")]
+    Check(#[source] RunError),
 }
 
 /// `name LIKE pattern` as MySQL evaluates it, byte for byte (no collation folding).
@@ -284,8 +289,12 @@ pub struct FleetReport {
     pub parallel: usize,
     /// Content hash of the scripts.
     pub content_hash: String,
-    /// True when every database is ok.
+    /// True when every database is ok and the fleet has no problem of its own.
     pub ok: bool,
+    /// Problems of the whole fleet rather than of one database: the offline check's errors of
+    /// `validate`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     pub summary: FleetSummary,
     /// The per-database folders first, then the tenants in name (or list) order.
     pub databases: Vec<FleetEntry>,
@@ -299,6 +308,7 @@ impl FleetReport {
             parallel,
             content_hash: scripts.content_hash.clone(),
             ok: true,
+            problems: Vec::new(),
             summary: FleetSummary::default(),
             databases: Vec::new(),
         }
@@ -341,6 +351,9 @@ impl fmt::Display for FleetReport {
             })
             .collect();
         table(f, "", ["DATABASE", "OUTCOME", "APPLIED", "VERSION", "TIME"], &rows)?;
+        for p in &self.problems {
+            writeln!(f, "problem: scripts: {p}")?;
+        }
         for d in self.failures() {
             for p in &d.problems {
                 writeln!(f, "problem: {}: {p}", d.database)?;
@@ -418,12 +431,18 @@ impl<E: Executor + 'static> Fleet<E> {
             Operation::Baseline { .. } => "baseline",
         };
         let mut report = FleetReport::new(command, selection, self.parallel, scripts);
+        if *operation == Operation::Validate {
+            let offline = crate::check::check_dir(dir).map_err(|e| FleetError::Check(e.into()))?;
+            let errors = offline.diagnostics.iter().filter(|d| d.severity == crate::check::Severity::Error);
+            report.problems.extend(errors.map(|d| d.to_string()));
+            report.ok = report.problems.is_empty();
+        }
         if !folders.migrations.is_empty() {
             let config = RunConfig { default_database: None, ..self.config.clone() };
             let runner = Runner::new(self.exec.clone(), config).map_err(FleetError::Folders)?;
             let started = Instant::now();
             let mut events = |e: &Event| on_event(e);
-            let result = runner.run(operation, &folders, dir, &mut events).await;
+            let result = run_one(&runner, operation, &folders, dir, &mut events).await;
             let folder_report = result.map_err(FleetError::Folders)?;
             // One entry for the folders' run: the runner's report does not attribute plan problems
             // to a database, so splitting it would lose or misplace them.
@@ -445,7 +464,7 @@ impl<E: Executor + 'static> Fleet<E> {
                 let started = Instant::now();
                 let mut events = |e: &Event| on_event(e);
                 let result = match Runner::new(exec, config) {
-                    Ok(runner) => runner.run(&operation, &top, &dir, &mut events).await,
+                    Ok(runner) => run_one(&runner, &operation, &top, &dir, &mut events).await,
                     Err(e) => Err(e),
                 };
                 FleetEntry::from_result(database, result, started)
@@ -456,6 +475,21 @@ impl<E: Executor + 'static> Fleet<E> {
             report.push(entry);
         }
         Ok(report)
+    }
+}
+
+/// Runs `operation` on one database of the fleet; `validate` without the offline check, which the
+/// fleet makes once.
+async fn run_one<E: Executor + 'static>(
+    runner: &Runner<E>,
+    operation: &Operation,
+    scripts: &Scripts,
+    dir: &Path,
+    on_event: &mut crate::apply::migration::OnEvent<'_>,
+) -> Result<Report, RunError> {
+    match operation {
+        Operation::Validate => runner.validate_history(scripts).await,
+        other => runner.run(other, scripts, dir, on_event).await,
     }
 }
 
