@@ -18,13 +18,14 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::apply::error::call_error;
 use crate::apply::executor::{Executor, Request};
 use crate::apply::report::{Event, Report};
+use crate::apply::retry::retry;
 use crate::apply::{Operation, RunConfig, RunError, Runner};
 use crate::scripts::source::Scripts;
 use crate::table::table;
@@ -187,10 +188,11 @@ where
     out.into_iter().flatten().collect()
 }
 
-/// Lists the server's schemas (through the Data API, like every other call).
-pub async fn list_schemas<E: Executor>(exec: &E) -> Result<Vec<String>, RunError> {
-    let outcome = exec
-        .execute(Request::new("SELECT `SCHEMA_NAME` FROM `information_schema`.`SCHEMATA`"))
+/// Lists the server's schemas (through the Data API, like every other call); a read, so failures
+/// that may be retried are, for `retry_for`.
+pub async fn list_schemas<E: Executor>(exec: &E, retry_for: Duration) -> Result<Vec<String>, RunError> {
+    let request = Request::new("SELECT `SCHEMA_NAME` FROM `information_schema`.`SCHEMATA`");
+    let outcome = retry(retry_for, true, || exec.execute(request.clone()))
         .await
         .map_err(call_error("listing databases"))?;
     Ok(outcome.rows.iter().filter_map(|row| row.first()?.as_str().map(str::to_owned)).collect())
@@ -403,7 +405,7 @@ impl<E: Executor + 'static> Fleet<E> {
         let schemas = match selection {
             Selection::List(names) if names.is_empty() => return Err(FleetError::EmptyList),
             Selection::List(_) => Vec::new(),
-            Selection::Pattern(pattern) => list_schemas(self.exec.as_ref())
+            Selection::Pattern(pattern) => list_schemas(self.exec.as_ref(), self.config.retry_for)
                 .await
                 .map_err(|source| FleetError::Schemas { pattern: pattern.clone(), source })?,
         };
