@@ -24,7 +24,14 @@ pub struct Config {
     /// Added to every Data API call before it is served: the real service costs several
     /// milliseconds a round trip, so benchmarks see what the number of calls and parallelism cost.
     pub latency: Duration,
+    /// The most MySQL connections the emulator holds at once, over every cluster and database
+    /// (idle, in a call, pinned by a transaction, or finishing a statement that outlived its call).
+    pub max_connections: usize,
 }
+
+/// Default of [`Config::max_connections`]: below MySQL's default `max_connections` (151), leaving
+/// room for other clients.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
 
 /// A DB cluster: its resource ARN and the MySQL server behind it.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ pub mod testing;
 
 pub use config::{
     parse_secret, split_pair, Cluster, Config, ConfigError, ErrorFlavor, ErrorMessages, ErrorStyle, Secret,
-    SecretValue, Timeouts, TransactionMode,
+    SecretValue, Timeouts, TransactionMode, DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::ApiError;
 pub use faults::{FaultKind, FaultRule, Operation, ScheduledFault};

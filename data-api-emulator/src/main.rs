@@ -54,6 +54,10 @@ struct Args {
     /// milliseconds a round trip).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The most MySQL connections the emulator holds at once, over all clusters and databases
+    /// (idle, running a call, pinned by a transaction). Calls beyond it wait for a connection.
+    #[arg(long, default_value_t = data_api_emulator::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 fn seconds(s: f64) -> Duration {
@@ -107,6 +111,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         },
         control: args.control,
         latency: Duration::from_millis(args.latency_ms),
+        max_connections: args.max_connections,
     };
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     println!("listening on http://{}", listener.local_addr()?);

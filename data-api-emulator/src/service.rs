@@ -90,8 +90,8 @@ impl Service {
                 secrets.entry(name.as_str()).or_insert(&s.value);
             }
         }
-        // Targets with the same server, credentials and database share one pool.
-        let mut pool_ids: HashMap<(String, u16, String, String, Option<String>), usize> = HashMap::new();
+        // Targets with the same server and credentials may use the same connections.
+        let mut pool_ids: HashMap<(String, u16, String, String), usize> = HashMap::new();
         let mut clusters = HashMap::new();
         for c in &config.clusters {
             let opts = mysql_async::Opts::from_url(&c.url).map_err(|source| BadClusterUrl {
@@ -112,9 +112,8 @@ impl Service {
                     let port = opts.tcp_port();
                     let default_db = opts.db_name().map(str::to_string);
                     let next = pool_ids.len();
-                    let pool = *pool_ids
-                        .entry((host.clone(), port, user.clone(), password.clone(), default_db.clone()))
-                        .or_insert(next);
+                    let pool =
+                        *pool_ids.entry((host.clone(), port, user.clone(), password.clone())).or_insert(next);
                     Arc::new(Target {
                         cluster_arn: c.arn.clone(),
                         host,
@@ -130,9 +129,9 @@ impl Service {
             clusters.insert(c.arn.clone(), ClusterEntry { targets });
         }
         Ok(Service {
+            pools: Pools::new(config.max_connections),
             config,
             clusters,
-            pools: Pools::default(),
             transactions: Transactions::default(),
             faults: Faults::default(),
             counters: Counters::default(),

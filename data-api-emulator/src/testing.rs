@@ -61,6 +61,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TestingError {
 /// `AURORA_MIGRATE_TEST_MYSQL_URL`.
 pub struct MariaDb {
     url: String,
+    /// Server options beyond the defaults (kept for a restart).
+    extra: Vec<String>,
     secret: SecretValue,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
@@ -70,6 +72,12 @@ impl MariaDb {
     /// Starts a throwaway MariaDB (or connects to `AURORA_MIGRATE_TEST_MYSQL_URL`) and waits until
     /// it accepts connections.
     pub fn start() -> Result<MariaDb, TestingError> {
+        Self::start_with(&[])
+    }
+
+    /// [`MariaDb::start`] with more server options for the throwaway server (for example a
+    /// benchmark's throughput settings); ignored with `AURORA_MIGRATE_TEST_MYSQL_URL`.
+    pub fn start_with(extra: &[&str]) -> Result<MariaDb, TestingError> {
         if let Ok(url) = std::env::var(TEST_MYSQL_URL_ENV) {
             let opts = mysql_async::Opts::from_url(&url)
                 .map_err(|e| TestingError::Server(format!("{TEST_MYSQL_URL_ENV}: {e}")))?;
@@ -81,11 +89,11 @@ impl MariaDb {
                 dbname: None,
                 engine: Some("mysql".into()),
             };
-            return Ok(MariaDb { url, secret, child: None, _dir: None });
+            return Ok(MariaDb { url, extra: Vec::new(), secret, child: None, _dir: None });
         }
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_throwaway() {
+            match Self::start_throwaway(extra) {
                 Ok(db) => return Ok(db),
                 Err(e) => last = Some(e),
             }
@@ -93,7 +101,7 @@ impl MariaDb {
         Err(last.unwrap_or_else(|| TestingError::Server("MariaDB did not start".into())))
     }
 
-    fn start_throwaway() -> Result<MariaDb, TestingError> {
+    fn start_throwaway(extra: &[&str]) -> Result<MariaDb, TestingError> {
         let dir =
             tempfile::Builder::new().prefix("data-api-emulator-mariadb").tempdir().map_err(io("temp dir"))?;
         let data = dir.path().join("data");
@@ -115,9 +123,11 @@ impl MariaDb {
         let port = free_port()?;
         // Temporary tables of its own, not in the shared /tmp, where another process may tidy them.
         std::fs::create_dir_all(dir.path().join("tmp")).map_err(io("creating the server's tmpdir"))?;
-        let child = spawn_server(dir.path(), port)?;
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_server(dir.path(), port, &extra)?;
         Ok(MariaDb {
             url: format!("mysql://root@127.0.0.1:{port}"),
+            extra,
             secret: SecretValue {
                 username: Some("root".into()),
                 password: Some(String::new()),
@@ -150,8 +160,14 @@ impl MariaDb {
             .and_then(serde_json::Value::as_u64)
             .and_then(|p| u16::try_from(p).ok())
             .ok_or_else(|| TestingError::Server("the throwaway server has no port".into()))?;
-        self.child = Some(spawn_server(dir.path(), port)?);
+        self.child = Some(spawn_server(dir.path(), port, &self.extra)?);
         Ok(())
+    }
+
+    /// The throwaway server's process id (`None` with `AURORA_MIGRATE_TEST_MYSQL_URL`), for
+    /// reading its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `mysql://user[:pass]@127.0.0.1:PORT`, for direct connections (e.g. checking a commit from a
@@ -216,7 +232,7 @@ impl Drop for MariaDb {
 }
 
 /// Starts `mariadbd` on the data directory under `dir` and waits until it accepts connections.
-fn spawn_server(dir: &Path, port: u16) -> Result<Child, TestingError> {
+fn spawn_server(dir: &Path, port: u16, extra: &[String]) -> Result<Child, TestingError> {
     let server_log = dir.join("mariadbd.log");
     let mut child = Command::new(find_program("mariadbd")?)
         .arg("--no-defaults")
@@ -231,6 +247,7 @@ fn spawn_server(dir: &Path, port: u16) -> Result<Child, TestingError> {
             "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_general_ci",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log_file(&server_log)?)
         .stderr(log_file(&server_log)?)
@@ -300,6 +317,8 @@ pub struct Options {
     pub transaction_mode: TransactionMode,
     /// Added to every Data API call (the emulator's `--latency-ms`).
     pub latency: Duration,
+    /// The emulator's `--max-connections`; `None` for its default.
+    pub max_connections: Option<usize>,
 }
 
 impl Options {
@@ -338,6 +357,7 @@ impl TestEmulator {
             transaction_mode: options.transaction_mode,
             control: true,
             latency: options.latency,
+            max_connections: options.max_connections.unwrap_or(crate::config::DEFAULT_MAX_CONNECTIONS),
         };
         let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the emulator"))?;
         listener.set_nonblocking(true).map_err(io("binding the emulator"))?;

@@ -181,6 +181,10 @@ pub mod codes {
     pub const NO_DB: u16 = 1046;
     /// `ER_LOCK_WAIT_TIMEOUT`: a row lock was not granted within `innodb_lock_wait_timeout`.
     pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    /// `ER_WARN_I_S_SKIPPED_TABLE`: an `information_schema` read met a table that concurrent DDL
+    /// is changing. A warning to a `SELECT`, an error to an `INSERT ... SELECT` in strict mode; the
+    /// statement changed nothing, and the same read a moment later succeeds.
+    pub const SKIPPED_BY_CONCURRENT_DDL: u16 = 1684;
 }
 
 impl ExecError {
@@ -206,6 +210,12 @@ impl ExecError {
     /// A row lock was not granted in time: another transaction holds it.
     pub fn is_lock_wait(&self) -> bool {
         matches!(self, ExecError::Database { code: Some(codes::LOCK_WAIT_TIMEOUT), .. })
+    }
+
+    /// An `information_schema` read failed because concurrent DDL was changing a table it met:
+    /// nothing was changed, and the read may be sent again.
+    pub fn is_concurrent_ddl(&self) -> bool {
+        matches!(self, ExecError::Database { code: Some(codes::SKIPPED_BY_CONCURRENT_DDL), .. })
     }
 
     /// The database said the table or its database does not exist (yet).

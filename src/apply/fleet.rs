@@ -10,19 +10,22 @@
 //!   that database's outcome; the others go on. The fleet is ok only when every database is.
 //! - Scripts in per-database folders keep their meaning: they run once, in their own database,
 //!   before the tenants, as one entry of the report named by the folders.
+//! - `validate` checks the scripts offline once for the whole fleet (their errors are the fleet's
+//!   problems, listed once); each database adds only what its history says.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::apply::error::call_error;
 use crate::apply::executor::{Executor, Request};
 use crate::apply::report::{Event, Report};
+use crate::apply::retry::retry;
 use crate::apply::{Operation, RunConfig, RunError, Runner};
 use crate::scripts::source::Scripts;
 use crate::table::table;
@@ -74,6 +77,9 @@ pub enum FleetError {
     /// The scripts of the per-database folders failed before the tenants ran.
     #[error("the per-database folders")]
     Folders(#[source] RunError),
+    /// The scripts could not be read for the offline check of `validate`.
+    #[error("checking the scripts")]
+    Check(#[source] RunError),
 }
 
 /// `name LIKE pattern` as MySQL evaluates it, byte for byte (no collation folding).
@@ -182,10 +188,11 @@ where
     out.into_iter().flatten().collect()
 }
 
-/// Lists the server's schemas (through the Data API, like every other call).
-pub async fn list_schemas<E: Executor>(exec: &E) -> Result<Vec<String>, RunError> {
-    let outcome = exec
-        .execute(Request::new("SELECT `SCHEMA_NAME` FROM `information_schema`.`SCHEMATA`"))
+/// Lists the server's schemas (through the Data API, like every other call); a read, so failures
+/// that may be retried are, for `retry_for`.
+pub async fn list_schemas<E: Executor>(exec: &E, retry_for: Duration) -> Result<Vec<String>, RunError> {
+    let request = Request::new("SELECT `SCHEMA_NAME` FROM `information_schema`.`SCHEMATA`");
+    let outcome = retry(retry_for, true, || exec.execute(request.clone()))
         .await
         .map_err(call_error("listing databases"))?;
     Ok(outcome.rows.iter().filter_map(|row| row.first()?.as_str().map(str::to_owned)).collect())
@@ -284,8 +291,12 @@ pub struct FleetReport {
     pub parallel: usize,
     /// Content hash of the scripts.
     pub content_hash: String,
-    /// True when every database is ok.
+    /// True when every database is ok and the fleet has no problem of its own.
     pub ok: bool,
+    /// Problems of the whole fleet rather than of one database: the offline check's errors of
+    /// `validate`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     pub summary: FleetSummary,
     /// The per-database folders first, then the tenants in name (or list) order.
     pub databases: Vec<FleetEntry>,
@@ -299,6 +310,7 @@ impl FleetReport {
             parallel,
             content_hash: scripts.content_hash.clone(),
             ok: true,
+            problems: Vec::new(),
             summary: FleetSummary::default(),
             databases: Vec::new(),
         }
@@ -341,6 +353,9 @@ impl fmt::Display for FleetReport {
             })
             .collect();
         table(f, "", ["DATABASE", "OUTCOME", "APPLIED", "VERSION", "TIME"], &rows)?;
+        for p in &self.problems {
+            writeln!(f, "problem: scripts: {p}")?;
+        }
         for d in self.failures() {
             for p in &d.problems {
                 writeln!(f, "problem: {}: {p}", d.database)?;
@@ -390,7 +405,7 @@ impl<E: Executor + 'static> Fleet<E> {
         let schemas = match selection {
             Selection::List(names) if names.is_empty() => return Err(FleetError::EmptyList),
             Selection::List(_) => Vec::new(),
-            Selection::Pattern(pattern) => list_schemas(self.exec.as_ref())
+            Selection::Pattern(pattern) => list_schemas(self.exec.as_ref(), self.config.retry_for)
                 .await
                 .map_err(|source| FleetError::Schemas { pattern: pattern.clone(), source })?,
         };
@@ -418,12 +433,18 @@ impl<E: Executor + 'static> Fleet<E> {
             Operation::Baseline { .. } => "baseline",
         };
         let mut report = FleetReport::new(command, selection, self.parallel, scripts);
+        if *operation == Operation::Validate {
+            let offline = crate::check::check_dir(dir).map_err(|e| FleetError::Check(e.into()))?;
+            let errors = offline.diagnostics.iter().filter(|d| d.severity == crate::check::Severity::Error);
+            report.problems.extend(errors.map(|d| d.to_string()));
+            report.ok = report.problems.is_empty();
+        }
         if !folders.migrations.is_empty() {
             let config = RunConfig { default_database: None, ..self.config.clone() };
             let runner = Runner::new(self.exec.clone(), config).map_err(FleetError::Folders)?;
             let started = Instant::now();
             let mut events = |e: &Event| on_event(e);
-            let result = runner.run(operation, &folders, dir, &mut events).await;
+            let result = run_one(&runner, operation, &folders, dir, &mut events).await;
             let folder_report = result.map_err(FleetError::Folders)?;
             // One entry for the folders' run: the runner's report does not attribute plan problems
             // to a database, so splitting it would lose or misplace them.
@@ -445,7 +466,7 @@ impl<E: Executor + 'static> Fleet<E> {
                 let started = Instant::now();
                 let mut events = |e: &Event| on_event(e);
                 let result = match Runner::new(exec, config) {
-                    Ok(runner) => runner.run(&operation, &top, &dir, &mut events).await,
+                    Ok(runner) => run_one(&runner, &operation, &top, &dir, &mut events).await,
                     Err(e) => Err(e),
                 };
                 FleetEntry::from_result(database, result, started)
@@ -456,6 +477,21 @@ impl<E: Executor + 'static> Fleet<E> {
             report.push(entry);
         }
         Ok(report)
+    }
+}
+
+/// Runs `operation` on one database of the fleet; `validate` without the offline check, which the
+/// fleet makes once.
+async fn run_one<E: Executor + 'static>(
+    runner: &Runner<E>,
+    operation: &Operation,
+    scripts: &Scripts,
+    dir: &Path,
+    on_event: &mut crate::apply::migration::OnEvent<'_>,
+) -> Result<Report, RunError> {
+    match operation {
+        Operation::Validate => runner.validate_history(scripts).await,
+        other => runner.run(other, scripts, dir, on_event).await,
     }
 }
 

@@ -424,7 +424,9 @@ fn fingerprint_sql(table_scoped: bool) -> String {
         part("CONCAT_WS('|', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE)", "STATISTICS", "TABLE_SCHEMA", true),
         part("CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)", "TABLE_CONSTRAINTS", "TABLE_SCHEMA", true),
         part("CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION)", "ROUTINES", "ROUTINE_SCHEMA", false),
-        part("CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT)", "TRIGGERS", "TRIGGER_SCHEMA", false),
+        // A trigger lives in its table's schema; filtering on that column (not TRIGGER_SCHEMA)
+        // lets the server read one database's tables instead of every database's.
+        part("CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT)", "TRIGGERS", "EVENT_OBJECT_SCHEMA", false),
         part("CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION)", "VIEWS", "TABLE_SCHEMA", false),
         part("CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS)", "EVENTS", "EVENT_SCHEMA", false),
     ];

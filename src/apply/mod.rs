@@ -253,6 +253,16 @@ impl<E: Executor + 'static> Runner<E> {
     /// checksums, missing scripts, failed migrations). `ok` only when nothing needs attention.
     pub async fn validate(&self, scripts: &Scripts, dir: &Path) -> Result<Report, RunError> {
         let offline = crate::check::check_dir(dir)?;
+        let mut report = self.validate_history(scripts).await?;
+        for d in offline.diagnostics.iter().filter(|d| d.severity == crate::check::Severity::Error) {
+            report.problems.push(d.to_string());
+        }
+        report.ok = report.problems.is_empty();
+        Ok(report)
+    }
+
+    /// The history's part of `validate` (a fleet makes the offline check once for all databases).
+    pub(crate) async fn validate_history(&self, scripts: &Scripts) -> Result<Report, RunError> {
         let mut report = self.status(scripts).await?;
         report.command = "validate".into();
         for e in report.databases.iter().flat_map(|db| &db.entries) {
@@ -266,9 +276,6 @@ impl<E: Executor + 'static> Runner<E> {
                     h.error.as_deref().unwrap_or("interrupted")
                 ));
             }
-        }
-        for d in offline.diagnostics.iter().filter(|d| d.severity == crate::check::Severity::Error) {
-            report.problems.push(d.to_string());
         }
         report.ok = report.problems.is_empty();
         Ok(report)

@@ -58,13 +58,17 @@ impl Backoff {
 }
 
 /// May a whole segment run again after this failure? True when nothing of it can have been
-/// committed: the statement did not run, or its transaction is gone (rolled back).
+/// committed: the statement did not run, or its transaction is gone (rolled back), or it met
+/// another database's DDL in `information_schema` (and changed nothing).
 pub(crate) fn segment_may_rerun(e: &ExecError) -> bool {
     matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. })
+        || e.is_concurrent_ddl()
 }
 
 /// Calls `f` until it succeeds, fails for good, or transient failures outlast `retry_for`.
-/// Ambiguous failures and timeouts are retried only when `idempotent`.
+/// Ambiguous failures and timeouts are retried only when `idempotent`. A statement that met
+/// concurrent DDL in `information_schema` (MySQL 1684) changed nothing, so it is retried like a
+/// transient failure, for the same bounded time.
 pub(crate) async fn retry<T, F, Fut>(retry_for: Duration, idempotent: bool, mut f: F) -> Result<T, ExecError>
 where
     F: FnMut() -> Fut,
@@ -75,6 +79,7 @@ where
         let result = f().await;
         let retryable = match &result {
             Err(ExecError::Transient { .. }) => true,
+            Err(e) if e.is_concurrent_ddl() => true,
             Err(ExecError::Ambiguous { .. } | ExecError::Timeout { .. }) => idempotent,
             _ => false,
         };
@@ -146,6 +151,35 @@ mod tests {
         })
         .await;
         assert_eq!((again, calls.load(Ordering::SeqCst)), (Ok(()), 2));
+    }
+
+    #[tokio::test]
+    async fn a_read_that_met_concurrent_ddl_is_retried_but_not_forever() {
+        let skipped = || {
+            ExecError::database(
+                "Database error code: 1684. Message: Table 't'.'x' was skipped since its definition \
+                 is being modified by concurrent DDL statement",
+            )
+        };
+        let calls = AtomicU32::new(0);
+        let result = retry(Duration::from_secs(5), false, || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(skipped())
+            } else {
+                Ok(1)
+            }
+        })
+        .await;
+        assert_eq!((result, calls.load(Ordering::SeqCst)), (Ok(1), 3));
+        assert!(segment_may_rerun(&skipped()));
+        let calls = AtomicU32::new(0);
+        let bounded = retry(Duration::from_millis(300), true, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(skipped())
+        })
+        .await;
+        assert_eq!(bounded, Err(skipped()));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one pause of 200 ms fits in 300 ms, the next does not");
     }
 
     #[tokio::test]
