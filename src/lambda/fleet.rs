@@ -67,7 +67,7 @@ pub fn choose(command: &Command, settings: &Settings) -> Result<Option<FleetChoi
 /// first problem, as many as fit in [`REASON_BUDGET`], then how many more there are.
 pub fn summary(report: &FleetReport) -> String {
     let s = &report.summary;
-    let head = format!(
+    let mut head = format!(
         "{} over {} ({} at once): {} database(s): {} ok, {} failed, {} locked, {} error; {} migration(s) \
          applied now",
         report.command,
@@ -80,6 +80,9 @@ pub fn summary(report: &FleetReport) -> String {
         s.error,
         s.applied
     );
+    if let Some(problem) = report.problems.first() {
+        head.push_str(&format!("; {}", shorten(problem, PROBLEM_CHARS)));
+    }
     let failures: Vec<&FleetEntry> = report.failures().collect();
     if failures.is_empty() {
         return head;
@@ -181,6 +184,7 @@ mod tests {
             ok: summary.ok == summary.databases,
             summary,
             databases: entries,
+            problems: Vec::new(),
         }
     }
 
@@ -268,6 +272,15 @@ mod tests {
         let d = data(&r);
         assert_eq!((d["CurrentVersion"].as_str(), d["Applied"].as_str()), ("1.5", "3"));
         assert_eq!((d["Databases"].as_str(), d["NotOk"].as_str()), ("3", "0"));
+    }
+
+    #[test]
+    fn a_problem_of_the_whole_fleet_is_in_the_summary_once() {
+        let mut r = report(vec![entry("t1", Outcome::Ok, Some("1"), None)]);
+        r.problems.push("scripts: V2__b.sql:3: unterminated string".into());
+        let text = summary(&r);
+        assert!(text.ends_with("; scripts: V2__b.sql:3: unterminated string"), "{text}");
+        assert_eq!(text.matches("unterminated").count(), 1, "{text}");
     }
 
     fn settings(env: &[(&str, &str)]) -> Settings {
