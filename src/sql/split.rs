@@ -161,6 +161,7 @@ pub fn split_range(text: &str, range: std::ops::Range<usize>) -> Splitter<'_> {
         done: false,
         mode: SqlMode::default(),
         saved_modes: Vec::new(),
+        client_version: None,
     }
 }
 
@@ -182,6 +183,9 @@ pub struct Splitter<'a> {
     mode: SqlMode,
     /// Modes saved in user variables (`SET @OLD_SQL_MODE=@@SQL_MODE`).
     saved_modes: Vec<(String, SqlMode)>,
+    /// Where the `/*!` the client still holds open at the last delimiter started (see
+    /// [`Splitter::client_version_open`]).
+    client_version: Option<usize>,
 }
 
 /// What the in-statement scan found.
@@ -283,6 +287,9 @@ impl<'a> Splitter<'a> {
                 // after it (mysql.cc keeps that for scripts written for mysqltest).
                 p += bytes[p..self.end].iter().position(|&c| c == b'\n').unwrap_or(self.end - p);
             } else if let Some(after) = self.comment_end(p)? {
+                if b == b'/' && self.client_version_open(self.client_version, p) {
+                    return Err((p, SplitErrorKind::CommentInVersionComment));
+                }
                 p = after;
             } else if b == b'\\' && matches!(bytes[p + 1..self.end].first(), None | Some(b'\n' | b'\r')) {
                 // A backslash at the end of a line: the client drops it (and with nothing typed yet,
@@ -369,12 +376,14 @@ impl<'a> Splitter<'a> {
     }
 
     /// Scans a statement starting at `start` up to its delimiter (or the end of the range).
-    fn scan_chunk(&self, start: usize) -> Result<ChunkEnd, (usize, SplitErrorKind)> {
+    fn scan_chunk(&mut self, start: usize) -> Result<ChunkEnd, (usize, SplitErrorKind)> {
         let bytes = self.text.as_bytes();
         let delimiter = self.delimiter.as_bytes();
         let mut p = start;
         // Where the open version comment started, if any.
         let mut version_comment: Option<usize> = None;
+        // Where the `/*!` the client keeps open started (it may come from the chunk before).
+        let mut client_version = self.client_version.take();
         while p < self.end {
             let b = bytes[p];
             if b == b'\'' || b == b'"' || b == b'`' {
@@ -404,10 +413,11 @@ impl<'a> Splitter<'a> {
                 continue;
             }
             if bytes[p..self.end].starts_with(delimiter) {
+                self.client_version = client_version;
                 return Ok(ChunkEnd::At { end: p, resume: p + delimiter.len() });
             }
             if let Some(after) = self.comment_end(p)? {
-                if version_comment.is_some() && bytes[p] == b'/' {
+                if bytes[p] == b'/' && self.client_version_open(client_version, p) {
                     // The client closes the version comment at this comment's `*/` and keeps
                     // reading a comment where the server reads SQL: they cannot agree.
                     return Err((p, SplitErrorKind::CommentInVersionComment));
@@ -417,13 +427,17 @@ impl<'a> Splitter<'a> {
             }
             if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") {
                 version_comment = Some(p);
+                if bytes[p + 2] == b'!' {
+                    client_version = Some(p);
+                }
                 p += if bytes[p + 2] == b'!' { 3 } else { 4 };
                 continue;
             }
-            if version_comment.is_some() && bytes[p..].starts_with(b"*/") {
+            if bytes[p..].starts_with(b"*/") {
+                // The client reads the `*` alone, so the `/` may begin a delimiter (`/*!*//` under
+                // `//`).
+                client_version = None;
                 version_comment = None;
-                p += 2;
-                continue;
             }
             p += 1;
         }
@@ -431,6 +445,13 @@ impl<'a> Splitter<'a> {
             return Err((at, SplitErrorKind::UnterminatedVersionComment));
         }
         Ok(ChunkEnd::At { end: self.end, resume: self.end })
+    }
+
+    /// Does the client still read a `/*!` opened at `at` as open at `p`? It forgets one at the end of
+    /// each line it reads (and at its `*/`), also when the `/*!` lies in the chunk before the
+    /// delimiter: `/*!50003 SET a=1; SET b=2 */` leaves it open for the second statement.
+    fn client_version_open(&self, at: Option<usize>, p: usize) -> bool {
+        at.is_some_and(|at| !self.text.as_bytes()[at..p].contains(&b'\n'))
     }
 
     /// The offset just after the quoted string or identifier opening at `p`.
@@ -471,8 +492,13 @@ impl<'a> Splitter<'a> {
             // A chunk that is a DELIMITER command runs as one when its delimiter ends it (mysql.cc
             // looks for a command in every chunk it completes). The client adds no line break after
             // the line holding the command, so the next line is glued to it.
+            // A `/* */` comment closed before it on its line, with nothing but white space and
+            // delimiters after, leaves the client about to put a space before the next character it
+            // keeps: the kept line no longer starts with the command word, so the line break stays.
+            let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let comment_before = comment_closes_before(&self.text[line_start..start], &self.delimiter);
             let glued = match text.split_once('\n') {
-                Some((first, _)) if !starts_like_delimiter(first.as_bytes()) => {
+                Some((first, _)) if comment_before || !starts_like_delimiter(first.as_bytes()) => {
                     let why = "a comment on the line of a DELIMITER that follows a statement makes the mysql \
                                client take the line break into the delimiter: put DELIMITER on a line of its own";
                     return Err((start, SplitErrorKind::BadDelimiter(why.into())));
@@ -597,13 +623,14 @@ fn trim_sent(text: &str) -> &str {
 /// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
 /// stored exactly as the client would store them.
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let stripped = strip_comments_as_sent(text);
     // The client reads its input line by line and drops the CR of every CRLF line end, inside
-    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends.
-    if !stripped.contains('\r') {
-        return stripped;
+    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends. Only the
+    // file's own line ends: a CR before a stripped `--` comment stays (`+\r--\n` sends `+\r\n`).
+    if !text.contains('\r') {
+        return strip_comments_as_sent(text);
     }
-    std::borrow::Cow::Owned(stripped.replace("\r\n", "\n"))
+    let lf = text.replace("\r\n", "\n");
+    std::borrow::Cow::Owned(strip_comments_as_sent(&lf).into_owned())
 }
 
 fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
@@ -700,6 +727,23 @@ fn starts_like_delimiter(line: &[u8]) -> bool {
         && !line.contains(&b'#')
         && lex::find(line, b"--").is_none()
         && lex::find(line, b"/*").is_none()
+}
+
+/// Does `before` (the start of a line) end with a `/* */` comment's close, followed by nothing but
+/// white space and delimiters?
+fn comment_closes_before(before: &str, delimiter: &str) -> bool {
+    let mut t = before;
+    loop {
+        t = trim_space(t);
+        match t.strip_suffix(delimiter) {
+            Some(rest) if !delimiter.is_empty() => t = rest,
+            _ => break,
+        }
+    }
+    let Some(body) = t.strip_suffix("*/") else { return false };
+    // A version comment's `*/` is text the client keeps; a comment's is not.
+    body.rfind("/*")
+        .is_none_or(|open| !body[open + 2..].starts_with('!') && !body[open + 2..].starts_with("M!"))
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {

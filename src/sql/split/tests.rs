@@ -60,7 +60,6 @@ fn delimiter_changes_like_the_mysql_client() {
         ("SELECT 1\nDELIMITER $$\n;", &["SELECT 1\nDELIMITER $$"]),
         // A chunk that is a DELIMITER command runs when the delimiter ends it, glued to the next
         // line as the client glues it.
-        ("/* x */ DELIMITER $$\n;SELECT 1$$", &["SELECT 1"]),
         ("SELECT 1; delimiter $$\n SELECT 2;SELECT 3$$", &["SELECT 1", "SELECT 3"]),
         ("SELECT 1; delimiter //\nSELECT 2;SELECT 3//", &["SELECT 1", "SELECT 3//"]),
     ];
@@ -312,4 +311,58 @@ fn use_reads_its_argument_as_the_client_does() {
             StatementKind::Use { database: "x".into() },
         ]
     );
+}
+
+#[test]
+fn the_client_keeps_a_cr_or_tab_in_an_unquoted_delimiter_argument() {
+    // The argument runs to a space only: `Delimiter\t$\r;` would make `$<CR>;` the delimiter.
+    assert!(err("  Delimiter\t$\r;\nSELECT 1$").to_string().contains("control character"));
+    assert!(err("DELIMITER $$\t\nSELECT 1$$").to_string().contains("control character"));
+    // The CR of a CRLF line end is no part of it; white space before the argument is skipped.
+    assert_eq!(texts("DELIMITER\t\x0b$$\r\nSELECT 1$$\r\n"), ["SELECT 1"]);
+}
+
+#[test]
+fn the_client_forgets_an_open_version_comment_at_the_end_of_each_line() {
+    // Inside a comment, a `/*!` keeps the next `*/` from closing it on its own line only.
+    assert_eq!(texts("/*/*!\n*/ SELECT 1;"), ["SELECT 1"]);
+    assert_eq!(texts("/* /*! */ x */ SELECT 1;"), ["SELECT 1"]);
+    // A `/* */` on a later line of a version comment is a plain comment for the client too.
+    assert_eq!(texts("/*!40101 SELECT 1\n/* c */ */;"), ["/*!40101 SELECT 1\n/* c */ */"]);
+    assert_eq!(texts("/*M!100101 SELECT 1 /* c */ */;"), ["/*M!100101 SELECT 1 /* c */ */"]);
+    // On the line of the `/*!`, even past a delimiter, the client reads it otherwise: refused.
+    assert!(err("/*!40101 SELECT 1 /* c */ */;").to_string().contains("version comment"));
+    assert!(err("/*!50003 SET @a=1; SET @b=2 /* c */ */;").to_string().contains("version comment"));
+    assert!(err("/*!50003 SET @a=1; /* c */ */;").to_string().contains("version comment"));
+}
+
+#[test]
+fn the_client_reads_the_star_closing_a_version_comment_alone() {
+    // `*/` ends the version comment at its `*`; the `/` may begin the delimiter.
+    assert_eq!(texts("delimiter //\n/*!*//SELECT 2//"), ["/*!*", "SELECT 2"]);
+}
+
+#[test]
+fn the_client_drops_only_the_cr_of_a_line_end() {
+    let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
+    // A CR left before a stripped `--` comment is no CRLF line end: it is sent.
+    assert_eq!(sent("SELECT 1 +\r--\n2;"), ["SELECT 1 +\r\n2"]);
+    assert_eq!(sent("SELECT 1 +\r\n2;\r\n"), ["SELECT 1 +\n2"]);
+}
+
+#[test]
+fn a_comment_before_a_delimiter_command_on_its_line_makes_the_client_keep_the_line_break() {
+    // The client checks its kept text for the command word, and a `/* */` leaves a space there.
+    assert!(err("/**/Delimiter\t$\n;S$E").to_string().contains("line break"));
+    assert!(err("SELECT 0; /* c */ DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    assert!(err("/* x */ DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    // Also past a delimiter: the client puts the space before the next character it keeps.
+    assert!(err("/* c */; DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    assert!(err("SELECT 0 /* c */; DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    // A version comment's `*/` is kept text, and so is anything after a comment.
+    assert_eq!(
+        texts("/*!40101 SELECT 0 */; DELIMITER $$\n;SELECT 1$$"),
+        ["/*!40101 SELECT 0 */", "SELECT 1"]
+    );
+    assert_eq!(texts("SELECT /* c */ 0; DELIMITER $$\n;SELECT 1$$"), ["SELECT /* c */ 0", "SELECT 1"]);
 }
