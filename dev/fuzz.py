@@ -18,7 +18,7 @@ statement.
 Deterministic for a seed: case N of seed S is always the same script. Disagreements are minimized
 (shortest script that still disagrees the same way) and written to the output folder.
 
-Usage: dev/fuzz [--seed S] [--cases N] [--batch B] [--out DIR] [--bin PATH] [--keep-going]
+Usage: dev/fuzz [--seed S] [--cases N] [--first F] [--batch B] [--out DIR] [--bin PATH] [--keep-going]
 Exit status: 0 when every case agrees, 1 when some disagree, 2 on a setup problem.
 """
 
@@ -579,7 +579,7 @@ class Fuzzer:
         n = 0
         while n < a.cases:
             count = min(a.batch, a.cases - n)
-            scripts = [generate(a.seed, n + k) for k in range(count)]
+            scripts = [generate(a.seed, a.first + n + k) for k in range(count)]
             results = self.run_batch(scripts)
             for k, result in enumerate(results):
                 if result is None:
@@ -589,7 +589,9 @@ class Fuzzer:
                     continue
                 disagreements += 1
                 signature, description = result
-                found.setdefault(signature, []).append((n + k, scripts[k], description))
+                found.setdefault(signature, []).append((a.first + n + k, scripts[k], description))
+                # Said at once, so that a soak stopped early still tells which cases disagreed.
+                print(f"fuzz: case {a.first + n + k} disagrees ({signature}): {description}", file=sys.stderr)
             n += count
             rate = n / (time.time() - started)
             print(f"fuzz: {n}/{a.cases} cases, {disagreements} disagreement(s), {rate:.0f} cases/s",
@@ -605,7 +607,8 @@ class Fuzzer:
                     f.write(small.encode())
                 summary.append(f"{signature} (case {n_case}, {len(cases)} like it): "
                                f"{again[1] if again else description}\n    minimized: {small!r}  ({path})")
-        print(f"fuzz: seed {a.seed}, {n} cases, {disagreements} disagreement(s) in "
+        first = f" (cases {a.first} to {a.first + n - 1})" if a.first else ""
+        print(f"fuzz: seed {a.seed}{first}, {n} cases, {disagreements} disagreement(s) in "
               f"{time.time() - started:.0f} s")
         for reason, count in sorted(deliberate_counts.items()):
             print(f"documented deliberate refusal, {count} case(s): {reason}")
@@ -620,6 +623,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--cases", type=int, default=300)
+    p.add_argument("--first", type=int, default=0, help="first case number (a soak can run in parts)")
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--minimize", type=int, default=1, help="cases minimized per kind of disagreement")
     p.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "aurora-migrate-fuzz"))

@@ -433,7 +433,7 @@ impl<'a> Splitter<'a> {
                 p += if bytes[p + 2] == b'!' { 3 } else { 4 };
                 continue;
             }
-            if bytes[p..].starts_with(b"*/") {
+            if (version_comment.is_some() || client_version.is_some()) && bytes[p..].starts_with(b"*/") {
                 // The client reads the `*` alone, so the `/` may begin a delimiter (`/*!*//` under
                 // `//`).
                 client_version = None;

@@ -366,3 +366,10 @@ fn a_comment_before_a_delimiter_command_on_its_line_makes_the_client_keep_the_li
     );
     assert_eq!(texts("SELECT /* c */ 0; DELIMITER $$\n;SELECT 1$$"), ["SELECT /* c */ 0", "SELECT 1"]);
 }
+
+#[test]
+fn the_client_runs_its_sandbox_command_itself() {
+    // `\-` (sandbox) never reaches the server from a current client: a client command here.
+    assert!(err("SELECT 1 \\-;").to_string().contains("`\\-` is a mysql client command"));
+    assert!(err("\x0b-\\-  ;").to_string().contains("`\\-` is a mysql client command"));
+}
