@@ -696,7 +696,7 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
             }
             // A statement's text never ends with a `--` comment (the splitter leaves it out), so
             // one there was followed by the delimiter: text for the client.
-            b'-' if p + 2 == bytes.len() => p += 2,
+            b'-' if p + 2 == bytes.len() && bytes[p + 1] == b'-' => p += 2,
             _ => match comment_end(bytes, p) {
                 Some(end) => {
                     flush(&mut out, copied, p, &mut need_space);

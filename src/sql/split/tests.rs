@@ -284,6 +284,7 @@ fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line()
     let sent: Vec<_> =
         split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a").map(|s| client_text(s.unwrap().text).into_owned()).collect();
     assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
+    assert_eq!(client_text("-\\"), "-", "also after a lone dash at the end of the file");
     // Nor after a line that starts like a DELIMITER command, even inside a statement.
     let sent: Vec<_> = split("SELECT 1,\ndelimiter_col\r\nFROM t;\nSELECT 'a\ndelimiter'\n;")
         .map(|s| client_text(s.unwrap().text).into_owned())
