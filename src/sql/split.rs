@@ -291,7 +291,10 @@ impl<'a> Splitter<'a> {
                     return Err((p, SplitErrorKind::CommentInVersionComment));
                 }
                 p = after;
-            } else if b == b'\\' && matches!(bytes[p + 1..self.end].first(), None | Some(b'\n' | b'\r')) {
+            } else if b == b'\\'
+                && (matches!(bytes[p + 1..self.end].first(), None | Some(b'\n'))
+                    || bytes[p + 1..self.end].starts_with(b"\r\n"))
+            {
                 // A backslash at the end of a line: the client drops it (and with nothing typed yet,
                 // the line is empty).
                 p += 1;
@@ -542,6 +545,17 @@ impl<'a> Splitter<'a> {
             if let Some(rest) = use_argument(piece) {
                 // `/*!*/USE db` is no command for the client, but the server's USE all the same.
                 if let Some(kind) = use_database(rest, s)? {
+                    self.push_command(s, piece.len(), kind);
+                    s = piece_end + 1;
+                    continue;
+                }
+            } else if piece.len() > 3 && piece.as_bytes()[..3].eq_ignore_ascii_case(b"use") {
+                // `use\` + line break is no command for the client either (the word is `use\`), but
+                // it drops the backslash and the server reads `use\n db`: a USE.
+                let sent = client_text(piece);
+                if let Some(kind) =
+                    use_argument(&sent).map(|rest| use_database(rest, s)).transpose()?.flatten()
+                {
                     self.push_command(s, piece.len(), kind);
                     s = piece_end + 1;
                     continue;

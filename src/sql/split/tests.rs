@@ -374,3 +374,15 @@ fn the_client_runs_its_sandbox_command_itself() {
     assert!(err("SELECT 1 \\-;").to_string().contains("`\\-` is a mysql client command"));
     assert!(err("\x0b-\\-  ;").to_string().contains("`\\-` is a mysql client command"));
 }
+
+#[test]
+fn the_client_drops_a_backslash_ending_a_line_and_keeps_one_before_a_lone_cr() {
+    // `use\` is no client command, but the server gets `use\n db`: a USE all the same.
+    let statements: Vec<_> = split("use\\\n fz2;\nSELECT 1;").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Use { database: "fz2".into() });
+    assert_eq!(statements[1].text, "SELECT 1");
+    // A backslash before a CR that ends no line is an unknown command: both characters are sent.
+    let sent: Vec<_> =
+        split("\\\ru fz2\nSELECT 1;").map(|s| client_text(s.unwrap().text).into_owned()).collect();
+    assert_eq!(sent, ["\\\ru fz2\nSELECT 1"]);
+}
