@@ -483,7 +483,22 @@ impl<'a> Splitter<'a> {
     fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
         if let Some(kind) = client_command(text, start)? {
-            self.push_command(start, trim_space(text).len(), kind);
+            let len = trim_space(text).len();
+            match kind {
+                // Sent with `\g`, a USE goes to the server as SQL, which reads no control character
+                // as part of a name (the client would): the server refuses it, so send it as SQL.
+                StatementKind::Use { ref database }
+                    if !ended && database.contains(|c: char| c.is_control()) =>
+                {
+                    let (line, column) = self.position(start);
+                    let chunk = self.chunk;
+                    self.chunk += 1;
+                    let text = &self.text[start..start + len];
+                    let kind = StatementKind::Sql;
+                    self.pending.push_back(Statement { text, offset: start, line, column, kind, chunk });
+                }
+                kind => self.push_command(start, len, kind),
+            }
             return Ok(());
         }
         if delimiter_command(text).is_some() && !ended {
@@ -563,7 +578,9 @@ impl<'a> Splitter<'a> {
             }
             // A piece that starts with a control character may be nothing but control characters
             // and comments, which the client does not send.
-            let sent = !piece.is_empty() && (piece.as_bytes()[0] >= b' ' || !client_text(piece).is_empty());
+            // So may one that starts with a backslash the client drops at a line end.
+            let plain = piece.as_bytes().first().is_some_and(|&c| c > b' ' && c != b'\\');
+            let sent = !piece.is_empty() && (plain || !client_text(piece).is_empty());
             if sent {
                 let (line, column) = self.position(s);
                 let kind = StatementKind::Sql;

@@ -386,3 +386,24 @@ fn the_client_drops_a_backslash_ending_a_line_and_keeps_one_before_a_lone_cr() {
         split("\\\ru fz2\nSELECT 1;").map(|s| client_text(s.unwrap().text).into_owned()).collect();
     assert_eq!(sent, ["\\\ru fz2\nSELECT 1"]);
 }
+
+#[test]
+fn a_use_sent_with_backslash_g_is_read_by_the_server() {
+    // The server reads no control character in a name: such a USE is SQL it refuses.
+    let statements: Vec<_> = split("use f\x0bz\\g\nSELECT 1;").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Sql);
+    assert_eq!(statements[0].text, "use f\x0bz");
+    // With a delimiter the client runs it itself.
+    assert_eq!(
+        split("use f\x0bz;").next().unwrap().unwrap().kind,
+        StatementKind::Use { database: "f\x0bz".into() }
+    );
+}
+
+#[test]
+fn a_backslash_the_client_drops_leaves_no_statement() {
+    // The server runs `DO 1` and fails the empty statements after it; the backslash is no statement.
+    assert_eq!(texts("DELIMITER ;;\nDO 1\n;\\\n;\n"), ["DO 1"]);
+    let statements: Vec<_> = split("DELIMITER ;;\nDO 1;\\\n;;").map(|s| s.unwrap().text).collect();
+    assert_eq!(statements, ["DO 1"]);
+}
