@@ -230,6 +230,12 @@ impl<'a> Iterator for Tokens<'a> {
                 self.p = end;
                 continue;
             }
+            if bytes[p..].starts_with(b"--") && bytes.get(p + 2).is_some_and(|&c| c < b' ') {
+                // The server also reads `--` before a control character as a comment (the client
+                // does not, and sends it).
+                self.p = p + bytes[p..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - p);
+                continue;
+            }
             match version_comment(bytes, p) {
                 Some(VersionComment::Open(after)) => {
                     self.open_version = true;

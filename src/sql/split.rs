@@ -501,12 +501,15 @@ impl<'a> Splitter<'a> {
             }
             return Ok(());
         }
-        if delimiter_command(text).is_some() && !ended {
+        // The client takes no chunk holding `\\g` anywhere (even in a string) for a command: it sends
+        // it to the server.
+        let command = delimiter_command(text).is_some() && !client_text(text).contains("\\g");
+        if command && !ended {
             let why = "this DELIMITER follows a statement on its line and no delimiter ends it, so the \
                        mysql client would send it to the server as SQL: put DELIMITER at the start of a line";
             return Err((start, SplitErrorKind::BadDelimiter(why.into())));
         }
-        if delimiter_command(text).is_some() {
+        if command {
             // A chunk that is a DELIMITER command runs as one when its delimiter ends it (mysql.cc
             // looks for a command in every chunk it completes). The client adds no line break after
             // the line holding the command, so the next line is glued to it.

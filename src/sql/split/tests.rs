@@ -407,3 +407,16 @@ fn a_backslash_the_client_drops_leaves_no_statement() {
     let statements: Vec<_> = split("DELIMITER ;;\nDO 1;\\\n;;").map(|s| s.unwrap().text).collect();
     assert_eq!(statements, ["DO 1"]);
 }
+
+#[test]
+fn the_client_sends_a_delimiter_chunk_holding_backslash_g_to_the_server() {
+    // `\g` anywhere in the kept text, even in a string, keeps the client from reading a command.
+    let statements = texts("SELECT 0; DELIMITER '$'\nSELECT '\\g';\nSELECT 2$");
+    assert_eq!(statements, ["SELECT 0", "DELIMITER '$'\nSELECT '\\g'", "SELECT 2$"]);
+}
+
+#[test]
+fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
+    let sql = "DELIMITER $$\n/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */$$";
+    assert_eq!(texts(sql), ["/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */"]);
+}
