@@ -560,8 +560,14 @@ impl<'a> Splitter<'a> {
                 // comment may start earlier on that line (`x -- --`).
                 piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
-            if let Some(rest) = use_argument(piece) {
-                // `/*!*/USE db` is no command for the client, but the server's USE all the same.
+            // `/*!*/USE db` is no command for the client, but the server's USE all the same (when
+            // what follows is a name for the server: `USE --x` is SQL it refuses).
+            let server_name = |rest: &str| {
+                rest.bytes().next().is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'`') || c >= 0x80
+                })
+            };
+            if let Some(rest) = use_argument(piece).filter(|rest| server_name(rest)) {
                 if let Some(kind) = use_database(rest, s)? {
                     self.push_command(s, piece.len(), kind);
                     s = piece_end + 1;

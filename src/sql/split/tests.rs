@@ -420,3 +420,9 @@ fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
     let sql = "DELIMITER $$\n/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */$$";
     assert_eq!(texts(sql), ["/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */"]);
 }
+
+#[test]
+fn a_use_the_client_sends_is_a_use_only_where_the_server_reads_a_name() {
+    let kinds: Vec<_> = split("/*! */ USE \n--note;\n/**/USE`fz2`;").map(|s| s.unwrap().kind).collect();
+    assert_eq!(kinds, [StatementKind::Sql, StatementKind::Use { database: "fz2".into() }]);
+}
