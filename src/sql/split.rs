@@ -501,9 +501,7 @@ impl<'a> Splitter<'a> {
             }
             return Ok(());
         }
-        // The client takes no chunk holding `\\g` anywhere (even in a string) for a command: it sends
-        // it to the server.
-        let command = delimiter_command(text).is_some() && !client_text(text).contains("\\g");
+        let command = delimiter_command(text).is_some();
         if command && !ended {
             let why = "this DELIMITER follows a statement on its line and no delimiter ends it, so the \
                        mysql client would send it to the server as SQL: put DELIMITER at the start of a line";
@@ -729,6 +727,13 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                     changed = true;
                     copied = p + 1;
                     p += 1;
+                } else if rest[0] == b'-' {
+                    // `\-` is the client's sandbox command (mariadb-dump writes it): it runs it and
+                    // sends the text around it.
+                    flush(&mut out, copied, p, &mut need_space);
+                    changed = true;
+                    copied = p + 2;
+                    p += 2;
                 } else {
                     // An escape outside quotes (`\N`, an unknown command): both characters are text.
                     p += 1 + text[p + 1..].chars().next().map_or(0, char::len_utf8);

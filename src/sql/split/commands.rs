@@ -35,9 +35,9 @@ pub(super) const CLIENT_COMMANDS: &[(&str, bool)] = &[
 ];
 
 /// One-letter client commands other than `\g`, `\G`, `\c`, `\N` (mysql.cc `commands[]`): they act on
-/// the client, so a script that uses them outside quotes cannot run through the Data API. `\-` is the
-/// `sandbox` command of current clients, which drop it from the text they send (older ones send it).
-pub(super) const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw-";
+/// the client, so a script that uses them outside quotes cannot run through the Data API. (`\-`, the
+/// `sandbox` command mariadb-dump writes at the top of its dumps, only drops out of the text sent.)
+pub(super) const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw";
 
 /// If `line` is a `DELIMITER x` command, the new delimiter (mysql.cc `com_delimiter` + `get_arg`).
 pub(super) fn delimiter_command(line: &str) -> Option<Result<String, String>> {
