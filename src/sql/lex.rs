@@ -91,12 +91,18 @@ pub fn comment_end(bytes: &[u8], p: usize) -> Option<usize> {
 
 /// The offset just after the `*/` closing a comment whose body starts at `from`, as the client
 /// reads it: inside a comment `/*` opens again, so its `*` never closes (`/*/*/` stays open), and
-/// after a `/*!` the next `*/` only ends that one.
+/// after a `/*!` the next `*/` on the same line only ends that one (the client forgets a `/*!` at
+/// the end of each line it reads, so `/*/*!` and `*/` on the next line is a whole comment).
 pub fn block_comment_close(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     let mut version = false;
     while i + 1 < bytes.len() {
         let rest = &bytes[i..];
+        if rest[0] == b'\n' {
+            version = false;
+            i += 1;
+            continue;
+        }
         if rest.starts_with(b"/*") && !rest[2..].starts_with(b"!") && !rest[2..].starts_with(b"M!") {
             i += 2;
             continue;
@@ -222,6 +228,12 @@ impl<'a> Iterator for Tokens<'a> {
             }
             if let Some(end) = comment_end(bytes, p) {
                 self.p = end;
+                continue;
+            }
+            if bytes[p..].starts_with(b"--") && bytes.get(p + 2).is_some_and(|&c| c < b' ') {
+                // The server also reads `--` before a control character as a comment (the client
+                // does not, and sends it).
+                self.p = p + bytes[p..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - p);
                 continue;
             }
             match version_comment(bytes, p) {
@@ -519,6 +531,7 @@ mod tests {
         assert_eq!(close("/**/"), Some(4));
         assert_eq!(close("/*/*/ x"), Some(7), "the `*` of a second `/*` does not close");
         assert_eq!(close("/* /*! */ x */"), Some(14), "a `*/` after `/*!` ends only that");
+        assert_eq!(close("/*/*!\n*/ x"), Some(8), "a `/*!` is forgotten at the end of its line");
     }
 
     #[test]

@@ -161,6 +161,7 @@ pub fn split_range(text: &str, range: std::ops::Range<usize>) -> Splitter<'_> {
         done: false,
         mode: SqlMode::default(),
         saved_modes: Vec::new(),
+        client_version: None,
     }
 }
 
@@ -182,6 +183,9 @@ pub struct Splitter<'a> {
     mode: SqlMode,
     /// Modes saved in user variables (`SET @OLD_SQL_MODE=@@SQL_MODE`).
     saved_modes: Vec<(String, SqlMode)>,
+    /// Where the `/*!` the client still holds open at the last delimiter started (see
+    /// [`Splitter::client_version_open`]).
+    client_version: Option<usize>,
 }
 
 /// What the in-statement scan found.
@@ -283,8 +287,14 @@ impl<'a> Splitter<'a> {
                 // after it (mysql.cc keeps that for scripts written for mysqltest).
                 p += bytes[p..self.end].iter().position(|&c| c == b'\n').unwrap_or(self.end - p);
             } else if let Some(after) = self.comment_end(p)? {
+                if b == b'/' && self.client_version_open(self.client_version, p) {
+                    return Err((p, SplitErrorKind::CommentInVersionComment));
+                }
                 p = after;
-            } else if b == b'\\' && matches!(bytes[p + 1..self.end].first(), None | Some(b'\n' | b'\r')) {
+            } else if b == b'\\'
+                && (matches!(bytes[p + 1..self.end].first(), None | Some(b'\n'))
+                    || bytes[p + 1..self.end].starts_with(b"\r\n"))
+            {
                 // A backslash at the end of a line: the client drops it (and with nothing typed yet,
                 // the line is empty).
                 p += 1;
@@ -369,12 +379,14 @@ impl<'a> Splitter<'a> {
     }
 
     /// Scans a statement starting at `start` up to its delimiter (or the end of the range).
-    fn scan_chunk(&self, start: usize) -> Result<ChunkEnd, (usize, SplitErrorKind)> {
+    fn scan_chunk(&mut self, start: usize) -> Result<ChunkEnd, (usize, SplitErrorKind)> {
         let bytes = self.text.as_bytes();
         let delimiter = self.delimiter.as_bytes();
         let mut p = start;
         // Where the open version comment started, if any.
         let mut version_comment: Option<usize> = None;
+        // Where the `/*!` the client keeps open started (it may come from the chunk before).
+        let mut client_version = self.client_version.take();
         while p < self.end {
             let b = bytes[p];
             if b == b'\'' || b == b'"' || b == b'`' {
@@ -404,10 +416,11 @@ impl<'a> Splitter<'a> {
                 continue;
             }
             if bytes[p..self.end].starts_with(delimiter) {
+                self.client_version = client_version;
                 return Ok(ChunkEnd::At { end: p, resume: p + delimiter.len() });
             }
             if let Some(after) = self.comment_end(p)? {
-                if version_comment.is_some() && bytes[p] == b'/' {
+                if bytes[p] == b'/' && self.client_version_open(client_version, p) {
                     // The client closes the version comment at this comment's `*/` and keeps
                     // reading a comment where the server reads SQL: they cannot agree.
                     return Err((p, SplitErrorKind::CommentInVersionComment));
@@ -417,13 +430,17 @@ impl<'a> Splitter<'a> {
             }
             if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") {
                 version_comment = Some(p);
+                if bytes[p + 2] == b'!' {
+                    client_version = Some(p);
+                }
                 p += if bytes[p + 2] == b'!' { 3 } else { 4 };
                 continue;
             }
-            if version_comment.is_some() && bytes[p..].starts_with(b"*/") {
+            if (version_comment.is_some() || client_version.is_some()) && bytes[p..].starts_with(b"*/") {
+                // The client reads the `*` alone, so the `/` may begin a delimiter (`/*!*//` under
+                // `//`).
+                client_version = None;
                 version_comment = None;
-                p += 2;
-                continue;
             }
             p += 1;
         }
@@ -431,6 +448,13 @@ impl<'a> Splitter<'a> {
             return Err((at, SplitErrorKind::UnterminatedVersionComment));
         }
         Ok(ChunkEnd::At { end: self.end, resume: self.end })
+    }
+
+    /// Does the client still read a `/*!` opened at `at` as open at `p`? It forgets one at the end of
+    /// each line it reads (and at its `*/`), also when the `/*!` lies in the chunk before the
+    /// delimiter: `/*!50003 SET a=1; SET b=2 */` leaves it open for the second statement.
+    fn client_version_open(&self, at: Option<usize>, p: usize) -> bool {
+        at.is_some_and(|at| !self.text.as_bytes()[at..p].contains(&b'\n'))
     }
 
     /// The offset just after the quoted string or identifier opening at `p`.
@@ -459,20 +483,41 @@ impl<'a> Splitter<'a> {
     fn emit_chunk(&mut self, start: usize, end: usize, ended: bool) -> Result<(), (usize, SplitErrorKind)> {
         let text = &self.text[start..end];
         if let Some(kind) = client_command(text, start)? {
-            self.push_command(start, trim_space(text).len(), kind);
+            let len = trim_space(text).len();
+            match kind {
+                // Sent with `\g`, a USE goes to the server as SQL, which reads no control character
+                // as part of a name (the client would): the server refuses it, so send it as SQL.
+                StatementKind::Use { ref database }
+                    if !ended && database.contains(|c: char| c.is_control()) =>
+                {
+                    let (line, column) = self.position(start);
+                    let chunk = self.chunk;
+                    self.chunk += 1;
+                    let text = &self.text[start..start + len];
+                    let kind = StatementKind::Sql;
+                    self.pending.push_back(Statement { text, offset: start, line, column, kind, chunk });
+                }
+                kind => self.push_command(start, len, kind),
+            }
             return Ok(());
         }
-        if delimiter_command(text).is_some() && !ended {
+        let command = delimiter_command(text).is_some();
+        if command && !ended {
             let why = "this DELIMITER follows a statement on its line and no delimiter ends it, so the \
                        mysql client would send it to the server as SQL: put DELIMITER at the start of a line";
             return Err((start, SplitErrorKind::BadDelimiter(why.into())));
         }
-        if delimiter_command(text).is_some() {
+        if command {
             // A chunk that is a DELIMITER command runs as one when its delimiter ends it (mysql.cc
             // looks for a command in every chunk it completes). The client adds no line break after
             // the line holding the command, so the next line is glued to it.
+            // A `/* */` comment closed before it on its line, with nothing but white space and
+            // delimiters after, leaves the client about to put a space before the next character it
+            // keeps: the kept line no longer starts with the command word, so the line break stays.
+            let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let comment_before = comment_closes_before(&self.text[line_start..start], &self.delimiter);
             let glued = match text.split_once('\n') {
-                Some((first, _)) if !starts_like_delimiter(first.as_bytes()) => {
+                Some((first, _)) if comment_before || !starts_like_delimiter(first.as_bytes()) => {
                     let why = "a comment on the line of a DELIMITER that follows a statement makes the mysql \
                                client take the line break into the delimiter: put DELIMITER on a line of its own";
                     return Err((start, SplitErrorKind::BadDelimiter(why.into())));
@@ -513,9 +558,26 @@ impl<'a> Splitter<'a> {
                 // comment may start earlier on that line (`x -- --`).
                 piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
-            if let Some(rest) = use_argument(piece) {
-                // `/*!*/USE db` is no command for the client, but the server's USE all the same.
+            // `/*!*/USE db` is no command for the client, but the server's USE all the same (when
+            // what follows is a name for the server: `USE --x` is SQL it refuses).
+            let server_name = |rest: &str| {
+                rest.bytes().next().is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'`') || c >= 0x80
+                })
+            };
+            if let Some(rest) = use_argument(piece).filter(|rest| server_name(rest)) {
                 if let Some(kind) = use_database(rest, s)? {
+                    self.push_command(s, piece.len(), kind);
+                    s = piece_end + 1;
+                    continue;
+                }
+            } else if piece.len() > 3 && piece.as_bytes()[..3].eq_ignore_ascii_case(b"use") {
+                // `use\` + line break is no command for the client either (the word is `use\`), but
+                // it drops the backslash and the server reads `use\n db`: a USE.
+                let sent = client_text(piece);
+                if let Some(kind) =
+                    use_argument(&sent).map(|rest| use_database(rest, s)).transpose()?.flatten()
+                {
                     self.push_command(s, piece.len(), kind);
                     s = piece_end + 1;
                     continue;
@@ -523,7 +585,9 @@ impl<'a> Splitter<'a> {
             }
             // A piece that starts with a control character may be nothing but control characters
             // and comments, which the client does not send.
-            let sent = !piece.is_empty() && (piece.as_bytes()[0] >= b' ' || !client_text(piece).is_empty());
+            // So may one that starts with a backslash the client drops at a line end.
+            let plain = piece.as_bytes().first().is_some_and(|&c| c > b' ' && c != b'\\');
+            let sent = !piece.is_empty() && (plain || !client_text(piece).is_empty());
             if sent {
                 let (line, column) = self.position(s);
                 let kind = StatementKind::Sql;
@@ -597,13 +661,14 @@ fn trim_sent(text: &str) -> &str {
 /// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
 /// stored exactly as the client would store them.
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let stripped = strip_comments_as_sent(text);
     // The client reads its input line by line and drops the CR of every CRLF line end, inside
-    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends.
-    if !stripped.contains('\r') {
-        return stripped;
+    // strings and routine bodies too: a CRLF checkout must send what its LF twin sends. Only the
+    // file's own line ends: a CR before a stripped `--` comment stays (`+\r--\n` sends `+\r\n`).
+    if !text.contains('\r') {
+        return strip_comments_as_sent(text);
     }
-    std::borrow::Cow::Owned(stripped.replace("\r\n", "\n"))
+    let lf = text.replace("\r\n", "\n");
+    std::borrow::Cow::Owned(strip_comments_as_sent(&lf).into_owned())
 }
 
 fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
@@ -662,6 +727,13 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                     changed = true;
                     copied = p + 1;
                     p += 1;
+                } else if rest[0] == b'-' {
+                    // `\-` is the client's sandbox command (mariadb-dump writes it): it runs it and
+                    // sends the text around it.
+                    flush(&mut out, copied, p, &mut need_space);
+                    changed = true;
+                    copied = p + 2;
+                    p += 2;
                 } else {
                     // An escape outside quotes (`\N`, an unknown command): both characters are text.
                     p += 1 + text[p + 1..].chars().next().map_or(0, char::len_utf8);
@@ -669,7 +741,7 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
             }
             // A statement's text never ends with a `--` comment (the splitter leaves it out), so
             // one there was followed by the delimiter: text for the client.
-            b'-' if p + 2 == bytes.len() => p += 2,
+            b'-' if p + 2 == bytes.len() && bytes[p + 1] == b'-' => p += 2,
             _ => match comment_end(bytes, p) {
                 Some(end) => {
                     flush(&mut out, copied, p, &mut need_space);
@@ -700,6 +772,23 @@ fn starts_like_delimiter(line: &[u8]) -> bool {
         && !line.contains(&b'#')
         && lex::find(line, b"--").is_none()
         && lex::find(line, b"/*").is_none()
+}
+
+/// Does `before` (the start of a line) end with a `/* */` comment's close, followed by nothing but
+/// white space and delimiters?
+fn comment_closes_before(before: &str, delimiter: &str) -> bool {
+    let mut t = before;
+    loop {
+        t = trim_space(t);
+        match t.strip_suffix(delimiter) {
+            Some(rest) if !delimiter.is_empty() => t = rest,
+            _ => break,
+        }
+    }
+    let Some(body) = t.strip_suffix("*/") else { return false };
+    // A version comment's `*/` is text the client keeps; a comment's is not.
+    body.rfind("/*")
+        .is_none_or(|open| !body[open + 2..].starts_with('!') && !body[open + 2..].starts_with("M!"))
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -3,6 +3,7 @@
 //! API.
 
 use super::{SplitErrorKind, StatementKind};
+use crate::sql::lex::is_space;
 
 /// Client commands, with whether they take arguments (mysql.cc `commands[]`). A statement whose first
 /// word is one of these is run by the client itself and never reaches the server.
@@ -34,7 +35,8 @@ pub(super) const CLIENT_COMMANDS: &[(&str, bool)] = &[
 ];
 
 /// One-letter client commands other than `\g`, `\G`, `\c`, `\N` (mysql.cc `commands[]`): they act on
-/// the client, so a script that uses them outside quotes cannot run through the Data API.
+/// the client, so a script that uses them outside quotes cannot run through the Data API. (`\-`, the
+/// `sandbox` command mariadb-dump writes at the top of its dumps, only drops out of the text sent.)
 pub(super) const SHORT_COMMANDS: &[u8] = b"?rdeqhntPpR#.s!TuCWw";
 
 /// If `line` is a `DELIMITER x` command, the new delimiter (mysql.cc `com_delimiter` + `get_arg`).
@@ -44,15 +46,17 @@ pub(super) fn delimiter_command(line: &str) -> Option<Result<String, String>> {
     if !trimmed[..word_len].eq_ignore_ascii_case("delimiter") {
         return None;
     }
-    let arg = trimmed[word_len..].trim_start_matches([' ', '\t', '\r']);
+    // The client skips any white space before the argument (`my_isspace`: also a CR, a vertical tab).
+    let arg = trimmed[word_len..].trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
     let parsed = match arg.chars().next() {
         None => Err("DELIMITER must be followed by a delimiter character or string".to_owned()),
         Some(q @ ('\'' | '"' | '`')) => match arg[1..].find(q) {
             Some(close) if close > 0 => Ok(arg[1..1 + close].to_owned()),
             _ => Err(format!("the quoted delimiter {arg} is empty or not closed")),
         },
-        // Unquoted, the client's argument ends at a space only (a tab stays in it).
-        Some(_) => Ok(arg.split([' ', '\r']).next().unwrap_or_default().to_owned()),
+        // Unquoted, the client's argument ends at a space only: a tab or a CR (one not part of the
+        // line's CRLF end, which the client drops with the LF) stays in it.
+        Some(_) => Ok(arg.split(' ').next().unwrap_or_default().to_owned()),
     };
     Some(parsed.and_then(|d| checked_delimiter(&d)))
 }
@@ -63,9 +67,10 @@ pub(super) fn checked_delimiter(d: &str) -> Result<String, String> {
         Err("DELIMITER must be followed by a delimiter character or string".to_owned())
     } else if d.contains('\\') {
         Err("DELIMITER cannot contain a backslash".to_owned())
-    } else if d.contains('\t') {
+    } else if d.contains(|c: char| c.is_ascii_control()) {
         Err(format!(
-            "the delimiter {d:?} holds a tab, which the mysql client keeps in it: use a space or nothing"
+            "the delimiter {d:?} holds a tab or another control character, which the mysql client keeps \
+             in it: end the delimiter with a space or the line end"
         ))
     } else if !d.is_ascii() && !d.as_bytes()[0].is_ascii() {
         // The client copies a multibyte character whole before it looks for the delimiter, so a

@@ -60,7 +60,6 @@ fn delimiter_changes_like_the_mysql_client() {
         ("SELECT 1\nDELIMITER $$\n;", &["SELECT 1\nDELIMITER $$"]),
         // A chunk that is a DELIMITER command runs when the delimiter ends it, glued to the next
         // line as the client glues it.
-        ("/* x */ DELIMITER $$\n;SELECT 1$$", &["SELECT 1"]),
         ("SELECT 1; delimiter $$\n SELECT 2;SELECT 3$$", &["SELECT 1", "SELECT 3"]),
         ("SELECT 1; delimiter //\nSELECT 2;SELECT 3//", &["SELECT 1", "SELECT 3//"]),
     ];
@@ -285,6 +284,7 @@ fn the_client_strips_trailing_control_characters_and_a_backslash_ending_a_line()
     let sent: Vec<_> =
         split("SELECT 1 \\\n+ 1;\nSELECT 2\x1a").map(|s| client_text(s.unwrap().text).into_owned()).collect();
     assert_eq!(sent, ["SELECT 1 \n+ 1", "SELECT 2"]);
+    assert_eq!(client_text("-\\"), "-", "also after a lone dash at the end of the file");
     // Nor after a line that starts like a DELIMITER command, even inside a statement.
     let sent: Vec<_> = split("SELECT 1,\ndelimiter_col\r\nFROM t;\nSELECT 'a\ndelimiter'\n;")
         .map(|s| client_text(s.unwrap().text).into_owned())
@@ -312,4 +312,115 @@ fn use_reads_its_argument_as_the_client_does() {
             StatementKind::Use { database: "x".into() },
         ]
     );
+}
+
+#[test]
+fn the_client_keeps_a_cr_or_tab_in_an_unquoted_delimiter_argument() {
+    // The argument runs to a space only: `Delimiter\t$\r;` would make `$<CR>;` the delimiter.
+    assert!(err("  Delimiter\t$\r;\nSELECT 1$").to_string().contains("control character"));
+    assert!(err("DELIMITER $$\t\nSELECT 1$$").to_string().contains("control character"));
+    // The CR of a CRLF line end is no part of it; white space before the argument is skipped.
+    assert_eq!(texts("DELIMITER\t\x0b$$\r\nSELECT 1$$\r\n"), ["SELECT 1"]);
+}
+
+#[test]
+fn the_client_forgets_an_open_version_comment_at_the_end_of_each_line() {
+    // Inside a comment, a `/*!` keeps the next `*/` from closing it on its own line only.
+    assert_eq!(texts("/*/*!\n*/ SELECT 1;"), ["SELECT 1"]);
+    assert_eq!(texts("/* /*! */ x */ SELECT 1;"), ["SELECT 1"]);
+    // A `/* */` on a later line of a version comment is a plain comment for the client too.
+    assert_eq!(texts("/*!40101 SELECT 1\n/* c */ */;"), ["/*!40101 SELECT 1\n/* c */ */"]);
+    assert_eq!(texts("/*M!100101 SELECT 1 /* c */ */;"), ["/*M!100101 SELECT 1 /* c */ */"]);
+    // On the line of the `/*!`, even past a delimiter, the client reads it otherwise: refused.
+    assert!(err("/*!40101 SELECT 1 /* c */ */;").to_string().contains("version comment"));
+    assert!(err("/*!50003 SET @a=1; SET @b=2 /* c */ */;").to_string().contains("version comment"));
+    assert!(err("/*!50003 SET @a=1; /* c */ */;").to_string().contains("version comment"));
+}
+
+#[test]
+fn the_client_reads_the_star_closing_a_version_comment_alone() {
+    // `*/` ends the version comment at its `*`; the `/` may begin the delimiter.
+    assert_eq!(texts("delimiter //\n/*!*//SELECT 2//"), ["/*!*", "SELECT 2"]);
+}
+
+#[test]
+fn the_client_drops_only_the_cr_of_a_line_end() {
+    let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
+    // A CR left before a stripped `--` comment is no CRLF line end: it is sent.
+    assert_eq!(sent("SELECT 1 +\r--\n2;"), ["SELECT 1 +\r\n2"]);
+    assert_eq!(sent("SELECT 1 +\r\n2;\r\n"), ["SELECT 1 +\n2"]);
+}
+
+#[test]
+fn a_comment_before_a_delimiter_command_on_its_line_makes_the_client_keep_the_line_break() {
+    // The client checks its kept text for the command word, and a `/* */` leaves a space there.
+    assert!(err("/**/Delimiter\t$\n;S$E").to_string().contains("line break"));
+    assert!(err("SELECT 0; /* c */ DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    assert!(err("/* x */ DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    // Also past a delimiter: the client puts the space before the next character it keeps.
+    assert!(err("/* c */; DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    assert!(err("SELECT 0 /* c */; DELIMITER $$\n;SELECT 1$$").to_string().contains("line break"));
+    // A version comment's `*/` is kept text, and so is anything after a comment.
+    assert_eq!(
+        texts("/*!40101 SELECT 0 */; DELIMITER $$\n;SELECT 1$$"),
+        ["/*!40101 SELECT 0 */", "SELECT 1"]
+    );
+    assert_eq!(texts("SELECT /* c */ 0; DELIMITER $$\n;SELECT 1$$"), ["SELECT /* c */ 0", "SELECT 1"]);
+}
+
+#[test]
+fn the_client_runs_its_sandbox_command_itself() {
+    // `\-` (sandbox, at the top of mariadb-dump files) never reaches the server from the client.
+    let sent = |sql: &str| split(sql).map(|s| client_text(s.unwrap().text).into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 1 \\-;"), ["SELECT 1"]);
+    assert_eq!(sent("\x0b-\\-  ;"), ["-"]);
+    assert_eq!(
+        sent("/*M!999999\\- enable the sandbox mode */\nSELECT 1;"),
+        ["/*M!999999 enable the sandbox mode */\nSELECT 1"]
+    );
+}
+
+#[test]
+fn the_client_drops_a_backslash_ending_a_line_and_keeps_one_before_a_lone_cr() {
+    // `use\` is no client command, but the server gets `use\n db`: a USE all the same.
+    let statements: Vec<_> = split("use\\\n fz2;\nSELECT 1;").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Use { database: "fz2".into() });
+    assert_eq!(statements[1].text, "SELECT 1");
+    // A backslash before a CR that ends no line is an unknown command: both characters are sent.
+    let sent: Vec<_> =
+        split("\\\ru fz2\nSELECT 1;").map(|s| client_text(s.unwrap().text).into_owned()).collect();
+    assert_eq!(sent, ["\\\ru fz2\nSELECT 1"]);
+}
+
+#[test]
+fn a_use_sent_with_backslash_g_is_read_by_the_server() {
+    // The server reads no control character in a name: such a USE is SQL it refuses.
+    let statements: Vec<_> = split("use f\x0bz\\g\nSELECT 1;").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Sql);
+    assert_eq!(statements[0].text, "use f\x0bz");
+    // With a delimiter the client runs it itself.
+    assert_eq!(
+        split("use f\x0bz;").next().unwrap().unwrap().kind,
+        StatementKind::Use { database: "f\x0bz".into() }
+    );
+}
+
+#[test]
+fn a_backslash_the_client_drops_leaves_no_statement() {
+    // The server runs `DO 1` and fails the empty statements after it; the backslash is no statement.
+    assert_eq!(texts("DELIMITER ;;\nDO 1\n;\\\n;\n"), ["DO 1"]);
+    let statements: Vec<_> = split("DELIMITER ;;\nDO 1;\\\n;;").map(|s| s.unwrap().text).collect();
+    assert_eq!(statements, ["DO 1"]);
+}
+
+#[test]
+fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
+    let sql = "DELIMITER $$\n/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */$$";
+    assert_eq!(texts(sql), ["/*M!100101 SELECT 1\n+ --\x01 ; \n 2 */"]);
+}
+
+#[test]
+fn a_use_the_client_sends_is_a_use_only_where_the_server_reads_a_name() {
+    let kinds: Vec<_> = split("/*! */ USE \n--note;\n/**/USE`fz2`;").map(|s| s.unwrap().kind).collect();
+    assert_eq!(kinds, [StatementKind::Sql, StatementKind::Use { database: "fz2".into() }]);
 }
