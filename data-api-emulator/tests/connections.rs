@@ -78,14 +78,7 @@ async fn a_transaction_keeps_its_connection_while_other_databases_share_the_rest
         id(env.exec("SELECT CONNECTION_ID()").transaction_id(&tx).send().await.expect("runs").records);
     assert_eq!(again, pinned, "the transaction moved to another connection");
     assert_eq!(env.db.sql("SELECT COUNT(*) FROM app.t").expect("reads"), "0", "not committed yet");
-    env.client
-        .commit_transaction()
-        .resource_arn(&env.emu.cluster_arn)
-        .secret_arn(&env.emu.secret_arn)
-        .transaction_id(&tx)
-        .send()
-        .await
-        .expect("commits");
+    env.commit(&tx).await;
     assert_eq!(env.db.sql("SELECT COUNT(*) FROM app.t").expect("reads"), "1");
     for (i, d) in names.iter().enumerate() {
         assert_eq!(env.db.sql(&format!("SELECT v FROM {d}.t")).expect("reads"), i.to_string());
@@ -107,14 +100,7 @@ async fn a_call_waits_for_a_connection_while_every_one_is_pinned() {
     // so it sees the committed row.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "answered while the only connection was pinned");
-    env.client
-        .commit_transaction()
-        .resource_arn(&env.emu.cluster_arn)
-        .secret_arn(&env.emu.secret_arn)
-        .transaction_id(&tx)
-        .send()
-        .await
-        .expect("commits");
+    env.commit(&tx).await;
     let out = waiting.await.expect("task").expect("answered once the connection was free");
     let count = out.records.as_deref().and_then(|r| r[0][0].as_long_value().ok().copied());
     assert_eq!(count, Some(1));

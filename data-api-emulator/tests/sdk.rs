@@ -244,15 +244,7 @@ async fn commit_and_rollback_are_seen_from_a_second_connection() {
     // Inside the transaction, its own row is visible.
     let out = env.exec("SELECT COUNT(*) FROM t").transaction_id(&tx).send().await.expect("selects");
     assert_eq!(out.records()[0][0], Field::LongValue(1));
-    let status = env
-        .client
-        .commit_transaction()
-        .resource_arn(&env.emu.cluster_arn)
-        .secret_arn(&env.emu.secret_arn)
-        .transaction_id(&tx)
-        .send()
-        .await
-        .expect("commits");
+    let status = env.commit(&tx).await;
     assert_eq!(status.transaction_status(), Some("Transaction Committed"));
     assert_eq!(count(&mut direct, "SELECT COUNT(*) FROM t").await, 1);
 

@@ -55,6 +55,21 @@ impl Env {
         begun.transaction_id.expect("has an id")
     }
 
+    /// `CommitTransaction`; panics unless it commits.
+    pub async fn commit(
+        &self,
+        tx: &str,
+    ) -> aws_sdk_rdsdata::operation::commit_transaction::CommitTransactionOutput {
+        self.client
+            .commit_transaction()
+            .resource_arn(&self.emu.cluster_arn)
+            .secret_arn(&self.emu.secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await
+            .expect("commits")
+    }
+
     /// `RollbackTransaction`.
     pub async fn rollback(&self, tx: &str) {
         self.client
