@@ -1,4 +1,4 @@
--- A DDL statement after session state (issue 10, reproduction 1).
+-- A DDL statement after session state: it must be recorded in flight and sent once.
 SET @origin = 'v3';
 ALTER TABLE accounts ADD INDEX idx_name (name);
 INSERT INTO audit (tag, note) VALUES ('v3', @origin);
