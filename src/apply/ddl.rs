@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use crate::apply::error::{Failure, StepError};
-use crate::apply::executor::{ExecError, Executor, ParamValue, Request};
+use crate::apply::executor::{ExecError, Executor, Outcome, ParamValue, Request, Value};
 use crate::apply::progress::{exec_failure, fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::{Prepared, Segment};
@@ -198,12 +198,12 @@ pub(crate) async fn inflight_ran<E: Executor>(
     }
     let now =
         db.idempotent(db.server.fingerprint(&p.scope(db.name))).await.map_err(StepError::Fingerprint)?;
-    let now = now.rows.first().and_then(|r| r.first()).and_then(|v| v.as_str()).unwrap_or_default();
+    let now = now.first_value().and_then(Value::as_str).unwrap_or_default();
     Ok(now != recorded)
 }
 
-fn first_long(outcome: &crate::apply::executor::Outcome) -> i64 {
-    outcome.rows.first().and_then(|r| r.first()).and_then(|v| v.as_i64()).unwrap_or(0)
+fn first_long(outcome: &Outcome) -> i64 {
+    outcome.first_value().and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// Waits until connection `id` no longer runs a statement (or the run's deadline comes).

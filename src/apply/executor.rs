@@ -125,6 +125,13 @@ pub struct Outcome {
     pub updated: i64,
 }
 
+impl Outcome {
+    /// The first column of the first row, if the statement returned one.
+    pub fn first_value(&self) -> Option<&Value> {
+        self.rows.first().and_then(|r| r.first())
+    }
+}
+
 /// Why a call failed, by what the caller may do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -38,7 +38,7 @@ pub(crate) async fn enter<E: Executor>(db: &Db<'_, E>, tx: &str, at: usize) -> R
     let in_tx = |request: Request| request.transaction(Some(tx));
     let begin = |e| exec_failure(at, e, StepError::Begin);
     let outcome = db.exec.execute(in_tx(db.tables.connection_id())).await.map_err(begin)?;
-    let Some(connection) = first(&outcome.rows).and_then(Value::as_i64) else {
+    let Some(connection) = outcome.first_value().and_then(Value::as_i64) else {
         return Err(Failure {
             index: at,
             error: StepError::Begin(unexpected("CONNECTION_ID()")),
@@ -61,7 +61,7 @@ pub(crate) async fn enter<E: Executor>(db: &Db<'_, E>, tx: &str, at: usize) -> R
         }
     }
     let claimed = db.exec.execute(in_tx(db.tables.claim(&registration))).await.map_err(begin)?;
-    if first(&claimed.rows).and_then(Value::as_i64) != Some(1) {
+    if claimed.first_value().and_then(Value::as_i64) != Some(1) {
         return Err(lease_lost(db, at));
     }
     Ok(registration)
@@ -76,7 +76,7 @@ pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
     let what = || format!("database {}: clearing the transaction fence of the migration lock", db.name);
     loop {
         match db.idempotent(db.tables.probe_fence()).await {
-            Ok(outcome) => match first(&outcome.rows).and_then(Value::as_str) {
+            Ok(outcome) => match outcome.first_value().and_then(Value::as_str) {
                 // No transaction ever registered, or this run's own row.
                 None => return Ok(()),
                 Some(current) if current == taken => return Ok(()),
@@ -94,7 +94,7 @@ pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
             let holder = db.idempotent(db.tables.read_fence()).await.map_err(call_error(what()))?;
             return Err(RunError::Locked {
                 database: db.name.to_owned(),
-                owner: first(&holder.rows).and_then(Value::as_str).unwrap_or("?").to_owned(),
+                owner: holder.first_value().and_then(Value::as_str).unwrap_or("?").to_owned(),
                 seconds: 0,
                 waited: start.elapsed(),
             });
@@ -106,7 +106,7 @@ pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
 /// Kills the connection the fence row names: the one whose open transaction holds it.
 async fn kill_holder<E: Executor>(db: &Db<'_, E>) -> Result<(), ExecError> {
     let registered = db.idempotent(db.tables.read_fence()).await?;
-    let Some(text) = first(&registered.rows).and_then(Value::as_str) else { return Ok(()) };
+    let Some(text) = registered.first_value().and_then(Value::as_str) else { return Ok(()) };
     let Some(connection) = registered_connection(text) else { return Ok(()) };
     tracing::warn!(
         database = db.name,
@@ -126,10 +126,6 @@ async fn kill_holder<E: Executor>(db: &Db<'_, E>) -> Result<(), ExecError> {
 /// A lock wait, or the immediate refusal of `NOWAIT` (MariaDB answers it with 1205, MySQL with 3572).
 fn is_locked(e: &ExecError) -> bool {
     e.is_lock_wait() || matches!(e, ExecError::Database { code: Some(3572), .. })
-}
-
-fn first(rows: &[Vec<Value>]) -> Option<&Value> {
-    rows.first().and_then(|r| r.first())
 }
 
 fn lease_lost<E>(db: &Db<'_, E>, at: usize) -> Failure {
