@@ -36,6 +36,9 @@ pub const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "mysql", "performan
 /// Default number of databases migrated at once.
 pub const DEFAULT_PARALLEL: usize = 8;
 
+/// The most databases migrated at once (the CLI's `--parallel`, the Lambda's settings and fields).
+pub const MAX_PARALLEL: usize = 1024;
+
 /// Which databases form the fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {

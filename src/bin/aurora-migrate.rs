@@ -172,7 +172,7 @@ struct Tenants {
     database_pattern: Option<String>,
     /// How many databases of a fleet are migrated at once.
     #[arg(long, env = names::ENV_PARALLEL, default_value_t = fleet::DEFAULT_PARALLEL as u64,
-          value_parser = clap::value_parser!(u64).range(1..=1024))]
+          value_parser = clap::value_parser!(u64).range(1..=fleet::MAX_PARALLEL as u64))]
     parallel: u64,
 }
 

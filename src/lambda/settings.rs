@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::apply::fleet::DEFAULT_PARALLEL;
+use crate::apply::fleet::{DEFAULT_PARALLEL, MAX_PARALLEL};
 use crate::apply::Selection;
 use crate::names;
 
@@ -103,9 +103,6 @@ impl Settings {
         })
     }
 }
-
-/// The most databases migrated at once (as the CLI's `--parallel`).
-pub const MAX_PARALLEL: usize = 1024;
 
 /// A comma-separated list of databases, trimmed, empty items dropped.
 pub fn split_list(text: &str) -> Vec<String> {
