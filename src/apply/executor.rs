@@ -197,7 +197,9 @@ pub mod codes {
 impl ExecError {
     /// A SQL error from the database's message, with the error number read from either form the
     /// Data API documents: `Database error code: 1146. Message: ...` or
-    /// `...; Error code: 1146; SQLState: 42S02` (the JDBC driver's).
+    /// `...; Error code: 1146; SQLState: 42S02` (the JDBC driver's). An `information_schema` read
+    /// that met concurrent DDL ([`codes::SKIPPED_BY_CONCURRENT_DDL`]) changed nothing and succeeds
+    /// a moment later: it is [`ExecError::Transient`], classified here once for every caller.
     pub fn database(message: impl Into<String>) -> ExecError {
         let message = message.into();
         let number = |rest: &str| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok();
@@ -205,6 +207,9 @@ impl ExecError {
             .strip_prefix("Database error code: ")
             .and_then(number)
             .or_else(|| message.rsplit_once("Error code: ").and_then(|(_, rest)| number(rest)));
+        if code == Some(codes::SKIPPED_BY_CONCURRENT_DDL) {
+            return ExecError::Transient { message };
+        }
         ExecError::Database { code, message }
     }
 
@@ -217,12 +222,6 @@ impl ExecError {
     /// A row lock was not granted in time: another transaction holds it.
     pub fn is_lock_wait(&self) -> bool {
         matches!(self, ExecError::Database { code: Some(codes::LOCK_WAIT_TIMEOUT), .. })
-    }
-
-    /// An `information_schema` read failed because concurrent DDL was changing a table it met:
-    /// nothing was changed, and the read may be sent again.
-    pub fn is_concurrent_ddl(&self) -> bool {
-        matches!(self, ExecError::Database { code: Some(codes::SKIPPED_BY_CONCURRENT_DDL), .. })
     }
 
     /// The database said the table or its database does not exist (yet).
@@ -271,5 +270,15 @@ mod tests {
         assert!(wait.is_lock_wait());
         assert!(ExecError::database("Database error code: 1205. Message: Lock wait timeout").is_lock_wait());
         assert!(!ExecError::is_sql_error_message("Invalid cluster arn: x"));
+    }
+
+    #[test]
+    fn a_read_that_met_concurrent_ddl_is_a_transient_failure_in_either_message_form() {
+        for message in [
+            "Database error code: 1684. Message: Table 't'.'x' was skipped since its definition is being modified by concurrent DDL statement",
+            "Table 't'.'x' was skipped since its definition is being modified; Error code: 1684; SQLState: HY000",
+        ] {
+            assert!(matches!(ExecError::database(message), ExecError::Transient { .. }), "{message}");
+        }
     }
 }

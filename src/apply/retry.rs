@@ -58,17 +58,15 @@ impl Backoff {
 }
 
 /// May a whole segment run again after this failure? True when nothing of it can have been
-/// committed: the statement did not run, or its transaction is gone (rolled back), or it met
-/// another database's DDL in `information_schema` (and changed nothing).
+/// committed: the statement did not run (or changed nothing), or its transaction is gone (rolled
+/// back).
 pub(crate) fn segment_may_rerun(e: &ExecError) -> bool {
     matches!(e, ExecError::Transient { .. } | ExecError::Ambiguous { .. } | ExecError::TransactionGone { .. })
-        || e.is_concurrent_ddl()
 }
 
 /// Calls `f` until it succeeds, fails for good, or transient failures outlast `retry_for`.
-/// Ambiguous failures and timeouts are retried only when `idempotent`. A statement that met
-/// concurrent DDL in `information_schema` (MySQL 1684) changed nothing, so it is retried like a
-/// transient failure, for the same bounded time.
+/// Ambiguous failures and timeouts are retried only when `idempotent`. (A statement that met
+/// concurrent DDL in `information_schema`, MySQL 1684, arrives here as a transient failure.)
 pub(crate) async fn retry<T, F, Fut>(retry_for: Duration, idempotent: bool, mut f: F) -> Result<T, ExecError>
 where
     F: FnMut() -> Fut,
@@ -79,7 +77,6 @@ where
         let result = f().await;
         let retryable = match &result {
             Err(ExecError::Transient { .. }) => true,
-            Err(e) if e.is_concurrent_ddl() => true,
             Err(ExecError::Ambiguous { .. } | ExecError::Timeout { .. }) => idempotent,
             _ => false,
         };
