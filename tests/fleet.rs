@@ -305,3 +305,55 @@ fn validate_over_a_fleet_checks_the_scripts_once_and_names_the_error_once() {
     // Nothing was applied by validate.
     assert_eq!(env.sql("SELECT COUNT(*) FROM tenant_a.audit WHERE version = 5"), "0");
 }
+
+/// A fleet whose only trouble is statements still running on the server exits 4, like one
+/// database: a slow DDL whose call times out without a connection id to wait for, in both tenants;
+/// the next run waits for both and records them once.
+#[test]
+fn a_fleet_whose_only_trouble_is_statements_still_running_exits_4_and_the_next_run_records_them() {
+    let env = Env::start(&["tenant_a", "tenant_b"]);
+    std::fs::write(env.scripts.path().join("V9__slow.sql"), "CREATE TABLE slow AS SELECT SLEEP(2) AS x;")
+        .expect("writes");
+    let rule = data_api_emulator::FaultRule {
+        fault: data_api_emulator::FaultKind::TimeoutWithoutConnectionId,
+        count: 2,
+        delay_ms: 300,
+        operations: None,
+    };
+    env.emulator.inject_where(&rule, "CREATE TABLE slow").expect("injects");
+    let out = env.cli("migrate", &["--databases", "tenant_a,tenant_b"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("still running on the server"), "{text}");
+    let out = env.cli("migrate", &["--databases", "tenant_a,tenant_b"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for t in ["tenant_a", "tenant_b"] {
+        let applied = format!(
+            "SELECT COUNT(*) FROM {t}.aurora_migrate_history WHERE success = 1 \
+             AND statements_applied = statements_total"
+        );
+        assert_eq!(env.sql(&applied), (VERSIONS + 1).to_string(), "{t}: history");
+        assert_eq!(env.sql(&format!("SELECT COUNT(*) FROM {t}.slow")), "1", "{t}");
+    }
+}
+
+/// The CLI builds a fleet by the function's and the construct's rules: a list and a pattern
+/// together (here one from the environment), or a pattern ending in a lone backslash, are refused
+/// before anything runs.
+#[test]
+fn the_cli_refuses_a_list_with_a_pattern_and_a_pattern_ending_in_a_lone_backslash() {
+    let env = Env::start(&["tenant_a"]);
+    let both = env
+        .cli("migrate", &["--database-pattern", "tenant_%"])
+        .env(names::ENV_DATABASES, "tenant_a")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not both") || stderr.contains("cannot be used with"), "{stderr}");
+    let lone = env.cli("migrate", &["--database-pattern", "tenant\\"]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&lone.stderr);
+    assert_eq!(lone.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ends with a lone backslash"), "{stderr}");
+    assert_eq!(env.tables("tenant_a"), "0", "nothing ran");
+}

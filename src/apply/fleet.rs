@@ -49,6 +49,57 @@ pub enum Selection {
     Pattern(String),
 }
 
+/// Why a list or a pattern does not make a fleet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectionError {
+    /// Both a list and a pattern.
+    #[error("give either a list of databases or a pattern, not both")]
+    Both,
+    /// A list with no name in it.
+    #[error("the list of databases is empty: name at least one, such as tenant_a")]
+    EmptyList,
+    /// A pattern of nothing but white space.
+    #[error("the database pattern is empty: give a LIKE pattern such as tenant_%")]
+    EmptyPattern,
+    /// A pattern ending in an escape that escapes nothing.
+    #[error("the database pattern {0:?} ends with a lone backslash: escape it as \\\\ or remove it")]
+    LoneBackslash(String),
+}
+
+impl Selection {
+    /// The fleet a list and a pattern ask for (`None` when neither is given), with the same rules
+    /// for every front end (the CLI, the function's environment and commands, the CDK construct):
+    /// not both, a list names at least one database (names trimmed, empty items dropped), a pattern
+    /// is not empty and does not end in a lone `\`.
+    pub fn new(
+        list: Option<Vec<String>>,
+        pattern: Option<String>,
+    ) -> Result<Option<Selection>, SelectionError> {
+        match (list, pattern) {
+            (Some(_), Some(_)) => Err(SelectionError::Both),
+            (Some(list), None) => {
+                let names: Vec<String> =
+                    list.iter().map(|d| d.trim()).filter(|d| !d.is_empty()).map(str::to_owned).collect();
+                if names.is_empty() {
+                    return Err(SelectionError::EmptyList);
+                }
+                Ok(Some(Selection::List(names)))
+            }
+            (None, Some(pattern)) => {
+                if pattern.trim().is_empty() {
+                    return Err(SelectionError::EmptyPattern);
+                }
+                if pattern.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
+                    return Err(SelectionError::LoneBackslash(pattern));
+                }
+                Ok(Some(Selection::Pattern(pattern)))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 impl fmt::Display for Selection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -333,6 +384,14 @@ impl FleetReport {
         self.databases.push(entry);
     }
 
+    /// Not ok only because statements still run on the server (nothing failed): every database
+    /// that is not ok stopped with `still_running`, and the fleet has no problem of its own.
+    pub fn only_still_running(&self) -> bool {
+        !self.ok
+            && self.problems.is_empty()
+            && self.failures().all(|entry| entry.report.as_ref().is_some_and(|r| r.still_running))
+    }
+
     /// The databases that are not ok, in report order.
     pub fn failures(&self) -> impl Iterator<Item = &FleetEntry> {
         self.databases.iter().filter(|d| d.outcome != Outcome::Ok)
@@ -509,6 +568,28 @@ fn split_scripts(scripts: &Scripts) -> (Scripts, Scripts) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[test]
+    fn a_selection_is_a_list_or_a_pattern_never_both_and_never_empty() {
+        let list = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        let pattern = |p: &str| Some(p.to_owned());
+        assert_eq!(Selection::new(None, None), Ok(None));
+        assert_eq!(
+            Selection::new(list(&[" a ", "", "b"]), None),
+            Ok(Some(Selection::List(vec!["a".into(), "b".into()])))
+        );
+        assert_eq!(Selection::new(None, pattern("t\\_%")), Ok(Some(Selection::Pattern("t\\_%".into()))));
+        assert_eq!(Selection::new(None, pattern("t\\\\")), Ok(Some(Selection::Pattern("t\\\\".into()))));
+        assert_eq!(Selection::new(list(&["a"]), pattern("t%")), Err(SelectionError::Both));
+        assert_eq!(Selection::new(list(&[" ", ""]), None), Err(SelectionError::EmptyList));
+        assert_eq!(Selection::new(None, pattern("  ")), Err(SelectionError::EmptyPattern));
+        assert_eq!(Selection::new(None, pattern("t\\")), Err(SelectionError::LoneBackslash("t\\".into())));
+        assert_eq!(
+            Selection::new(None, pattern("t\\")).map_err(|e| e.to_string()),
+            Err(r#"the database pattern "t\\" ends with a lone backslash: escape it as \\ or remove it"#
+                .into())
+        );
+    }
 
     #[test]
     fn like_follows_mysql_wildcards_and_escapes() {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use aurora_migrate::fleet::SelectionError;
 use aurora_migrate::names;
 use aurora_migrate::{check_dir, list_statements, ListReport};
 use aurora_migrate::{discover, hash_dir, Version};
@@ -177,16 +178,13 @@ struct Tenants {
 }
 
 impl Tenants {
-    /// The fleet these options ask for, if any.
-    fn selection(&self) -> Option<Selection> {
-        // An empty environment variable (`AURORA_MIGRATE_DATABASES=`) selects no fleet.
-        let names: Vec<String> =
-            self.databases.iter().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
-        match (&self.database_pattern, names.is_empty()) {
-            (Some(pattern), _) if !pattern.is_empty() => Some(Selection::Pattern(pattern.clone())),
-            (_, false) => Some(Selection::List(names)),
-            _ => None,
-        }
+    /// The fleet these options ask for, if any, by the rules every front end shares
+    /// ([`Selection::new`]). An empty value (`AURORA_MIGRATE_DATABASES=` in the environment) is no
+    /// value, as in the function's environment.
+    fn selection(&self) -> Result<Option<Selection>, SelectionError> {
+        let list = Some(self.databases.clone()).filter(|l| l.iter().any(|d| !d.trim().is_empty()));
+        let pattern = self.database_pattern.clone().filter(|p| !p.is_empty());
+        Selection::new(list, pattern)
     }
 }
 
@@ -336,7 +334,11 @@ async fn online(
         | Command::Validate { tenants, .. } => Some(tenants),
         _ => None,
     };
-    if let Some((tenants, selection)) = tenants.and_then(|t| Some((t, t.selection()?))) {
+    let selection = match tenants {
+        Some(t) => t.selection().map_err(|e| format!("--databases / --database-pattern: {e}"))?,
+        None => None,
+    };
+    if let (Some(tenants), Some(selection)) = (tenants, selection) {
         let parallel = usize::try_from(tenants.parallel)?;
         let fleet = Fleet::new(std::sync::Arc::new(api), config, parallel)?;
         let report = fleet.run(&operation, &selection, &scripts, dir, std::sync::Arc::new(progress)).await?;
@@ -344,6 +346,10 @@ async fn online(
         match cli.format {
             Format::Text => writeln!(out, "{report}")?,
             Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        }
+        if report.only_still_running() {
+            // As for one database: nothing failed, statements still run on the server.
+            return Ok(ExitCode::from(4));
         }
         return Ok(exit(report.ok));
     }

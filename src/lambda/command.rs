@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::apply::fleet::Outcome;
 use crate::apply::plan::PlanOptions;
 use crate::apply::{Operation, RunError};
 use crate::lambda::custom_resource::{log_event, VERSION};
@@ -62,12 +61,7 @@ pub(crate) async fn run(
                 .run(&operation, &choice.selection, &scripts, dir, Arc::new(log_event))
                 .await
                 .map_err(|e| InvokeError::RunFailed(with_causes(&e)))?;
-            let still_running = report
-                .databases
-                .iter()
-                .filter(|entry| entry.outcome != Outcome::Ok)
-                .all(|entry| entry.report.as_ref().is_some_and(|r| r.still_running));
-            (serde_json::to_value(&report), report.ok, still_running)
+            (serde_json::to_value(&report), report.ok, report.only_still_running())
         }
         None => {
             let runner =

@@ -123,16 +123,8 @@ impl FleetChoice {
         pattern: Option<String>,
         parallel: usize,
     ) -> Result<Option<FleetChoice>, String> {
-        let selection = match (list, pattern) {
-            (Some(_), Some(_)) => {
-                return Err("give either a list of databases or a pattern, not both".into());
-            }
-            (Some(list), None) if list.iter().all(|d| d.trim().is_empty()) => {
-                return Err("the list of databases is empty: name at least one, such as tenant_a".into());
-            }
-            (Some(list), None) => Selection::List(list.into_iter().map(|d| d.trim().to_owned()).collect()),
-            (None, Some(pattern)) => Selection::Pattern(check_pattern(&pattern)?),
-            (None, None) => return Ok(None),
+        let Some(selection) = Selection::new(list, pattern).map_err(|e| e.to_string())? else {
+            return Ok(None);
         };
         FleetChoice::new_parallel(FleetChoice { selection, parallel }, parallel).map(Some)
     }
@@ -144,20 +136,6 @@ impl FleetChoice {
         }
         Ok(FleetChoice { parallel, ..choice })
     }
-}
-
-/// A `LIKE` pattern as given, or why it is not one: empty, or ending in a lone escape.
-pub fn check_pattern(pattern: &str) -> Result<String, String> {
-    if pattern.trim().is_empty() {
-        return Err("the database pattern is empty: give a LIKE pattern such as tenant_%".into());
-    }
-    let trailing = pattern.chars().rev().take_while(|c| *c == '\\').count();
-    if trailing % 2 == 1 {
-        return Err(format!(
-            "the database pattern {pattern:?} ends with a lone backslash: escape it as \\\\ or remove it"
-        ));
-    }
-    Ok(pattern.to_owned())
 }
 
 #[cfg(test)]
