@@ -248,6 +248,47 @@ async fn five_hundred_inserts_under_a_short_deadline_converge_over_runs_with_eve
     assert_eq!(env.sql("SELECT CONCAT(COUNT(*), '/', COUNT(DISTINCT id)) FROM app.t"), "500/500");
 }
 
+/// Thirty statements of about 0.3 s each (9 s together, far fewer than a segment's 100) under a
+/// 3-second deadline: a segment stops taking statements once it has used half the time left, so
+/// every run commits some and ends near its deadline, and the runs converge with every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_statements_under_a_short_deadline_commit_some_in_every_run_and_converge_with_every_row_once() {
+    let env = Env::start(Options::default());
+    env.write("V1__t.sql", "CREATE TABLE t (id INT NOT NULL);");
+    let rows: String =
+        (0..30).map(|i| format!("INSERT INTO t SELECT {i} FROM DUAL WHERE SLEEP(0.3) = 0;\n")).collect();
+    env.write("V2__rows.sql", &rows);
+    let applied = || {
+        env.sql(
+            "SELECT COALESCE(MAX(statements_applied), 0) FROM app.aurora_migrate_history WHERE version = '2'",
+        )
+        .parse::<usize>()
+        .expect("a number")
+    };
+    let mut runs = Vec::new();
+    loop {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let report = env.migrate(config().until(deadline)).await;
+        let overrun = Instant::now().saturating_duration_since(deadline);
+        let now = applied();
+        // Each run commits some: never the same count twice.
+        assert!(runs.last().is_none_or(|&before| now > before), "runs {runs:?}, then {now}");
+        runs.push(now);
+        assert!(
+            overrun < Duration::from_millis(1500),
+            "a run ended {overrun:?} after its deadline: {runs:?}"
+        );
+        if report.ok {
+            break;
+        }
+        assert!(report.problems[0].contains("deadline came"), "{:?}", report.problems);
+        assert!(runs.len() < 20, "no convergence: statements applied after each run {runs:?}");
+    }
+    eprintln!("statements applied after each run: {runs:?}");
+    assert!(runs.len() >= 2, "one run applied everything: the deadline did not bound it {runs:?}");
+    assert_eq!(env.sql("SELECT CONCAT(COUNT(*), '/', COUNT(DISTINCT id)) FROM app.t"), "30/30");
+}
+
 /// A run whose deadline comes while its DDL statement still runs on the server (past a 1 s call
 /// timeout) reports "still running", keeps the statement in flight; a run whose own deadline comes
 /// while it waits for that statement says the same; the next run waits for it and records it, and
@@ -269,6 +310,58 @@ async fn a_deadline_during_a_running_ddl_reports_still_running_and_the_next_run_
     assert_eq!(env.sql(history), "2,1");
     // Sent twice, the CREATE would have failed ("already exists") and the run with it.
     assert_eq!(env.sql("SELECT COUNT(*) FROM app.slow"), "2");
+}
+
+/// A run whose deadline comes while a long DML statement (past the call timeout, so applied
+/// through a stored procedure) still runs on the server reports "still running" and keeps it in
+/// flight; the next run waits for that call, finds it committed with its progress, and the
+/// non-idempotent update ran exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_during_a_long_dml_statement_reports_still_running_and_the_next_run_records_it_once() {
+    let env = Env::start(Options::with_timeouts(
+        Duration::from_secs(2),
+        Duration::from_secs(180),
+        Duration::from_secs(600),
+    ));
+    env.write(
+        "V1__c.sql",
+        "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0), (2, 0), (3, 0);",
+    );
+    env.write("V2__backfill.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(2) = 0;");
+    let history = "SELECT CONCAT_WS(',', statements_applied, success, inflight_statement) \
+                   FROM app.aurora_migrate_history WHERE version = '2'";
+    // 2 s in the transaction (timed out, rolled back), then the call: past its 2 s timeout the
+    // procedure still runs when the deadline comes.
+    let report = env.migrate(config().until(Instant::now() + Duration::from_millis(5500))).await;
+    assert!(!report.ok && report.still_running, "{report:?}");
+    assert!(report.problems[0].contains("still running on the server"), "{:?}", report.problems);
+    assert_eq!(env.sql(history), "0,0,0", "the statement is no longer recorded in flight");
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(env.sql(history), "1,1");
+    assert_eq!(env.sql("SELECT GROUP_CONCAT(n ORDER BY id) FROM app.c"), "1,1,1");
+    assert_eq!(env.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'"), "0");
+}
+
+/// A history whose rows together are over the Data API's 1 MiB result limit (600 rows of 4 kB
+/// errors, as failed migrations leave them) is read page by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_over_the_one_mib_result_limit_is_read_in_pages() {
+    let env = Env::start(Options::default());
+    env.write("V1__a.sql", "CREATE TABLE a (id INT);");
+    assert!(env.migrate(config()).await.ok);
+    // The sequence engine's tables exist in any database.
+    env.sql("CREATE DATABASE seq");
+    env.sql(
+        "INSERT INTO app.aurora_migrate_history (version, description, script, checksum, kind, \
+         statements_applied, statements_total, applied_prefix, success, error, installed_by) \
+         SELECT CONCAT('1', LPAD(seq, 4, '0')), 'old', 'V_old.sql', 'sha256:00', 'script', 1, 2, 'sha256:00', 0, \
+         REPEAT('e', 4000), 'someone' FROM seq.seq_1_to_600",
+    );
+    let scripts = discover(env.scripts.path()).expect("scripts");
+    let report = env.runner(config()).status(&scripts).await.expect("status reads the whole history");
+    let entries = &report.databases[0].entries;
+    assert_eq!(entries.len(), 601, "every history row and the script");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::apply::error::{call_error, RunError};
 use crate::apply::executor::{ExecError, Executor, Outcome, Request};
-use crate::apply::history::{parse_history, quote_identifier, Tables};
+use crate::apply::history::{parse_history, quote_identifier, Tables, HISTORY_PAGE};
 use crate::apply::plan::Applied;
 use crate::apply::retry::retry;
 use crate::apply::RunConfig;
@@ -31,13 +31,22 @@ impl<E: Executor> Db<'_, E> {
         retry(self.config.retry_for, true, || self.exec.execute(request.clone())).await
     }
 
-    /// The group's history; empty when the tables do not exist yet.
+    /// The group's history, read page by page; empty when the tables do not exist yet.
     pub async fn read_history(&self) -> Result<Vec<Applied>, RunError> {
         let what = || format!("database {}: reading history", self.name);
-        match self.idempotent(self.tables.select_history()).await {
-            Ok(outcome) => parse_history(&outcome).map_err(call_error(what())),
-            Err(e) if e.is_missing_table() => Ok(Vec::new()),
-            Err(e) => Err(call_error(what())(e)),
+        let mut history: Vec<Applied> = Vec::new();
+        loop {
+            let after = history.last().map_or("", |h| h.version.as_str());
+            let page = match self.idempotent(self.tables.select_history(after)).await {
+                Ok(outcome) => parse_history(&outcome).map_err(call_error(what()))?,
+                Err(e) if e.is_missing_table() => return Ok(Vec::new()),
+                Err(e) => return Err(call_error(what())(e)),
+            };
+            let full = page.len() >= HISTORY_PAGE;
+            history.extend(page);
+            if !full {
+                return Ok(history);
+            }
         }
     }
 

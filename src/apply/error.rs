@@ -208,6 +208,18 @@ pub enum MigrationError {
     },
 }
 
+/// What to do about an access-denied error (a missing privilege) from a long statement's procedure.
+fn privilege_hint(source: &ExecError) -> &'static str {
+    // ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR,
+    // ER_PROCACCESS_DENIED_ERROR.
+    if matches!(source, ExecError::Database { code: Some(1044 | 1142 | 1227 | 1370), .. }) {
+        "; the database user needs the CREATE ROUTINE, ALTER ROUTINE and EXECUTE privileges on the \
+         statement's database"
+    } else {
+        ""
+    }
+}
+
 fn applied_note(applied: usize) -> String {
     if applied > 0 {
         format!(" ({applied} statement(s) before it are applied and recorded)")
@@ -303,6 +315,24 @@ pub enum StepError {
     /// A DDL statement's answer was lost and nothing records what the schema was before it.
     #[error("{0}; and no in-flight record to check it against")]
     LostWithoutRecord(ExecError),
+    /// A DML statement outlived the call timeout and cannot run through a stored procedure.
+    #[error(
+        "the statement outlived the Data API's call timeout inside a transaction, and cannot be \
+         applied through a stored procedure because {0}: make it faster or split it"
+    )]
+    LongStatement(&'static str),
+    /// Creating or calling the stored procedure of a long DML statement failed.
+    #[error(
+        "{what} the stored procedure that applies this statement (it outlived the Data API's call \
+         timeout inside a transaction): {source}{}",
+        privilege_hint(.source)
+    )]
+    Procedure {
+        /// `creating` or `calling`.
+        what: &'static str,
+        /// The cause.
+        source: ExecError,
+    },
     /// A DDL statement's answer was lost and the schema shows it did not run.
     #[error("{0}; it did not take effect")]
     LostNotRun(ExecError),

@@ -8,6 +8,10 @@
 use crate::apply::executor::{ExecError, Outcome, ParamValue, Request, Value};
 use crate::apply::plan::{Applied, AppliedKind};
 
+/// History rows read per call. A row holds at most a few kilobytes (the failed statement is cut to
+/// 2,000 characters), so a page stays well under the Data API's 1 MiB result limit.
+pub const HISTORY_PAGE: usize = 100;
+
 /// Names of the two tables of one database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
@@ -59,6 +63,17 @@ impl Tables {
 
     fn h(&self) -> String {
         self.qualified(&self.history)
+    }
+
+    /// The history table, qualified as in every statement on it (for SQL built elsewhere, such as
+    /// the body of a long statement's stored procedure).
+    pub(crate) fn history_table(&self) -> String {
+        self.h()
+    }
+
+    /// The history table's bare name.
+    pub(crate) fn history_name(&self) -> &str {
+        &self.history
     }
 
     fn l(&self) -> String {
@@ -207,15 +222,18 @@ impl Tables {
         ))
     }
 
-    /// Every history row.
-    pub fn select_history(&self) -> Request {
+    /// The history rows after version `after` (in the column's order; `""` for the first page), at
+    /// most [`HISTORY_PAGE`] of them: the Data API refuses a result over 1 MiB, and a row can hold
+    /// an error text and a failed statement.
+    pub fn select_history(&self, after: &str) -> Request {
         self.request(format!(
             "SELECT `version`, `description`, `script`, `checksum`, `kind`, `statements_applied`, \
              `statements_total`, `applied_prefix`, `success`, `error`, `failed_at`, `installed_by`, \
              CAST(`installed_at` AS CHAR), `execution_ms`, `inflight_statement`, `inflight_fingerprint` \
-             FROM {}",
+             FROM {} WHERE `version` > :after ORDER BY `version` LIMIT {HISTORY_PAGE}",
             self.h()
         ))
+        .param("after", ParamValue::Text(after.to_owned()))
     }
 
     /// Writes a row (insert or update), only while `owner` holds the lease. Rows updated: 0 means the
@@ -254,8 +272,11 @@ impl Tables {
              `inflight_fingerprint` = VALUES(`inflight_fingerprint`)",
             h = self.h(),
             l = self.l(),
-            inflight = match (row.inflight, row.inflight_scope) {
-                (Some(_), Some(scope)) => format!(":inflight, ({})", fingerprint_sql(scope.table.is_some())),
+            inflight = match (row.inflight, row.inflight_scope, row.inflight_call) {
+                (Some(_), _, Some(_)) => ":inflight, :inflight_call".to_owned(),
+                (Some(_), Some(scope), None) => {
+                    format!(":inflight, ({})", fingerprint_sql(scope.table.is_some()))
+                }
                 _ => "NULL, NULL".to_owned(),
             }
         ))
@@ -277,8 +298,11 @@ impl Tables {
         .param("ms", ParamValue::Long(row.execution_ms))
         .param("by", text(row.installed_by))
         .param("owner", text(owner));
-        match (row.inflight, row.inflight_scope) {
-            (Some(index), Some(scope)) => {
+        match (row.inflight, row.inflight_scope, row.inflight_call) {
+            (Some(index), _, Some(call)) => request
+                .param("inflight", ParamValue::Long(index as i64))
+                .param("inflight_call", ParamValue::Text(call.to_owned())),
+            (Some(index), Some(scope), None) => {
                 scoped(request.param("inflight", ParamValue::Long(index as i64)), scope)
             }
             _ => request,
@@ -392,6 +416,9 @@ pub struct Progress<'a> {
     pub inflight: Option<usize>,
     /// What that statement changes (for the fingerprint).
     pub inflight_scope: Option<&'a Scope>,
+    /// Instead of a fingerprint: the token of the stored procedure call that applies a long DML
+    /// statement (see `apply::procedure`), recorded as it is.
+    pub inflight_call: Option<&'a str>,
 }
 
 /// A fingerprint of a database's schema (and of the list of databases): counts and CRC sums over
@@ -534,6 +561,7 @@ mod tests {
             installed_by: "me",
             inflight: None,
             inflight_scope: None,
+            inflight_call: None,
         };
         let request = t.record(&progress, "owner");
         assert!(!request.sql.contains("DROP TABLE x"));

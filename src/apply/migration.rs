@@ -4,20 +4,21 @@
 //! the lease is lost or the run's deadline comes. A failure is recorded in the history with the
 //! statement, its `file:line` and the error, and ends the database's run.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use crate::apply::db::Db;
-use crate::apply::error::{Failure, MigrationError};
+use crate::apply::error::{Failure, MigrationError, StepError};
 use crate::apply::executor::{Executor, Value};
 use crate::apply::lease::Lease;
 use crate::apply::plan::{plan, prefix_hash, Applied, Plan, PlanOptions};
 use crate::apply::progress::{FailureRecord, Recorder};
 use crate::apply::report::{AppliedNow, Event};
 use crate::apply::segment::{
-    prepare, refusal, segment_end, session_statements, PrefixHash, Prepared, Segment,
+    prepare, refusal, segment_end, session_statements, time_budget, PrefixHash, Prepared, Segment,
 };
 use crate::apply::session::Session;
-use crate::apply::{ddl, transaction};
+use crate::apply::{ddl, procedure, transaction};
 use crate::scripts::source::{checksum, Migration, Script, SourceError};
 use crate::sql::classify::Disposition;
 use crate::sql::split::{client_text, Statement};
@@ -90,6 +91,9 @@ struct Position {
     session: Session,
     /// The statement at `at` (a DDL one) is already recorded in flight.
     announced: bool,
+    /// DML statements that outlived the call timeout in a transaction: each runs alone, through a
+    /// stored procedure (see `procedure`).
+    long: BTreeSet<usize>,
 }
 
 /// Applies one migration from statement `from`; returns the number of statements run.
@@ -159,8 +163,13 @@ async fn apply<E: Executor>(
 
 /// The position after the statements already applied: their hash and the session they set.
 fn applied_part(prepared: &[Prepared<'_>], from: usize) -> Position {
-    let mut position =
-        Position { at: from, prefix: PrefixHash::default(), session: Session::default(), announced: false };
+    let mut position = Position {
+        at: from,
+        prefix: PrefixHash::default(),
+        session: Session::default(),
+        announced: false,
+        long: BTreeSet::new(),
+    };
     for p in &prepared[..from.min(prepared.len())] {
         position.prefix.add(p.statement.text);
         if p.disposition == Disposition::Session {
@@ -183,6 +192,9 @@ async fn resolve_inflight<E: Executor>(
         return Ok(());
     }
     let p = &prepared[from];
+    if recorded.starts_with(procedure::CALL_PREFIX) {
+        return resolve_call(rec, p, recorded, position).await;
+    }
     let ran = ddl::inflight_ran(rec, p, recorded)
         .await
         .map_err(|source| MigrationError::InFlight { script: rec.migration.script.clone(), source })?;
@@ -197,6 +209,36 @@ async fn resolve_inflight<E: Executor>(
     Ok(())
 }
 
+/// A long DML statement an earlier run left in flight as a stored procedure call: waits while that
+/// call runs, then goes on after it if it committed (its progress write is in the row already), or
+/// applies it again through a new call.
+async fn resolve_call<E: Executor>(
+    rec: &Recorder<'_, E>,
+    p: &Prepared<'_>,
+    recorded: &str,
+    position: &mut Position,
+) -> Result<(), MigrationError> {
+    let at = position.at;
+    let database = p.database.as_deref().unwrap_or(rec.db.name);
+    let in_flight = |source| MigrationError::InFlight { script: rec.migration.script.clone(), source };
+    let Some(names) = procedure::lock_of(database, recorded) else {
+        return Err(in_flight(StepError::LongStatement("its in-flight record names no procedure")));
+    };
+    let fate = procedure::settle(rec, at, recorded, &names.lock).await.map_err(|f| in_flight(f.error))?;
+    tracing::info!(statement = at + 1, ?fate, "resolved a long statement left in flight by an earlier run");
+    procedure::drop_procedure(rec, database, &names).await;
+    match fate {
+        procedure::Fate::Applied => {
+            position.prefix.add(p.statement.text);
+            position.at = at + 1;
+        }
+        procedure::Fate::NotApplied(_) => {
+            position.long.insert(at);
+        }
+    }
+    Ok(())
+}
+
 /// Runs the segment at `position` and moves past it; on failure records it and says why.
 async fn step<E: Executor>(
     rec: &Recorder<'_, E>,
@@ -205,33 +247,58 @@ async fn step<E: Executor>(
     on_event: &mut OnEvent<'_>,
 ) -> Result<(), MigrationError> {
     let at = position.at;
-    let end = segment_end(prepared, at);
+    let end = segment_end(prepared, at, &position.long);
     let next_prefix = position.prefix.with(&prepared[at..end]);
     let prefix_text = next_prefix.hex();
     // When the next segment is a DDL statement, this segment's progress write also records it as in
     // flight (one call instead of two).
-    let announce = prepared.get(end).filter(|n| n.is_ddl()).map(|n| n.scope(rec.db.name));
+    let announce = prepared
+        .get(end)
+        .filter(|n| n.is_ddl() && !position.long.contains(&end))
+        .map(|n| n.scope(rec.db.name));
+    let started = Instant::now();
     let seg = Segment {
         statements: &prepared[at..end],
         at,
         end,
         prefix: &prefix_text,
-        started: Instant::now(),
+        started,
         announce: announce.as_ref(),
+        before: &position.prefix,
+        cut_at: Some(started + time_budget(started, rec.db.config.deadline)),
     };
     let result = run_segment(rec, &seg, position).await;
-    position.announced = result.is_ok() && announce.is_some();
+    // Where the segment really ended: a run of DML statements may stop early (its time budget).
+    let end = match &result {
+        Ok((_, ran_to)) => *ran_to,
+        Err(_) => end,
+    };
+    let whole = end == seg.end;
+    position.announced = result.is_ok() && announce.is_some() && whole;
     let captured = match result {
-        Ok(captured) => captured,
+        Ok((captured, _)) => captured,
+        // A DML statement too long for a transaction call: rolled back with its segment; the
+        // segment is cut again, that statement alone, applied through a stored procedure.
+        Err(Failure { index, error: StepError::TimeoutInTransaction(e), .. })
+            if procedure::may_take(&prepared[index]) && !position.long.contains(&index) =>
+        {
+            tracing::warn!(
+                statement = index + 1,
+                error = %e,
+                "a statement outlived the call timeout in its transaction; applying it through a stored procedure"
+            );
+            position.long.insert(index);
+            return Ok(());
+        }
         Err(failure) => return Err(failed(rec, prepared, position, &seg, failure, on_event).await),
     };
-    let sent = session_statements(seg.statements);
+    let sent = session_statements(&prepared[at..end]);
     let sent = sent.iter().map(String::as_str);
     match captured {
         Some((targets, values)) => position.session.captured(&targets, &values, sent),
         None => position.session.append_unread(sent),
     }
-    position.prefix = next_prefix;
+    position.prefix = if whole { next_prefix } else { position.prefix.with(&prepared[at..end]) };
     position.at = end;
     Ok(())
 }
@@ -240,19 +307,26 @@ async fn step<E: Executor>(
 type Captured = (Vec<String>, Vec<Value>);
 
 /// Runs one segment: a DDL statement alone (recorded in flight first), anything else in a
-/// transaction with the session restored.
+/// transaction with the session restored. Returns what it read back and where it ended (a run of
+/// DML statements may end before `seg.end`, when its time budget is spent).
 async fn run_segment<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     position: &Position,
-) -> Result<Option<Captured>, Failure> {
+) -> Result<(Option<Captured>, usize), Failure> {
+    let whole = |r: Result<(), Failure>| r.map(|()| (None, seg.end));
     let mut replay = rec.db.config.init_sql.clone();
     replay.extend(position.session.replay());
     if !seg.statements.iter().any(Prepared::is_sent) {
         // Only USE / skipped statements: just count them.
-        return rec.write(seg.end, seg.prefix, None, None, seg.announce).await.map(|()| None);
+        return whole(rec.write(seg.end, seg.prefix, None, None, seg.announce).await);
     }
     let first = &seg.statements[0];
+    if position.long.contains(&seg.at) {
+        let reset = position.session.reset(&[]);
+        let before = position.prefix.hex();
+        return whole(procedure::run(rec, seg, &before, &replay, reset.as_deref()).await);
+    }
     if first.is_ddl() {
         // The DDL commits on its own: record it as in flight first, so that a crash before its
         // progress write can be resolved by the next run instead of running it twice.
@@ -261,10 +335,10 @@ async fn run_segment<E: Executor>(
         }
         // With session state to restore, the SETs and the statement share one pinned connection.
         if replay.is_empty() {
-            return ddl::run(rec, seg).await.map(|()| None);
+            return whole(ddl::run(rec, seg).await);
         }
         let reset = position.session.reset(&[]);
-        return ddl::run_with_session(rec, seg, &replay, reset.as_deref()).await.map(|()| None);
+        return whole(ddl::run_with_session(rec, seg, &replay, reset.as_deref()).await);
     }
     // Read back what the session statements assigned (this segment's, and replayed ones not yet
     // read), so that later segments restore it with one statement.
@@ -272,8 +346,8 @@ async fn run_segment<E: Executor>(
     let capture = position.session.to_capture(sent.iter().map(String::as_str));
     let reset = position.session.reset(&capture);
     let session = transaction::SessionWork { replay: &replay, capture: &capture, reset: reset.as_deref() };
-    let values = transaction::run(rec, seg, &session).await?;
-    Ok(values.map(|v| (capture, v)))
+    let (values, end) = transaction::run(rec, seg, &session).await?;
+    Ok((values.map(|v| (capture, v)), end))
 }
 
 /// Reports and records a failed segment; the error that ends the migration.
@@ -299,7 +373,8 @@ async fn failed<E: Executor>(
     tracing::error!(database, version = %migration.version, statement = failure.index + 1, line = p.line, error = %error, "statement failed");
     let shortened: String = p.text.chars().take(2000).collect();
     let prefix = position.prefix.hex();
-    if prepared[failure.index].is_ddl() && failure.error.ddl_fate_unknown() {
+    let in_flight = prepared[failure.index].is_ddl() || position.long.contains(&failure.index);
+    if in_flight && failure.error.ddl_fate_unknown() {
         // The row still says the statement is in flight: the next run waits for it, looks at the
         // schema and records it, instead of sending it again.
         tracing::warn!(

@@ -36,6 +36,7 @@ pub mod history;
 mod lease;
 mod migration;
 pub mod plan;
+mod procedure;
 mod progress;
 pub mod report;
 mod retry;
@@ -452,6 +453,7 @@ async fn record_baseline<E: Executor>(db: &Db<'_, E>, version: &Version) -> Resu
         installed_by: &db.config.installed_by,
         inflight: None,
         inflight_scope: None,
+        inflight_call: None,
     };
     let outcome = db
         .idempotent(db.tables.record(&record, db.owner))

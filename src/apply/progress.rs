@@ -9,7 +9,7 @@ use crate::apply::db::Db;
 use crate::apply::error::{Failure, StepError};
 use crate::apply::executor::{ExecError, Executor};
 use crate::apply::history::{Progress, Scope};
-use crate::apply::plan::AppliedKind;
+use crate::apply::plan::{Applied, AppliedKind};
 use crate::apply::retry::segment_may_rerun;
 use crate::scripts::source::Migration;
 
@@ -57,6 +57,7 @@ impl<E: Executor> Recorder<'_, E> {
             installed_by: &self.db.config.installed_by,
             inflight: None,
             inflight_scope: None,
+            inflight_call: None,
         }
     }
 
@@ -101,6 +102,27 @@ impl<E: Executor> Recorder<'_, E> {
             Ok(_) => Err(self.lease_lost(at)),
             Err(e) => Err(Failure { index: at, error: StepError::Intent(e), retry: false }),
         }
+    }
+
+    /// Records that DML statement `at` is about to be applied by the stored procedure call `token`
+    /// (see `procedure`): only a procedure whose token the row still holds may record it applied.
+    pub async fn intent_call(&self, at: usize, prefix: &str, token: &str) -> Result<(), Failure> {
+        let record = Progress { inflight: Some(at), inflight_call: Some(token), ..self.row(at, prefix) };
+        match self.db.idempotent(self.db.tables.record(&record, self.db.owner)).await {
+            Ok(o) if o.updated > 0 => Ok(()),
+            Ok(_) => Err(self.lease_lost(at)),
+            Err(e) => Err(Failure { index: at, error: StepError::Intent(e), retry: false }),
+        }
+    }
+
+    /// This migration's history row as it is now.
+    pub async fn current(&self, index: usize) -> Result<Option<Applied>, Failure> {
+        let history = self.db.read_history().await.map_err(|r| Failure {
+            index,
+            error: StepError::History(Box::new(r)),
+            retry: false,
+        })?;
+        Ok(history.into_iter().find(|h| h.version == self.migration.version.as_str()))
     }
 
     /// Records a failed statement; a failure to record is logged (the run's answer says it all).

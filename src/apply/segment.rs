@@ -9,6 +9,8 @@
 //! The prefix hash ([`PrefixHash`]) of the statements applied so far is recorded with each progress
 //! write, so a rerun can tell whether the applied part of a script changed.
 
+use std::collections::BTreeSet;
+
 use sha2::{Digest, Sha256};
 
 use crate::apply::error::MigrationError;
@@ -56,6 +58,11 @@ pub(crate) struct Segment<'s, 'a> {
     pub started: std::time::Instant,
     /// The next statement, a DDL one, to record as in flight with this segment's progress write.
     pub announce: Option<&'s Scope>,
+    /// The hash of the statements before the segment.
+    pub before: &'s PrefixHash,
+    /// A run of DML statements takes no more statements once this instant has passed (see
+    /// [`time_budget`]); it commits what it ran, and the next segment goes on from there.
+    pub cut_at: Option<std::time::Instant>,
 }
 
 impl Segment<'_, '_> {
@@ -89,15 +96,36 @@ pub(crate) fn prepare<'a>(statements: Vec<Statement<'a>>, database: &str) -> Vec
 /// series converges over several runs.
 pub(crate) const MAX_SEGMENT_STATEMENTS: usize = 100;
 
-/// The end (exclusive) of the segment that starts at `at`.
-pub(crate) fn segment_end(prepared: &[Prepared<'_>], at: usize) -> usize {
-    if prepared[at].is_ddl() {
+/// The longest a run of DML statements keeps taking statements without a deadline: a third of the
+/// Data API's 45-second call timeout. It bounds the work a rollback can lose and how long the
+/// segment's row locks are held.
+pub(crate) const MAX_SEGMENT_TIME: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a run of DML statements starting `now` keeps taking statements: [`MAX_SEGMENT_TIME`],
+/// and at most half the time left before the run's deadline, so that each segment commits its
+/// progress well before the deadline (the rest of the time goes to the statement running when the
+/// budget ends, the progress write and the commit). Every segment runs at least one statement.
+pub(crate) fn time_budget(
+    now: std::time::Instant,
+    deadline: Option<std::time::Instant>,
+) -> std::time::Duration {
+    match deadline {
+        Some(deadline) => MAX_SEGMENT_TIME.min(deadline.saturating_duration_since(now) / 2),
+        None => MAX_SEGMENT_TIME,
+    }
+}
+
+/// The end (exclusive) of the segment that starts at `at`. Statements in `alone` (long DML statements
+/// applied through a stored procedure) are segments of their own, like DDL statements.
+pub(crate) fn segment_end(prepared: &[Prepared<'_>], at: usize, alone: &BTreeSet<usize>) -> usize {
+    if prepared[at].is_ddl() || alone.contains(&at) {
         return at + 1;
     }
     let mut end = at + 1;
     while end < prepared.len()
         && end - at < MAX_SEGMENT_STATEMENTS
         && !prepared[end].is_ddl()
+        && !alone.contains(&end)
         && !matches!(prepared[end].disposition, Disposition::Use(_))
     {
         end += 1;
@@ -181,11 +209,15 @@ mod tests {
     }
 
     fn segments(text: &str) -> Vec<(usize, usize)> {
+        segments_with(text, &BTreeSet::new())
+    }
+
+    fn segments_with(text: &str, alone: &BTreeSet<usize>) -> Vec<(usize, usize)> {
         let p = prepared(text);
         let mut out = Vec::new();
         let mut at = 0;
         while at < p.len() {
-            let end = segment_end(&p, at);
+            let end = segment_end(&p, at, alone);
             out.push((at, end));
             at = end;
         }
@@ -210,6 +242,34 @@ mod tests {
             checksum: "sha256:00".into(),
             scheme: crate::scripts::source::Scheme::Flyway,
         }
+    }
+
+    #[test]
+    fn a_segment_takes_statements_for_a_third_of_the_call_timeout_or_half_the_time_left() {
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        for (left, budget) in [
+            (None, s(15)),
+            (Some(s(3600)), s(15)),
+            (Some(s(30)), s(15)),
+            (Some(s(10)), s(5)),
+            (Some(Duration::from_millis(300)), Duration::from_millis(150)),
+            (Some(s(0)), s(0)),
+        ] {
+            assert_eq!(time_budget(now, left.map(|l| now + l)), budget, "{left:?} left");
+        }
+        // A deadline already past leaves no time: the segment runs its first statement only.
+        assert_eq!(time_budget(now + s(5), Some(now)), s(0));
+    }
+
+    #[test]
+    fn a_long_dml_statement_is_a_segment_of_its_own() {
+        let text =
+            "INSERT INTO a VALUES (1);\nUPDATE a SET id = 2;\nINSERT INTO a VALUES (3);\nDELETE FROM a;";
+        assert_eq!(segments(text), [(0, 4)]);
+        assert_eq!(segments_with(text, &BTreeSet::from([1])), [(0, 1), (1, 2), (2, 4)]);
+        assert_eq!(segments_with(text, &BTreeSet::from([0, 3])), [(0, 1), (1, 3), (3, 4)]);
     }
 
     #[test]

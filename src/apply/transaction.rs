@@ -28,12 +28,13 @@ pub(crate) struct SessionWork<'a> {
     pub reset: Option<&'a str>,
 }
 
-/// Runs `seg` in a transaction, again while that is safe; returns the values read for `capture`.
+/// Runs `seg` in a transaction, again while that is safe; returns the values read for `capture` and
+/// where the segment ended (before `seg.end` when its time budget ran out: see `segment`).
 pub(crate) async fn run<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     session: &SessionWork<'_>,
-) -> Result<Option<Vec<Value>>, Failure> {
+) -> Result<(Option<Vec<Value>>, usize), Failure> {
     let mut backoff = Backoff::doubling(rec.db.config.retry_for);
     loop {
         match attempt(rec, seg, session).await {
@@ -52,7 +53,7 @@ async fn attempt<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     session: &SessionWork<'_>,
-) -> Result<Option<Vec<Value>>, Failure> {
+) -> Result<(Option<Vec<Value>>, usize), Failure> {
     let db = rec.db;
     let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
         .await
@@ -62,8 +63,8 @@ async fn attempt<E: Executor>(
         Ok(registration) => body(rec, seg, (&tx, &registration), session).await,
         Err(failure) => Err(failure),
     };
-    let captured = match body {
-        Ok(captured) => captured,
+    let (captured, end, prefix) = match body {
+        Ok(done) => done,
         Err(failure) => {
             if let Err(e) = db.exec.rollback(&tx).await {
                 tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
@@ -71,16 +72,17 @@ async fn attempt<E: Executor>(
             return Err(failure);
         }
     };
-    commit(rec, seg, &tx).await.map(|()| captured)
+    commit(rec, seg, &tx, end, &prefix).await.map(|()| (captured, end))
 }
 
-/// Everything inside the transaction: session, statements, read-back, progress.
+/// Everything inside the transaction: session, statements, read-back, progress. Returns the values
+/// read back, where the segment ended and the prefix hash recorded with it.
 async fn body<E: Executor>(
     rec: &Recorder<'_, E>,
     seg: &Segment<'_, '_>,
     (tx, registration): (&str, &str),
     session: &SessionWork<'_>,
-) -> Result<Option<Vec<Value>>, Failure> {
+) -> Result<(Option<Vec<Value>>, usize, String), Failure> {
     let (exec, database) = (rec.db.exec, seg.database());
     let SessionWork { replay, capture, reset } = *session;
     for sql in replay {
@@ -89,8 +91,14 @@ async fn body<E: Executor>(
             .await
             .map_err(|e| exec_failure(seg.at, e, |source| StepError::Replay { sql: sql.clone(), source }))?;
     }
+    let mut end = seg.end;
     for (offset, p) in seg.statements.iter().enumerate().filter(|(_, p)| p.is_sent()) {
         let index = seg.at + offset;
+        // The time budget is spent: commit what ran (at least one statement).
+        if offset > 0 && seg.cut_at.is_some_and(|cut| std::time::Instant::now() >= cut) {
+            end = index;
+            break;
+        }
         let text = client_text(p.statement.text);
         for call in calls(&text).map_err(|e| fail(index, StepError::TooLong(e)))? {
             let mut request = Request::new(call.sql).database(database).transaction(Some(tx));
@@ -116,16 +124,31 @@ async fn body<E: Executor>(
             exec_failure(seg.at, e, |source| StepError::Replay { sql: sql.to_owned(), source })
         })?;
     }
-    rec.write(seg.end, seg.prefix, Some(seg.started), Some((tx, registration)), seg.announce).await?;
-    Ok(captured)
+    // (Reading back every variable of the whole segment after a cut is harmless: one not assigned
+    // yet reads as it is now, so restoring it changes nothing; the statement that assigns it runs
+    // in the next segment and is read back there.)
+    let (prefix, announce) = if end == seg.end {
+        (seg.prefix.to_owned(), seg.announce)
+    } else {
+        (seg.before.with(&seg.statements[..end - seg.at]).hex(), None)
+    };
+    rec.write(end, &prefix, Some(seg.started), Some((tx, registration)), announce).await?;
+    Ok((captured, end, prefix))
 }
 
-/// Commits; when the answer is lost, finds out whether the commit landed.
-async fn commit<E: Executor>(rec: &Recorder<'_, E>, seg: &Segment<'_, '_>, tx: &str) -> Result<(), Failure> {
+/// Commits (the segment up to `end`, with `prefix`); when the answer is lost, finds out whether the
+/// commit landed.
+async fn commit<E: Executor>(
+    rec: &Recorder<'_, E>,
+    seg: &Segment<'_, '_>,
+    tx: &str,
+    end: usize,
+    prefix: &str,
+) -> Result<(), Failure> {
     match rec.db.exec.commit(tx).await {
         Ok(()) => Ok(()),
         Err(e @ (ExecError::Ambiguous { .. } | ExecError::Transient { .. } | ExecError::Timeout { .. })) => {
-            lost_commit(rec, seg, tx, e).await
+            lost_commit(rec, seg, tx, e, (end, prefix)).await
         }
         Err(e) => {
             let retry = matches!(e, ExecError::TransactionGone { .. });
@@ -142,6 +165,7 @@ async fn lost_commit<E: Executor>(
     seg: &Segment<'_, '_>,
     tx: &str,
     e: ExecError,
+    (end, prefix): (usize, &str),
 ) -> Result<(), Failure> {
     tracing::warn!(error = %e, "the answer to a commit was lost; finding out whether it landed");
     let mut backoff = Backoff::fixed(rec.db.config.retry_for, std::time::Duration::from_millis(250));
@@ -159,7 +183,7 @@ async fn lost_commit<E: Executor>(
             }
         }
     }
-    if rec.landed(seg.at, seg.end, seg.prefix).await? {
+    if rec.landed(seg.at, end, prefix).await? {
         Ok(())
     } else {
         Err(Failure { index: seg.at, error: StepError::Commit(e), retry: true })
