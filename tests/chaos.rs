@@ -780,6 +780,32 @@ fn a_run_killed_while_its_long_dml_statement_runs_leaves_the_next_run_to_wait_fo
     r.backfilled_once(&codes, &last);
 }
 
+/// A database user without the routine privileges: the long statement cannot get its procedure,
+/// and the error says which privileges it needs; nothing of the statement is applied.
+#[test]
+fn a_long_dml_statement_without_routine_privileges_fails_naming_them() {
+    let db = MariaDb::start().expect("throwaway MariaDB starts");
+    create(&db, "app");
+    for host in ["%", "localhost", "127.0.0.1"] {
+        db.sql(&format!("CREATE USER 'limited'@'{host}' IDENTIFIED BY 'pw'")).expect("creates the user");
+        db.sql(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON app.* TO 'limited'@'{host}'"
+        ))
+        .expect("grants");
+    }
+    let options = Options { user: Some(("limited", "pw")), ..two_second_call_timeout() };
+    let emulator = TestEmulator::start(&db, options).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in long_backfill() {
+        std::fs::write(dir.path().join(name), body).expect("writes a script");
+    }
+    let run = finish(spawn_migrate(&emulator, dir.path(), "app"));
+    assert_eq!(run.code(), "1", "{}", run.stderr);
+    assert!(run.stderr.contains("CREATE ROUTINE, ALTER ROUTINE and EXECUTE"), "{}", run.stderr);
+    assert!(run.stderr.contains("V2__backfill.sql:3"), "names the statement: {}", run.stderr);
+    assert_eq!(db.sql("SELECT GROUP_CONCAT(n ORDER BY id) FROM app.c").expect("reads"), "0,0,0");
+}
+
 /// Found by the chaos workload: one migration's `SET sql_mode` must not reach the next migration
 /// (the mariadb client starts every file in a fresh session).
 #[test]

@@ -319,6 +319,9 @@ pub struct Options {
     pub latency: Duration,
     /// The emulator's `--max-connections`; `None` for its default.
     pub max_connections: Option<usize>,
+    /// The database user and password its secret names, instead of the server's `root` (to test
+    /// what a user without some privilege sees; create the user first).
+    pub user: Option<(&'static str, &'static str)>,
 }
 
 impl Options {
@@ -349,7 +352,14 @@ impl TestEmulator {
             secrets: vec![Secret {
                 arn: SECRET_ARN.into(),
                 name: Some("emulator-secret".into()),
-                value: db.secret().clone(),
+                value: match options.user {
+                    Some((user, password)) => SecretValue {
+                        username: Some(user.into()),
+                        password: Some(password.into()),
+                        ..db.secret().clone()
+                    },
+                    None => db.secret().clone(),
+                },
             }],
             timeouts: options.timeouts,
             errors: options.errors,
