@@ -5,10 +5,13 @@
 //! ([`lease`]), read the history, plan ([`plan`], pure), apply segment after segment
 //! ([`migration`], [`segment`], [`transaction`], [`ddl`]), record progress ([`progress`]), release.
 //!
-//! A run of statements that are not DDL (at most [`segment::MAX_SEGMENT_STATEMENTS`]) goes into one
-//! Data API transaction together with its progress write, so it is applied entirely or not at all. Each DDL statement (MySQL commits it
+//! A run of statements that are not DDL (at most [`segment::MAX_SEGMENT_STATEMENTS`], and no longer
+//! than its time budget, [`segment::time_budget`]) goes into one Data API transaction together with
+//! its progress write, so it is applied entirely or not at all. Each DDL statement (MySQL commits it
 //! implicitly) runs alone, outside a transaction, with `continueAfterTimeout`; its progress write
-//! follows. After a call timeout the runner waits for the statement to finish on the server.
+//! follows. After a call timeout the runner waits for the statement to finish on the server. A DML
+//! statement that outlives the call timeout inside its transaction runs alone, through a temporary
+//! stored procedure that commits it with its progress write on the server ([`procedure`]).
 //!
 //! Session state (`SET foreign_key_checks = 0`, `SET NAMES`, user variables) lives on a connection,
 //! and Data API calls outside a transaction may each land on another one. So the session is carried

@@ -1,9 +1,11 @@
 //! Cutting a migration into segments, without I/O.
 //!
 //! A segment is one DDL statement (MySQL commits it implicitly, so it runs alone, outside a
-//! transaction), or a run of other statements in one database, at most
-//! [`MAX_SEGMENT_STATEMENTS`] (they run in one Data API transaction with their progress write). `USE db` starts a new segment: the following calls go to
-//! `db`. Before anything runs, a migration is refused when a remaining statement cannot run here or
+//! transaction), one DML statement too long for a transaction call (run through a stored
+//! procedure), or a run of other statements in one database, at most [`MAX_SEGMENT_STATEMENTS`]
+//! (they run in one Data API transaction with their progress write; the run stops taking
+//! statements once its [`time_budget`] is spent). `USE db` starts a new segment: the following
+//! calls go to `db`. Before anything runs, a migration is refused when a remaining statement cannot run here or
 //! drops the database that holds the history.
 //!
 //! The prefix hash ([`PrefixHash`]) of the statements applied so far is recorded with each progress

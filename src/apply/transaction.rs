@@ -66,9 +66,7 @@ async fn attempt<E: Executor>(
     let (captured, end, prefix) = match body {
         Ok(done) => done,
         Err(failure) => {
-            if let Err(e) = db.exec.rollback(&tx).await {
-                tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
-            }
+            roll_back(rec, &tx).await;
             return Err(failure);
         }
     };
@@ -135,6 +133,31 @@ async fn body<E: Executor>(
     rec.write(end, &prefix, Some(seg.started), Some((tx, registration)), announce).await?;
     Ok((captured, end, prefix))
 }
+
+/// Rolls the transaction back; sent again for a few seconds while the Data API refuses it (a
+/// statement that timed out is still being stopped: "Transaction is still running a query"), since
+/// an open transaction keeps its row locks and the fence row, and the next segment (a long statement
+/// through its procedure, say) would wait on them. If it still fails, the transaction expires by
+/// itself, and the next transaction of this run ends it through the fence.
+async fn roll_back<E: Executor>(rec: &Recorder<'_, E>, tx: &str) {
+    let mut backoff = Backoff::fixed(ROLLBACK_FOR.min(rec.db.config.retry_for), ROLLBACK_EVERY);
+    loop {
+        match rec.db.exec.rollback(tx).await {
+            Ok(()) | Err(ExecError::TransactionGone { .. }) => return,
+            Err(e) => {
+                if !backoff.wait().await {
+                    tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
+                    return;
+                }
+                tracing::debug!(error = %e, "rollback refused; trying again");
+            }
+        }
+    }
+}
+
+/// How long, and how often, a refused rollback is sent again.
+const ROLLBACK_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+const ROLLBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Commits (the segment up to `end`, with `prefix`); when the answer is lost, finds out whether the
 /// commit landed.
