@@ -158,3 +158,19 @@ fn list_statements_prints_every_call_with_file_line_and_the_text_sent() {
     assert!(text.contains(&format!("{}:1:1:", dir.join("V1__a.sql").display())), "{text}");
     assert!(text.ends_with(&format!("{} Data API call(s) in 1 migration(s)\n", statements.len())), "{text}");
 }
+
+/// A statement whose big literal, sent as a bound parameter, would make a request over the Data
+/// API's 4 MiB is an error at check time, naming the file, line and size.
+#[test]
+fn check_refuses_a_statement_whose_request_would_exceed_four_mib() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = format!("CREATE TABLE t (v LONGTEXT);\nINSERT INTO t VALUES ('{}');\n", "x".repeat(4_500_000));
+    std::fs::write(dir.path().join("V1__big.sql"), body).expect("writes");
+    let (code, out, _) = run(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1, "{}", &out[..out.len().min(2000)]);
+    let expected = format!(
+        "{}:2:1: error: statement needs a Data API request of",
+        dir.path().join("V1__big.sql").display()
+    );
+    assert!(out.lines().any(|l| l.starts_with(&expected)), "{}", &out[..out.len().min(2000)]);
+}

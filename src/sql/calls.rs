@@ -13,6 +13,13 @@ use crate::sql::lex::{comment_end, head_words, quoted_end};
 /// Largest `sql` the Data API accepts in one call, in characters.
 pub const MAX_SQL_CHARS: usize = 65_536;
 
+/// Largest request body the Data API accepts, in bytes (AWS: 4 MiB).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Room in a request for what is not the statement: the JSON keys, the cluster and secret ARNs,
+/// the database, a transaction id.
+const REQUEST_OVERHEAD: usize = 4 * 1024;
+
 /// Literals shorter than this stay in the text.
 const MIN_PARAMETER_CHARS: usize = 256;
 
@@ -58,6 +65,17 @@ pub enum TooLong {
         /// 1-based row number.
         row: usize,
     },
+    /// A call's request (its text and the literals sent as parameters) is over the Data API's
+    /// 4 MiB.
+    #[error(
+        "statement needs a Data API request of {bytes} bytes (its big literals sent as parameters); \
+         the Data API accepts at most {MAX_REQUEST_BYTES} bytes per request: make its values smaller \
+         (split a multi-row INSERT, or load big values in parts)"
+    )]
+    Request {
+        /// The request's estimated size.
+        bytes: usize,
+    },
 }
 
 /// How a statement will be sent, for reports.
@@ -76,8 +94,40 @@ pub fn calls(text: &str) -> Result<Vec<Call>, TooLong> {
         if let Some(escaped) = escape_stray_colons(&call.sql, &call.params) {
             call.sql = escaped;
         }
+        let bytes = request_bytes(call);
+        if bytes > MAX_REQUEST_BYTES {
+            return Err(TooLong::Request { bytes });
+        }
     }
     Ok(calls)
+}
+
+/// The size of the JSON request that sends `call`, within a few bytes: its text and parameters as
+/// JSON strings (a blob in base64), plus [`REQUEST_OVERHEAD`].
+fn request_bytes(call: &Call) -> usize {
+    let json = |s: &str| -> usize {
+        s.bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                b if b < 0x20 => 6,
+                _ => 1,
+            })
+            .sum::<usize>()
+            + 2
+    };
+    let params: usize = call
+        .params
+        .iter()
+        .map(|(name, value)| {
+            // {"name":"..","value":{"blobValue":".."}}
+            40 + name.len()
+                + match value {
+                    Param::Blob(b) => b.len().div_ceil(3) * 4 + 2,
+                    Param::Text(t) => json(t),
+                }
+        })
+        .sum();
+    REQUEST_OVERHEAD + json(&call.sql) + params
 }
 
 fn fitted_calls(text: &str) -> Result<Vec<Call>, TooLong> {
@@ -400,6 +450,26 @@ mod tests {
     fn big_insert(rows: usize, width: usize) -> String {
         let row = |i: usize| format!("({i}, 'x{}')", "x".repeat(width));
         format!("INSERT INTO t (id, v) VALUES {}", (0..rows).map(row).collect::<Vec<_>>().join(",\n"))
+    }
+
+    #[test]
+    fn a_call_whose_request_would_exceed_four_mib_is_refused_with_its_size() {
+        // A text literal sent as a parameter: 3 MB fits, 4.5 MB does not.
+        let fits = format!("INSERT INTO t VALUES ('{}')", "x".repeat(3_000_000));
+        assert_eq!(calls(&fits).expect("fits").len(), 1);
+        let over = format!("INSERT INTO t VALUES ('{}')", "x".repeat(4_500_000));
+        match calls(&over) {
+            Err(TooLong::Request { bytes }) => assert!(bytes > MAX_REQUEST_BYTES, "{bytes}"),
+            other => panic!("not refused: {:?}", other.map(|c| c.len())),
+        }
+        // A blob grows by a third in base64: 3.3 MB of bytes (6.6 M hex digits) is over.
+        let blob = format!("INSERT INTO t VALUES (0x{})", "ab".repeat(3_300_000));
+        assert!(matches!(calls(&blob), Err(TooLong::Request { .. })));
+        let small_blob = format!("INSERT INTO t VALUES (0x{})", "ab".repeat(2_900_000));
+        assert!(calls(&small_blob).is_ok());
+        // Quotes and backslashes count twice in JSON.
+        let call = Call { sql: "\"\\".into(), params: vec![] };
+        assert_eq!(request_bytes(&call), REQUEST_OVERHEAD + 6);
     }
 
     #[test]
