@@ -290,6 +290,24 @@ fn statements_that_outlast_three_invocations_complete_with_exactly_one_answer() 
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(d.lambda.puts().len(), 1, "a redelivered event got a second answer");
     assert_eq!(d.steps("plan").len(), 1, "a redelivered event started a second run");
+    // The same RequestId with another input: Step Functions refuses the name; nothing starts either.
+    let mut changed = event.clone();
+    changed["ResourceProperties"]["Extra"] = json!("x");
+    let refused = d.lambda.invoke(&changed);
+    assert!(matches!(&refused, Outcome::Response(v) if v["already_started"].is_string()), "{refused:?}");
+    assert_eq!((d.lambda.puts().len(), d.steps("plan").len()), (1, 1));
+
+    // Delete is answered at once by the function itself, without the state machine.
+    let mut delete = d.lambda.request("Delete", &d.lambda.hash(), None);
+    delete["ResourceProperties"] = event["ResourceProperties"].clone();
+    let answer = d.lambda.event(&delete);
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(d.steps("plan").len(), 1, "a Delete started the state machine");
+    assert_eq!(
+        d.lambda.sql("SELECT COUNT(*) FROM app.aurora_migrate_history"),
+        "8",
+        "Delete changed nothing"
+    );
 }
 
 #[test]
