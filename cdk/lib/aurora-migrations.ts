@@ -331,9 +331,14 @@ export class AuroraMigrations extends Construct {
       this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
         comment: 'aurora-migrate: deploys longer than one invocation',
         definitionBody: sfn.DefinitionBody.fromString(cdk.Stack.of(this).toJsonString(definition)),
+        tracingEnabled: props.tracing === lambda.Tracing.ACTIVE,
       });
-      // The state machine may invoke this function only; the function may start this state machine only.
-      this.function.grantInvoke(this.stateMachine);
+      // The state machine may invoke this function only (its unqualified ARN, which the definition
+      // names: not grantInvoke, whose `:*` would also cover every version and alias); the function may
+      // start this state machine only.
+      this.stateMachine.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }),
+      );
       const start = new iam.Policy(this, 'StartStateMachine', {
         roles: [role],
         statements: [new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] })],
@@ -368,6 +373,7 @@ export class AuroraMigrations extends Construct {
     new CfnOutput(this, 'FunctionArn', { description: 'ARN of the aurora-migrate function', value: this.function.functionArn });
 
     acknowledgeServerlessFindings(this.function, asyncConfig, props.tracing);
+    if (this.stateMachine !== undefined) acknowledgeStateMachineFindings(this.stateMachine, props.tracing);
   }
 }
 
@@ -545,6 +551,32 @@ function acknowledgeServerlessFindings(
       'Off by default: active tracing needs xray:PutTraceSegments on Resource "*"; the function logs every ' +
         'migration and failed statement with durations as JSON. Enable it with the tracing prop.',
     );
+  }
+}
+
+/** cdk-nag findings on the long-deploy state machine that are decisions (see acknowledgeServerlessFindings). */
+function acknowledgeStateMachineFindings(machine: sfn.StateMachine, tracing: lambda.Tracing | undefined): void {
+  acknowledge(
+    machine,
+    'AwsSolutions-SF1',
+    'Each execution is one deploy: Step Functions keeps its event history, and the function logs every plan, ' +
+      'work and answer step as JSON in its own log group; a second log group would hold the same.',
+  );
+  const policy = machine.role.node.tryFindChild('DefaultPolicy');
+  if (tracing === lambda.Tracing.ACTIVE && policy) {
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray has no resource-level permissions: the state machine\'s tracing (on with the tracing prop) needs ' +
+        'xray:PutTraceSegments and related actions on Resource "*".',
+    );
+  }
+  if (tracing !== lambda.Tracing.ACTIVE) {
+    const reason =
+      'Follows the tracing prop, off by default like the function\'s (active tracing needs xray:Put* on Resource "*"); ' +
+      'tracing: Tracing.ACTIVE turns it on for both.';
+    acknowledge(machine, 'AwsSolutions-SF2', reason);
+    acknowledge(machine, 'Serverless-StepFunctionStateMachineXray', reason);
   }
 }
 

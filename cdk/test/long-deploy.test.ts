@@ -77,8 +77,7 @@ test('a maxDuration beyond one invocation adds a state machine that only this fu
   assert.deepEqual(start, [{ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: machine.id } }]);
   const invoke = statements.filter((st) => JSON.stringify(st.Action).includes('lambda:InvokeFunction'));
   assert.equal(invoke.length, 1);
-  const fnArn = { 'Fn::GetAtt': [fn.id, 'Arn'] };
-  assert.deepEqual(invoke[0].Resource, [fnArn, { 'Fn::Join': ['', [fnArn, ':*']] }]);
+  assert.deepEqual(invoke[0].Resource, { 'Fn::GetAtt': [fn.id, 'Arn'] }, 'the function itself, no version or alias wildcard');
   const machineRole = machine.resource.Properties.RoleArn['Fn::GetAtt'][0];
   const invokePolicy = policies.find((p) => JSON.stringify(p).includes('lambda:InvokeFunction'));
   assert.deepEqual(invokePolicy.Properties.Roles, [{ Ref: machineRole }]);
