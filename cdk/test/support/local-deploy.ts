@@ -37,6 +37,9 @@ if (typeof (Promise as any).withResolvers !== 'function') {
   };
 }
 
+/** What a Task handler takes and gives: JSON. */
+type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:aurora-migrate';
 
 interface Props {
@@ -81,16 +84,16 @@ const executions = new Map<string, string>(); // name -> input
 const say = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 /** Invokes the function through the test's runtime API, as Step Functions' Lambda integration would. */
-async function invoke(input: unknown): Promise<unknown> {
+async function invoke(input: JSONValue): Promise<JSONValue> {
   const response = await fetch(`${invokeUrl}?timeout_ms=${props.timeoutSeconds * 1000}`, {
     method: 'POST',
     body: JSON.stringify(input),
   });
-  const outcome = (await response.json()) as { response?: unknown; error?: { errorType: string; errorMessage: string } };
+  const outcome = (await response.json()) as { response?: JSONValue; error?: { errorType: string; errorMessage: string } };
   if (outcome.error) {
     throw Object.assign(new Error(outcome.error.errorMessage), { name: outcome.error.errorType || 'Lambda.Unknown' });
   }
-  return outcome.response;
+  return outcome.response ?? null;
 }
 
 function run(name: string, input: string): void {
