@@ -241,15 +241,14 @@ fn a_tenant_with_a_failing_script_fails_alone_and_is_named_in_the_one_answer() {
     assert_eq!(answer["Data"]["NotOk"], "1");
 }
 
-/// Eight migrations of one second each (DDL, each its own segment, so a run can stop between them).
-fn slow_migrations(count: usize) -> impl Fn(&Path) {
+/// `count` migrations of one second each (DDL, each its own segment, so a run can stop between them),
+/// the first one taking `first` seconds.
+fn slow_migrations(count: usize, first: u32) -> impl Fn(&Path) {
     move |dir: &Path| {
         for v in 1..=count {
-            std::fs::write(
-                dir.join(format!("V{v}__slow.sql")),
-                format!("CREATE TABLE s{v} AS SELECT SLEEP(1) AS x;\n"),
-            )
-            .expect("write script");
+            let seconds = if v == 1 { first } else { 1 };
+            let body = format!("CREATE TABLE s{v} AS SELECT SLEEP({seconds}) AS x;\n");
+            std::fs::write(dir.join(format!("V{v}__slow.sql")), body).expect("write script");
         }
     }
 }
@@ -260,8 +259,10 @@ fn statements_that_outlast_three_invocations_complete_with_exactly_one_answer() 
         return;
     }
     // Invocations of 3 s that stop 1 s before their deadline: two statements per invocation at most.
+    // The first statement takes 4 s: its invocation is dropped at the hard deadline while it runs on
+    // the server, and the next one waits for it and records it.
     let props = json!({"timeoutSeconds": 3, "maxDurationSeconds": 60, "database": "app"});
-    let d = Deploy::start(props, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")], 1, slow_migrations(8));
+    let d = Deploy::start(props, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")], 1, slow_migrations(8, 4));
     let event = d.create();
     let (ended, answer) = d.deploy(&event, Duration::from_secs(60));
     assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
@@ -271,6 +272,10 @@ fn statements_that_outlast_three_invocations_complete_with_exactly_one_answer() 
     assert_eq!(answer["Data"]["AppliedVersions"], "1,2,3,4,5,6,7,8");
     let work = d.steps("work");
     assert!(work.len() >= 3, "the run went on over {} work invocation(s)", work.len());
+    let dropped = d.lambda.runtime.lock().expect("lock").outcomes.values().any(|(o, _)| {
+        matches!(o, Outcome::Response(v) if v["problem"].as_str().is_some_and(|p| p.contains("outlived the deadline's margin")))
+    });
+    assert!(dropped, "the invocation of the 4 s statement was not dropped at its hard deadline");
     // Every invocation of the run used the same lease owner.
     let owners: std::collections::BTreeSet<&str> =
         work.iter().filter_map(|w| w["run"]["lease_owner"].as_str()).collect();
@@ -317,7 +322,7 @@ fn a_deploy_whose_time_runs_out_answers_failed_once_before_the_execution_times_o
     }
     // 30 s at most: the work may take 17 s, the execution times out at 25 s; the scripts need 30 s.
     let props = json!({"timeoutSeconds": 3, "maxDurationSeconds": 30, "database": "app"});
-    let d = Deploy::start(props, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")], 1, slow_migrations(30));
+    let d = Deploy::start(props, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")], 1, slow_migrations(30, 1));
     let started = Instant::now();
     let (ended, answer) = d.deploy(&d.create(), Duration::from_secs(60));
     assert!(started.elapsed() < Duration::from_secs(25 + 2), "answered after {:?}", started.elapsed());

@@ -81,15 +81,17 @@ impl Handler {
             }
             Payload::CustomResource(request) => self.custom_resource(*request, &payload, deadlines).await,
             Payload::Step(step) => {
-                let me = self.clone();
+                let slot = state_machine::WorkSlot::default();
+                let (me, s) = (self.clone(), slot.clone());
                 let task = tokio::spawn(async move {
                     panic_if_asked();
-                    state_machine::run(&me, step, deadlines.run).await
+                    state_machine::run(&me, step, deadlines.run, &s).await
                 });
                 match finish(task, deadlines.hard).await {
                     Ok(result) => result,
                     Err(Stopped::Panicked(message)) => Err(InvokeError::Panic(message)),
-                    Err(Stopped::TimedOut) => Err(InvokeError::Timeout),
+                    // A work step dropped at the hard deadline reports what it established.
+                    Err(Stopped::TimedOut) => state_machine::dropped(&slot).ok_or(InvokeError::Timeout),
                 }
             }
             Payload::Command(command) => {

@@ -7,7 +7,7 @@
 //! A redelivered event starts nothing new: the same name with the same input is the same execution
 //! to Step Functions, and the same name with another input is refused (`ExecutionAlreadyExists`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -69,7 +69,12 @@ pub(crate) async fn start(
 }
 
 /// Runs one step; its result is the invocation's result.
-pub(crate) async fn run(handler: &Handler, step: Step, deadline: Instant) -> Result<Value, InvokeError> {
+pub(crate) async fn run(
+    handler: &Handler,
+    step: Step,
+    deadline: Instant,
+    slot: &WorkSlot,
+) -> Result<Value, InvokeError> {
     if step.version() != VERSION {
         return Err(InvokeError::InvalidPayload(format!(
             "step payload version {} is not {VERSION}, the one this function speaks: deploy the function and \
@@ -82,7 +87,7 @@ pub(crate) async fn run(handler: &Handler, step: Step, deadline: Instant) -> Res
             serde_json::to_value(plan(handler, &event, budget_seconds, deadline).await)
         }
         Step::Work { target, run, previous, .. } => {
-            serde_json::to_value(work(handler, target, &run, previous, deadline).await)
+            serde_json::to_value(work(handler, target, &run, previous, deadline, slot).await)
         }
         Step::Answer { state, .. } => return answer(handler, &state).await,
     };
@@ -200,6 +205,26 @@ async fn newer_one(
     Ok((!newer_in_history(&status).is_empty()).then_some(Ended::NewerInHistory(status)))
 }
 
+/// What a work step has established so far (its progress with the baseline, and the budget's end):
+/// the invocation's result when the step has to be dropped at the hard deadline (a statement outlived
+/// the margin), so that the loop goes on with what is known instead of failing the item.
+pub(crate) type WorkSlot = Arc<Mutex<Option<(WorkResult, u64)>>>;
+
+/// The result of a work step dropped at the hard deadline, if it got far enough to have one.
+pub(crate) fn dropped(slot: &WorkSlot) -> Option<Value> {
+    let (mut result, budget_end_ms) = slot.lock().ok()?.clone()?;
+    result.outcome = WorkOutcome::Unfinished;
+    result.done = false;
+    result.out_of_budget = now_ms() + 1000 >= budget_end_ms;
+    result.problem = Some(
+        "the invocation ended while a statement still ran (it outlived the deadline's margin); the next \
+         invocation settles it"
+            .into(),
+    );
+    tracing::warn!("the work step did not return before the hard deadline; reporting it unfinished");
+    serde_json::to_value(result).ok()
+}
+
 /// One work step: migrates `target` until the invocation's deadline or the budget's end.
 async fn work(
     handler: &Handler,
@@ -207,6 +232,7 @@ async fn work(
     run: &RunPlan,
     previous: Progress,
     deadline: Instant,
+    slot: &WorkSlot,
 ) -> WorkResult {
     let left = Duration::from_millis(run.budget_end_ms.saturating_sub(now_ms()));
     let deadline = deadline.min(Instant::now() + left);
@@ -244,8 +270,8 @@ async fn work(
             return finish(result);
         }
     };
-    // What was applied before the run, read once at the item's first work step. (A first step that
-    // ends without reporting is invoked again with no baseline: its own work then counts as before.)
+    // What was applied before the run, read once at the item's first work step and kept in the slot
+    // before anything is applied, so that a step dropped at the hard deadline still passes it on.
     let first = result.progress.before.is_none() && result.progress.before_count.is_none();
     if first {
         if let Ok(status) = runner.status(&scripts).await {
@@ -255,6 +281,9 @@ async fn work(
                 Some(_) => result.progress.before_count = Some(applied.len()),
             }
         }
+    }
+    if let Ok(mut slot) = slot.lock() {
+        *slot = Some((result.clone(), run.budget_end_ms));
     }
     match runner.migrate(&scripts, false, &mut log_event).await {
         Ok(report) => {
