@@ -358,3 +358,33 @@ async fn answer(handler: &Handler, state: &AnswerState) -> Result<Value, InvokeE
     handler.answer(&state.event.response_url, &answer).await?;
     Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_work_step_dropped_before_its_baseline_is_a_plain_timeout_and_after_it_an_unfinished_result() {
+        let slot = WorkSlot::default();
+        assert_eq!(dropped(&slot), None, "nothing established: the error (and the retry) of a timeout");
+        let result = WorkResult {
+            target: Target { database: Some("t1".into()) },
+            progress: Progress {
+                invocations: 2,
+                before: Some(vec!["t1\u{0}1".into()]),
+                ..Progress::default()
+            },
+            ..WorkResult::default()
+        };
+        *slot.lock().expect("lock") = Some((result, now_ms() + 60_000));
+        let value = dropped(&slot).expect("a result");
+        let back: WorkResult = serde_json::from_value(value).expect("a work result");
+        assert_eq!((back.outcome, back.done, back.out_of_budget), (WorkOutcome::Unfinished, false, false));
+        assert_eq!(back.progress.before, Some(vec!["t1\u{0}1".to_owned()]), "the baseline is passed on");
+        assert_eq!(back.progress.invocations, 2);
+        *slot.lock().expect("lock") = Some((back, now_ms()));
+        let spent: WorkResult =
+            serde_json::from_value(dropped(&slot).expect("a result")).expect("a work result");
+        assert!(spent.out_of_budget, "a step dropped at the budget's end ends the loop");
+    }
+}
