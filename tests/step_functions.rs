@@ -6,7 +6,7 @@
 //! stand-in for the pre-signed `ResponseURL`, which must get exactly one answer.
 //!
 //! Needs Node and the CDK packages (`dev/setup cdk`); without `cdk/node_modules` each test says it
-//! skipped. `SFN_TENANTS` sets the fleet size of the fleet test (default 8; the figure is 50).
+//! skipped. `SFN_TENANTS` sets the fleet size of the fleet test (default 8, which fits CI time; 50 was run by hand).
 
 mod common;
 #[path = "common/lambda_host.rs"]
