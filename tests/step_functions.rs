@@ -18,6 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+use data_api_emulator::{FaultKind, FaultRule};
 use lambda_host::{Lambda, Outcome};
 use serde_json::{json, Value};
 
@@ -239,6 +240,36 @@ fn a_tenant_with_a_failing_script_fails_alone_and_is_named_in_the_one_answer() {
         "tenant_c stops at V4, recorded as failed"
     );
     assert_eq!(answer["Data"]["NotOk"], "1");
+}
+
+#[test]
+fn a_work_task_that_keeps_failing_fails_its_tenant_alone_through_the_catch_with_one_answer() {
+    if !node_ready("the failing task") {
+        return;
+    }
+    let props = json!({"timeoutSeconds": 3, "maxDurationSeconds": 60, "databases": ["tenant_a", "tenant_b", "tenant_c"], "parallel": 3});
+    let d = Deploy::start(props, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")], 3, ten_migrations);
+    d.lambda.sql("CREATE DATABASE tenant_a; CREATE DATABASE tenant_b; CREATE DATABASE tenant_c");
+    // Every Data API call on tenant_b takes 5 s: each of its work invocations (3 s) is dropped at the
+    // hard deadline before it knows anything, the function reports Timeout, the retries end the same
+    // way, and the Catch records the failure for tenant_b only.
+    let slow = FaultRule { fault: FaultKind::Delay, count: 1000, delay_ms: 5000, operations: None };
+    d.lambda.emulator.inject_where(&slow, "tenant_b").expect("fault rule");
+    let (ended, answer) = d.deploy(&d.create(), Duration::from_secs(90));
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().expect("a reason");
+    assert!(reason.contains("3 database(s): 2 ok, 0 failed, 0 locked, 1 error"), "{reason}");
+    assert!(
+        reason.contains("tenant_b (error): the work step failed after 0 invocation(s): Timeout:"),
+        "{reason}"
+    );
+    let tenant_b_steps = d.steps("work").iter().filter(|w| w["target"]["database"] == "tenant_b").count();
+    assert_eq!(tenant_b_steps, 4, "one invocation and three retries");
+    d.lambda.emulator.clear_faults().expect("clear");
+    for ok in ["tenant_a", "tenant_c"] {
+        assert_eq!(history(&d.lambda, ok), expected_history(10), "{ok}");
+    }
 }
 
 /// `count` migrations of one second each (DDL, each its own segment, so a run can stop between them),
