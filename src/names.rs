@@ -63,3 +63,12 @@ pub const PROPERTY_EXPECTED_VERSION: &str = "ExpectedVersion";
 /// Custom-resource `Data` key: the function's aurora-migrate version (also `"version"` in every
 /// manual command's response).
 pub const DATA_VERSION: &str = "Version";
+
+/// A deploy longer than one invocation: the ARN of the state machine that drives the function (the
+/// CDK construct passes it as the resource property [`PROPERTY_STATE_MACHINE_ARN`]; this variable is
+/// for other deployments). Unset and no property: every event is handled in one invocation.
+pub const ENV_STATE_MACHINE_ARN: &str = "AURORA_MIGRATE_STATE_MACHINE_ARN";
+/// Custom-resource property: the ARN of the state machine that runs this resource's deploys (a
+/// property and not an environment variable, since the state machine names the function: the
+/// function's environment cannot name it back without a cycle in the template).
+pub const PROPERTY_STATE_MACHINE_ARN: &str = "StateMachineArn";

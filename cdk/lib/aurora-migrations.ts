@@ -13,6 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BootstrapArchitecture, bootstrapArchitecture, bundledZip, packageVersion } from './bootstrap';
 import { contentHash, migrationFiles } from './content-hash';
@@ -34,7 +35,9 @@ import {
   PROPERTY_DATABASE,
   PROPERTY_EXPECTED_VERSION,
   PROPERTY_FLEET,
+  PROPERTY_STATE_MACHINE_ARN,
 } from './names';
+import { stateMachineDefinition, stateMachineTiming, StateMachineTiming } from './state-machine';
 
 /**
  * Environment variable naming a folder with a `bootstrap` to use instead of the bundled one (for
@@ -50,6 +53,9 @@ const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
 
 /** The most databases of a fleet migrated at once (the function's own bound). */
 const MAX_PARALLEL = 1024;
+
+/** Databases of a fleet migrated at once when `parallel` is not given (the function's default). */
+const DEFAULT_PARALLEL = 8;
 
 /** MySQL's longest database name. */
 const MAX_DATABASE_NAME = 64;
@@ -129,6 +135,18 @@ export interface AuroraMigrationsProps {
    * @default Duration.minutes(15), the Lambda maximum
    */
   readonly timeout?: Duration;
+
+  /**
+   * The longest a deploy may take (the custom resource's ServiceTimeout), at most one hour
+   * (CloudFormation's limit). Longer than `timeout`, a Step Functions state machine drives the deploy:
+   * the function starts it and returns, the state machine invokes the function again and again (each
+   * database of a fleet in parallel, up to `parallel`) until everything is applied or the time is spent,
+   * and then answers CloudFormation once. The work may take `maxDuration` less one invocation and a
+   * little slack, so it must leave room for at least one whole invocation; lower `timeout` to use more of
+   * it.
+   * @default - one invocation: `timeout` plus one minute, no state machine
+   */
+  readonly maxDuration?: Duration;
 
   /**
    * Code of the migration function: the `aurora-migrate-lambda` binary named `bootstrap`, in a folder
@@ -211,6 +229,8 @@ export class AuroraMigrations extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** The custom resource that runs the migrations on deploy. */
   public readonly resource: CustomResource;
+  /** The state machine that drives deploys longer than one invocation (only with a longer `maxDuration`). */
+  public readonly stateMachine?: sfn.StateMachine;
   /** The content hash of the scripts (`sha256:<hex>`), as passed to the custom resource. */
   public readonly contentHash: string;
   /** The schema version after the deploy's migrations (the custom resource's `CurrentVersion`). */
@@ -224,6 +244,7 @@ export class AuroraMigrations extends Construct {
     super(scope, id);
 
     const timeout = props.timeout ?? MAX_LAMBDA_TIMEOUT;
+    const longDeploy = longDeployTiming(props.maxDuration, timeout);
     this.contentHash = contentHash(props.scriptsDir);
     this.expectedVersion = props.expectedVersion ?? packageVersion();
     const { code, architecture } = functionCode(props.code, props.architecture);
@@ -300,18 +321,47 @@ export class AuroraMigrations extends Construct {
     if (props.database !== undefined) properties[PROPERTY_DATABASE] = props.database;
     if (fleet.property !== undefined) properties[PROPERTY_FLEET] = fleet.property;
 
+    let dependencies: Construct[] = [props.cluster, role, asyncConfig];
+    if (longDeploy !== undefined) {
+      // The state machine names the function, so the function cannot name it back in its environment
+      // (a cycle): the custom resource passes its ARN, and the start permission is a policy of its own
+      // that the custom resource waits for.
+      const parallel = fleet.property === undefined ? 1 : (props.parallel ?? DEFAULT_PARALLEL);
+      const definition = stateMachineDefinition(this.function.functionArn, longDeploy, parallel);
+      this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+        comment: 'aurora-migrate: deploys longer than one invocation',
+        definitionBody: sfn.DefinitionBody.fromString(cdk.Stack.of(this).toJsonString(definition)),
+        tracingEnabled: props.tracing === lambda.Tracing.ACTIVE,
+      });
+      // The state machine may invoke this function only (its unqualified ARN, which the definition
+      // names: not grantInvoke, whose `:*` would also cover every version and alias); the function may
+      // start this state machine only.
+      this.stateMachine.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }),
+      );
+      const start = new iam.Policy(this, 'StartStateMachine', {
+        roles: [role],
+        statements: [new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] })],
+      });
+      properties[PROPERTY_STATE_MACHINE_ARN] = this.stateMachine.stateMachineArn;
+      dependencies = [...dependencies, start, this.stateMachine];
+    }
+
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
       resourceType: 'Custom::AuroraMigrations',
       properties,
-      // Long enough for the function to finish and answer, short enough that a lost answer does not
-      // hang the stack for the default hour.
-      serviceTimeout: Duration.seconds(Math.min(timeout.toSeconds() + 60, MAX_SERVICE_TIMEOUT_SECONDS)),
+      // Long enough for the function (or the state machine) to finish and answer, short enough that a
+      // lost answer does not hang the stack for the default hour.
+      serviceTimeout:
+        props.maxDuration !== undefined && longDeploy !== undefined
+          ? props.maxDuration
+          : Duration.seconds(Math.min(timeout.toSeconds() + 60, MAX_SERVICE_TIMEOUT_SECONDS)),
     });
     // The function's ARN ties the resource to the cluster resource, but not to its instances: without
     // this, CloudFormation may invoke the migrations before the writer instance exists. Likewise the
     // first invoke must not come before the grants and the no-retry setting are in place.
-    this.resource.node.addDependency(props.cluster, role, asyncConfig);
+    this.resource.node.addDependency(...dependencies);
 
     this.currentVersion = this.resource.getAttString(DATA_CURRENT_VERSION);
     this.functionVersion = this.resource.getAttString(DATA_VERSION);
@@ -323,7 +373,42 @@ export class AuroraMigrations extends Construct {
     new CfnOutput(this, 'FunctionArn', { description: 'ARN of the aurora-migrate function', value: this.function.functionArn });
 
     acknowledgeServerlessFindings(this.function, asyncConfig, props.tracing);
+    if (this.stateMachine !== undefined) acknowledgeStateMachineFindings(this.stateMachine, props.tracing);
   }
+}
+
+/**
+ * The state machine's timing for `maxDuration`, checked at synth: at most CloudFormation's hour, longer
+ * than one invocation, and with room for at least one whole invocation of work. `undefined`: one
+ * invocation, no state machine.
+ */
+function longDeployTiming(maxDuration: Duration | undefined, timeout: Duration): StateMachineTiming | undefined {
+  if (maxDuration === undefined) return undefined;
+  const fail = (why: string): never => {
+    throw new Error(`aurora-migrate: ${why}`);
+  };
+  if (cdk.Token.isUnresolved(maxDuration.toSeconds())) fail('maxDuration must be known at synth (no token)');
+  const seconds = maxDuration.toSeconds();
+  const invocation = timeout.toSeconds();
+  if (seconds > MAX_SERVICE_TIMEOUT_SECONDS) {
+    fail(`maxDuration is ${seconds} s: CloudFormation waits at most ${MAX_SERVICE_TIMEOUT_SECONDS} s (one hour) for a custom resource`);
+  }
+  if (seconds <= invocation) {
+    fail(
+      `maxDuration is ${seconds} s, not longer than one invocation (timeout ${invocation} s): leave maxDuration out ` +
+        '(one invocation is the default) or make it longer',
+    );
+  }
+  const timing = stateMachineTiming(seconds, invocation);
+  if (timing === undefined) {
+    let least = seconds;
+    while (least <= MAX_SERVICE_TIMEOUT_SECONDS && stateMachineTiming(least, invocation) === undefined) least++;
+    fail(
+      `maxDuration is ${seconds} s: a deploy needs room for one whole invocation (timeout ${invocation} s) of work and ` +
+        `one more for the last work step to end and the answer; give at least ${least} s, or lower timeout`,
+    );
+  }
+  return timing;
 }
 
 /**
@@ -466,6 +551,32 @@ function acknowledgeServerlessFindings(
       'Off by default: active tracing needs xray:PutTraceSegments on Resource "*"; the function logs every ' +
         'migration and failed statement with durations as JSON. Enable it with the tracing prop.',
     );
+  }
+}
+
+/** cdk-nag findings on the long-deploy state machine that are decisions (see acknowledgeServerlessFindings). */
+function acknowledgeStateMachineFindings(machine: sfn.StateMachine, tracing: lambda.Tracing | undefined): void {
+  acknowledge(
+    machine,
+    'AwsSolutions-SF1',
+    'Each execution is one deploy: Step Functions keeps its event history, and the function logs every plan, ' +
+      'work and answer step as JSON in its own log group; a second log group would hold the same.',
+  );
+  const policy = machine.role.node.tryFindChild('DefaultPolicy');
+  if (tracing === lambda.Tracing.ACTIVE && policy) {
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray has no resource-level permissions: the state machine\'s tracing (on with the tracing prop) needs ' +
+        'xray:PutTraceSegments and related actions on Resource "*".',
+    );
+  }
+  if (tracing !== lambda.Tracing.ACTIVE) {
+    const reason =
+      'Follows the tracing prop, off by default like the function\'s (active tracing needs xray:Put* on Resource "*"); ' +
+      'tracing: Tracing.ACTIVE turns it on for both.';
+    acknowledge(machine, 'AwsSolutions-SF2', reason);
+    acknowledge(machine, 'Serverless-StepFunctionStateMachineXray', reason);
   }
 }
 

@@ -70,3 +70,14 @@ export const DATA_NOT_OK = 'NotOk';
 export const PROPERTY_EXPECTED_VERSION = 'ExpectedVersion';
 /** Custom-resource `Data` key: the version of the aurora-migrate function that answered. */
 export const DATA_VERSION = 'Version';
+
+/**
+ * A deploy longer than one invocation: the ARN of the state machine that drives the function (for
+ * deployments other than this construct, which passes PROPERTY_STATE_MACHINE_ARN instead).
+ */
+export const ENV_STATE_MACHINE_ARN = 'AURORA_MIGRATE_STATE_MACHINE_ARN';
+/**
+ * Custom-resource property: the ARN of the state machine that runs this resource's deploys (a property,
+ * since the state machine names the function and the function's environment cannot name it back).
+ */
+export const PROPERTY_STATE_MACHINE_ARN = 'StateMachineArn';

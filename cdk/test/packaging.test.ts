@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -162,7 +162,10 @@ test('cdk-nag: AwsSolutions reports nothing; Serverless findings are acknowledge
   const packs = (app: App) => Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   const plain = synthImported({ scriptsDir, lambdaDir, beforeSynth: packs });
   const traced = synthImported({ scriptsDir, lambdaDir, beforeSynth: packs, extra: { tracing: lambda.Tracing.ACTIVE } });
-  t.after(() => removeAll(lambdaDir, scriptsDir, plain.outdir, traced.outdir));
+  const long = { timeout: Duration.minutes(5), extra: { maxDuration: Duration.hours(1) } };
+  const longPlain = synthImported({ scriptsDir, lambdaDir, beforeSynth: packs, ...long });
+  const longTraced = synthImported({ scriptsDir, lambdaDir, beforeSynth: packs, ...long, extra: { ...long.extra, tracing: lambda.Tracing.ACTIVE } });
+  t.after(() => removeAll(lambdaDir, scriptsDir, plain.outdir, traced.outdir, longPlain.outdir, longTraced.outdir));
 
   // The packs do run: a queue without TLS enforcement beside the construct fails the same synth.
   assert.throws(
@@ -190,7 +193,22 @@ test('cdk-nag: AwsSolutions reports nothing; Serverless findings are acknowledge
     'Serverless-LambdaAsyncFailureDestination',
     'Serverless-LambdaDLQ',
   ]);
-  for (const r of [...reasons(plain), ...reasons(traced)]) assert.ok(r.reason.length > 60, `${r.id}: reason too short: ${r.reason}`);
+  assert.deepEqual(reasons(longPlain).map((r: any) => r.id).sort(), [
+    'AwsSolutions-SF1',
+    'AwsSolutions-SF2',
+    'Serverless-LambdaAsyncFailureDestination',
+    'Serverless-LambdaDLQ',
+    'Serverless-LambdaTracing',
+    'Serverless-StepFunctionStateMachineXray',
+  ]);
+  assert.deepEqual(reasons(longTraced).map((r: any) => r.id).sort(), [
+    'AwsSolutions-IAM5[Resource::*]',
+    'AwsSolutions-IAM5[Resource::*]',
+    'AwsSolutions-SF1',
+    'Serverless-LambdaAsyncFailureDestination',
+    'Serverless-LambdaDLQ',
+  ]);
+  for (const r of [...reasons(plain), ...reasons(traced), ...reasons(longPlain), ...reasons(longTraced)]) assert.ok(r.reason.length > 60, `${r.id}: reason too short: ${r.reason}`);
 });
 
 test('the static API crossing jsii gives the same values as the module functions and names', (t) => {

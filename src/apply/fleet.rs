@@ -370,6 +370,31 @@ impl FleetReport {
         }
     }
 
+    /// The report of `command` over `selection` from entries gathered elsewhere (a deploy's state
+    /// machine runs each database in its own invocations), with the counts made here.
+    pub fn from_entries(
+        command: &str,
+        selection: &str,
+        parallel: usize,
+        content_hash: &str,
+        entries: Vec<FleetEntry>,
+    ) -> FleetReport {
+        let mut report = FleetReport {
+            command: command.to_owned(),
+            selection: selection.to_owned(),
+            parallel,
+            content_hash: content_hash.to_owned(),
+            ok: true,
+            problems: Vec::new(),
+            summary: FleetSummary::default(),
+            databases: Vec::new(),
+        };
+        for entry in entries {
+            report.push(entry);
+        }
+        report
+    }
+
     fn push(&mut self, entry: FleetEntry) {
         let s = &mut self.summary;
         s.databases += 1;
@@ -558,7 +583,8 @@ async fn run_one<E: Executor + 'static>(
 }
 
 /// The top-level scripts (each tenant's) and the per-database folders' scripts.
-fn split_scripts(scripts: &Scripts) -> (Scripts, Scripts) {
+/// The top-level scripts (the tenants' scripts) and those of the per-database folders.
+pub fn split_scripts(scripts: &Scripts) -> (Scripts, Scripts) {
     let (top, folders): (Vec<_>, Vec<_>) =
         scripts.migrations.iter().cloned().partition(|m| m.database.is_none());
     (Scripts { migrations: top, ..scripts.clone() }, Scripts { migrations: folders, ..scripts.clone() })

@@ -94,6 +94,10 @@ pub struct RunConfig {
     pub plan: PlanOptions,
     /// Statements run at the start of every segment (like the mysql client's `--init-command`).
     pub init_sql: Vec<String>,
+    /// The lease owner, fixed: one logical run that goes on over several processes (a deploy's state
+    /// machine invoking the function again) re-takes its own lease at once instead of waiting for
+    /// it to expire. `None`: a new owner per runner.
+    pub lease_owner: Option<String>,
 }
 
 impl RunConfig {
@@ -130,6 +134,7 @@ impl Default for RunConfig {
             deadline: None,
             plan: PlanOptions::default(),
             init_sql: Vec::new(),
+            lease_owner: None,
         }
     }
 }
@@ -165,7 +170,10 @@ impl<E: Executor + 'static> Runner<E> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let owner = format!("{}#{}-{nanos:08x}", config.installed_by, std::process::id());
+        let owner = match &config.lease_owner {
+            Some(owner) => owner.clone(),
+            None => format!("{}#{}-{nanos:08x}", config.installed_by, std::process::id()),
+        };
         Ok(Runner { exec, config, tables, owner })
     }
 
@@ -310,6 +318,7 @@ impl<E: Executor + 'static> Runner<E> {
             let entry = self.migrate_database(database, &migrations, on_event).await?;
             report.applied += entry.applied.len();
             report.still_running |= entry.still_running;
+            report.unfinished |= entry.unfinished;
             if let Some(e) = &entry.error {
                 report.ok = false;
                 report.problems.push(e.clone());
@@ -343,9 +352,11 @@ impl<E: Executor + 'static> Runner<E> {
         };
         let plan = plan_for(&self.config.plan, migrations, &history);
         let still_running = error.as_ref().is_some_and(MigrationError::still_running);
+        let unfinished = matches!(error, Some(MigrationError::Deadline { .. }));
         let error = error.map(|e| e.to_string());
         let mut entry = DatabaseReport::new(database.clone(), &plan, &history, applied, error);
         entry.still_running = still_running;
+        entry.unfinished = unfinished;
         Ok(entry)
     }
 

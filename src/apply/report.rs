@@ -69,6 +69,10 @@ pub struct DatabaseReport {
     /// It stopped while a statement may still run on the server (the next run waits for it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub still_running: bool,
+    /// It stopped at the run's deadline between statements, with nothing failed: the next run goes
+    /// on where it stopped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
 }
 
 impl DatabaseReport {
@@ -88,7 +92,7 @@ impl DatabaseReport {
                 history: history.iter().find(|h| h.version == e.version).cloned(),
             })
             .collect();
-        DatabaseReport { database, entries, applied, error, still_running: false }
+        DatabaseReport { database, entries, applied, error, still_running: false, unfinished: false }
     }
 }
 
@@ -120,6 +124,9 @@ pub struct Report {
     /// for it and records it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub still_running: bool,
+    /// Not ok only because the run's deadline came between statements: the next run goes on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
     /// Plan problems (validate) or the error that stopped the run.
     pub problems: Vec<String>,
     /// What went well and is worth saying (`repair`'s removed records and accepted checksums).
@@ -141,6 +148,7 @@ impl Report {
             content_hash: content_hash.to_owned(),
             ok: true,
             still_running: false,
+            unfinished: false,
             problems: Vec::new(),
             notes: Vec::new(),
             would_run: Vec::new(),

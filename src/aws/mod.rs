@@ -1,3 +1,5 @@
-//! The only user of the AWS SDK: the Data API executor and the Secrets Manager lookup.
+//! The only user of the AWS SDK: the Data API executor, the Secrets Manager lookup and the start of
+//! a deploy's state machine.
 
 pub mod data_api;
+pub mod step_functions;

@@ -135,6 +135,8 @@ pub enum Ended {
     FleetNewerInHistory(FleetReport, Vec<String>),
     /// A fleet's migrate returned its report.
     FleetMigrated(FleetReport),
+    /// A run over several invocations (a deploy's state machine) applied everything; its `Data`.
+    Succeeded(BTreeMap<String, String>),
     /// The run stopped with an error before reporting.
     Error(String),
     /// The handling panicked.
@@ -179,6 +181,7 @@ pub fn conclude(ended: &Ended) -> (Status, String, BTreeMap<String, String>) {
         Ended::FleetMigrated(report) => {
             (Status::Failed, format!("aurora-migrate: {}", fleet::summary(report)), fleet::data(report))
         }
+        Ended::Succeeded(data) => (Status::Success, String::new(), data.clone()),
         Ended::Error(e) => fail(format!("aurora-migrate: {e}")),
         Ended::Panicked(message) => fail(format!("aurora-migrate panicked: {message}")),
         Ended::TimedOut => fail(
@@ -207,21 +210,13 @@ pub(crate) async fn answer(
     deadline: Instant,
 ) -> CustomResourceResponse {
     let scripts = handler.scripts();
-    let dir = handler.settings().migrations_dir.display().to_string();
-    let received = Received {
-        request_type: request.request_type,
-        wanted: request.property(names::PROPERTY_CONTENT_HASH, false),
-        old: request.property(names::PROPERTY_CONTENT_HASH, true),
-        expected_version: request.property(names::PROPERTY_EXPECTED_VERSION, false),
-        scripts: scripts.as_ref().map(|s| s.content_hash.as_str()).map_err(String::as_str),
-        dir: &dir,
-    };
+    let decision = decide_for(handler, request, &scripts);
     let failed = |reason: String| {
         CustomResourceResponse::to(request, Status::Failed).because(format!("aurora-migrate: {reason}"))
     };
     let ok = |reason: String| CustomResourceResponse::to(request, Status::Success).because(reason);
     let database = request.property(names::PROPERTY_DATABASE, false);
-    match (decide(&received), &scripts) {
+    match (decision, &scripts) {
         (Decision::Succeed(reason), _) => ok(reason),
         (Decision::Fail(reason), _) => failed(reason),
         (Decision::Rollback(reason), Ok(scripts)) => {
@@ -245,8 +240,25 @@ pub(crate) async fn answer(
     }
 }
 
+/// Rules 1 to 4 before the database for `request` over the scripts of the function's folder.
+pub(crate) fn decide_for(
+    handler: &Handler,
+    request: &CustomResourceRequest,
+    scripts: &Result<Scripts, String>,
+) -> Decision {
+    let dir = handler.settings().migrations_dir.display().to_string();
+    decide(&Received {
+        request_type: request.request_type,
+        wanted: request.property(names::PROPERTY_CONTENT_HASH, false),
+        old: request.property(names::PROPERTY_CONTENT_HASH, true),
+        expected_version: request.property(names::PROPERTY_EXPECTED_VERSION, false),
+        scripts: scripts.as_ref().map(|s| s.content_hash.as_str()).map_err(String::as_str),
+        dir: &dir,
+    })
+}
+
 /// Rule 4: migrate, unless an Update finds versions in history newer than the scripts.
-async fn migrate(
+pub(crate) async fn migrate(
     handler: &Handler,
     scripts: &Scripts,
     database: Option<&str>,
@@ -276,7 +288,7 @@ async fn migrate(
 
 /// Rule 4 over a fleet: migrate every database, unless an Update finds versions in history newer
 /// than the scripts in any of them. The full report goes to the log; the answer summarises it.
-async fn migrate_fleet(
+pub(crate) async fn migrate_fleet(
     handler: &Handler,
     scripts: &Scripts,
     choice: &FleetChoice,
@@ -315,7 +327,7 @@ async fn migrate_fleet(
 
 /// `Data` for a rollback answer: the current version if the database can be read, the folder's hash
 /// in any case.
-async fn rollback_data(
+pub(crate) async fn rollback_data(
     handler: &Handler,
     scripts: &Scripts,
     database: Option<&str>,
@@ -498,12 +510,14 @@ mod tests {
                 applied: Vec::new(),
                 error: None,
                 still_running: false,
+                unfinished: false,
             }],
             applied: 0,
             current_version: Some("1".into()),
             content_hash: NEW.into(),
             ok,
             still_running: false,
+            unfinished: false,
             problems: if ok {
                 Vec::new()
             } else {

@@ -315,6 +315,8 @@ pub enum Payload {
     CustomResource(Box<CustomResourceRequest>),
     /// A manual command.
     Command(Command),
+    /// A step of a deploy's state machine.
+    Step(crate::lambda::steps::Step),
     /// Looks like a custom-resource request but does not parse; answer FAILED to `answer`.
     Unusable {
         /// The answer to PUT, built from whatever IDs the payload had.
@@ -338,6 +340,15 @@ pub fn classify(payload: &Value) -> Payload {
             kind_of(payload)
         ));
     };
+    if object.contains_key("step") {
+        return match serde_json::from_value::<crate::lambda::steps::Step>(payload.clone()) {
+            Ok(step) => Payload::Step(step),
+            Err(e) => Payload::Invalid(format!(
+                "invalid step of the deploy's state machine: {e} (steps: plan, work, answer; see the README's \
+                 \"Long deploys\")"
+            )),
+        };
+    }
     if object.contains_key("command") {
         return match serde_json::from_value::<Command>(payload.clone()) {
             Ok(command) => Payload::Command(command),

@@ -11,12 +11,14 @@ use serde_json::Value;
 use crate::apply::plan::PlanOptions;
 use crate::apply::{Fleet, RunConfig, Runner};
 use crate::aws::data_api::{DataApi, Target};
+use crate::aws::step_functions::StepFunctions;
 use crate::lambda::command;
 use crate::lambda::custom_resource::{self, Ended};
 use crate::lambda::error::{with_causes, InvokeError};
 use crate::lambda::events::{self, CustomResourceRequest, CustomResourceResponse, Payload};
 use crate::lambda::response::Responder;
 use crate::lambda::settings::{Settings, ENV_TEST_PANIC};
+use crate::lambda::state_machine;
 use crate::names;
 use crate::scripts::source::{discover, Scripts, SourceError};
 
@@ -43,12 +45,18 @@ pub struct Handler {
     settings: Settings,
     responder: Responder,
     api: tokio::sync::OnceCell<(Arc<DataApi>, Option<String>)>,
+    sfn: tokio::sync::OnceCell<StepFunctions>,
 }
 
 impl Handler {
     /// A handler; cheap, does no I/O.
     pub fn new(settings: Settings) -> Handler {
-        Handler { settings, responder: Responder::new(), api: tokio::sync::OnceCell::new() }
+        Handler {
+            settings,
+            responder: Responder::new(),
+            api: tokio::sync::OnceCell::new(),
+            sfn: tokio::sync::OnceCell::new(),
+        }
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -71,7 +79,21 @@ impl Handler {
                 self.answer(&response_url, &answer).await?;
                 Ok(serde_json::to_value(&*answer).unwrap_or(Value::Null))
             }
-            Payload::CustomResource(request) => self.custom_resource(*request, deadlines).await,
+            Payload::CustomResource(request) => self.custom_resource(*request, &payload, deadlines).await,
+            Payload::Step(step) => {
+                let slot = state_machine::WorkSlot::default();
+                let (me, s) = (self.clone(), slot.clone());
+                let task = tokio::spawn(async move {
+                    panic_if_asked();
+                    state_machine::run(&me, step, deadlines.run, &s).await
+                });
+                match finish(task, deadlines.hard).await {
+                    Ok(result) => result,
+                    Err(Stopped::Panicked(message)) => Err(InvokeError::Panic(message)),
+                    // A work step dropped at the hard deadline reports what it established.
+                    Err(Stopped::TimedOut) => state_machine::dropped(&slot).ok_or(InvokeError::Timeout),
+                }
+            }
             Payload::Command(command) => {
                 let me = self.clone();
                 let task = tokio::spawn(async move {
@@ -87,12 +109,24 @@ impl Handler {
         }
     }
 
-    /// Handles a custom-resource event in a task and answers it at its ResponseURL.
+    /// Handles a custom-resource event in a task and answers it at its ResponseURL; or, for a
+    /// resource driven by a state machine, starts its execution, which answers later.
     async fn custom_resource(
         self: Arc<Self>,
         request: CustomResourceRequest,
+        payload: &Value,
         deadlines: Deadlines,
     ) -> Result<Value, InvokeError> {
+        if let Some(arn) = state_machine::arn_for(&self, &request) {
+            match state_machine::start(&self, &request, payload, &arn).await {
+                Ok(started) => return Ok(started),
+                Err(mut answer) => {
+                    answer.data.insert(names::DATA_VERSION.to_owned(), custom_resource::VERSION.to_owned());
+                    self.answer(&request.response_url, &answer).await?;
+                    return Ok(serde_json::to_value(&answer).unwrap_or(Value::Null));
+                }
+            }
+        }
         let started = Instant::now();
         let (me, r) = (self.clone(), request.clone());
         let task = tokio::spawn(async move {
@@ -119,12 +153,18 @@ impl Handler {
         Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
     }
 
-    async fn answer(&self, url: &str, answer: &CustomResourceResponse) -> Result<(), InvokeError> {
+    /// PUTs `answer` to `url`.
+    pub(crate) async fn answer(&self, url: &str, answer: &CustomResourceResponse) -> Result<(), InvokeError> {
         let body = answer.body();
         self.responder.put(url, &body).await.map(drop).map_err(|e| {
             tracing::error!(error = %e, "the answer to CloudFormation was not delivered");
             InvokeError::AnswerNotDelivered(e.to_string())
         })
+    }
+
+    /// The Step Functions client, built once per process.
+    pub(crate) async fn step_functions(&self) -> &StepFunctions {
+        self.sfn.get_or_init(StepFunctions::from_env).await
     }
 
     /// The Data API client, built once per process.
@@ -166,6 +206,27 @@ impl Handler {
                 .or_else(|| self.settings.database.clone())
                 .or_else(|| dbname.clone()),
             ..self.config(plan)
+        };
+        Runner::new(api.clone(), config.until(deadline)).map_err(|e| e.to_string())
+    }
+
+    /// A runner for one work step of a deploy's state machine: `database` (else the configured or
+    /// the secret's default database), the history database overridden when `history_database` is
+    /// `Some` (a tenant keeps its history in itself), and the run's fixed lease owner.
+    pub(crate) async fn step_runner(
+        &self,
+        database: Option<String>,
+        history_database: Option<Option<String>>,
+        deadline: Instant,
+        lease_owner: &str,
+    ) -> Result<Runner<DataApi>, String> {
+        let (api, dbname) = self.api().await?;
+        let base = self.config(PlanOptions::default());
+        let config = RunConfig {
+            default_database: database.or_else(|| self.settings.database.clone()).or_else(|| dbname.clone()),
+            history_database: history_database.unwrap_or(base.history_database.clone()),
+            lease_owner: Some(lease_owner.to_owned()),
+            ..base
         };
         Runner::new(api.clone(), config.until(deadline)).map_err(|e| e.to_string())
     }

@@ -14,6 +14,9 @@
 //!   command, a panic or a run error is an error returned to the invoker ([`error::InvokeError`]).
 //! - [`fleet`]: which databases a fleet runs on, and the custom resource's summary of a fleet.
 //! - [`response`]: the one PUT of the answer to CloudFormation.
+//! - [`state_machine`] and [`steps`]: deploys longer than one invocation; the event starts the
+//!   resource's state machine, which invokes the function with `plan`, `work` and `answer` steps,
+//!   and the answer step PUTs the one answer.
 //!
 //! A redelivered event is harmless: the history makes a second migrate apply nothing. The
 //! PhysicalResourceId is `aurora-migrate-<LogicalResourceId>` on Create and the one CloudFormation
@@ -32,6 +35,8 @@ pub mod fleet;
 pub mod handler;
 pub mod response;
 pub mod settings;
+pub mod state_machine;
+pub mod steps;
 
 pub use error::InvokeError;
 pub use handler::Handler;

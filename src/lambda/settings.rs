@@ -43,6 +43,8 @@ pub struct Settings {
     pub database_pattern: Option<String>,
     /// Fleet: databases at once, as set ([`names::ENV_PARALLEL`]); checked when used.
     pub parallel: Option<String>,
+    /// The state machine of deploys longer than one invocation ([`names::ENV_STATE_MACHINE_ARN`]).
+    pub state_machine_arn: Option<String>,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
             databases: get(names::ENV_DATABASES),
             database_pattern: get(names::ENV_DATABASE_PATTERN),
             parallel: get(names::ENV_PARALLEL),
+            state_machine_arn: get(names::ENV_STATE_MACHINE_ARN),
         }
     }
 
