@@ -35,9 +35,11 @@
 
 use std::fmt;
 
-use commands::{checked_delimiter, client_command, delimiter_command, use_database, SHORT_COMMANDS};
+use commands::{
+    checked_delimiter, client_command, delimiter_command, server_reads_name, use_database, SHORT_COMMANDS,
+};
 
-use crate::sql::lex::{self, comment_end, quoted_end};
+use crate::sql::lex::{self, comment_end};
 use crate::sql::lex::{
     block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
 };
@@ -57,6 +59,16 @@ pub struct Statement<'a> {
     pub kind: StatementKind,
     /// 0-based index of the client packet (chunk) the statement belongs to.
     pub chunk: usize,
+    /// The sql_mode the client read the statement under (it decides where a backslash escapes).
+    mode: SqlMode,
+}
+
+impl<'a> Statement<'a> {
+    /// The text the client sends for this statement (see [`client_text`]), read under the sql_mode
+    /// the script had set when the client read it.
+    pub fn sent(&self) -> std::borrow::Cow<'a, str> {
+        client_text_in(self.text, self.mode)
+    }
 }
 
 /// What a statement is to the runner.
@@ -103,6 +115,9 @@ pub enum SplitErrorKind {
     UnclosedGooseBlock,
     /// A `/* */` comment inside a `/*! */` version comment.
     CommentInVersionComment,
+    /// `--` before a control character (a comment for the server, text for the client) with a
+    /// quote after it on its line.
+    QuoteAfterServerComment,
 }
 
 impl fmt::Display for SplitErrorKind {
@@ -126,6 +141,12 @@ impl fmt::Display for SplitErrorKind {
                 f,
                 "a /* comment inside a /*! version comment: the mysql client ends the version comment at \
                  this comment's */ while the server does not; remove the inner comment"
+            ),
+            Self::QuoteAfterServerComment => write!(
+                f,
+                "`--` before a control character starts a comment for the server but not for the mysql \
+                 client, which reads the quote after it on this line as a string, so they would end \
+                 statements in different places: put a space after `--` or remove the control character"
             ),
             Self::UnclosedGooseBlock => {
                 write!(f, "`{GOOSE_BEGIN}` is never closed: add a `{GOOSE_END}` line")
@@ -315,11 +336,16 @@ impl<'a> Splitter<'a> {
 
     /// Queues a client command found at `at` (`len` bytes) as a statement of its own chunk.
     fn push_command(&mut self, at: usize, len: usize, kind: StatementKind) {
-        let (line, column) = self.position(at);
-        let text = &self.text[at..at + len];
         let chunk = self.chunk;
         self.chunk += 1;
-        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk });
+        self.push(at, len, kind, chunk, self.mode);
+    }
+
+    /// Queues the statement found at `at` (`len` bytes).
+    fn push(&mut self, at: usize, len: usize, kind: StatementKind, chunk: usize, mode: SqlMode) {
+        let (line, column) = self.position(at);
+        let text = &self.text[at..at + len];
+        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk, mode });
     }
 
     /// Runs the short client command `\d x` (delimiter) or `\u db` (use) at `p`, at the start of a
@@ -428,6 +454,18 @@ impl<'a> Splitter<'a> {
                 p = after;
                 continue;
             }
+            if b == b'-'
+                && bytes.get(p + 1) == Some(&b'-')
+                && bytes.get(p + 2).is_some_and(|&c| c < b' ' && !is_space(c))
+            {
+                // The server reads `--` before a control character as a comment (to the line end);
+                // the client reads on, so a quote there opens a string for it and not for the server.
+                let line = &bytes[p + 2..self.end];
+                let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+                if line.iter().any(|c| matches!(c, b'\'' | b'"' | b'`')) {
+                    return Err((p, SplitErrorKind::QuoteAfterServerComment));
+                }
+            }
             if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") {
                 version_comment = Some(p);
                 if bytes[p + 2] == b'!' {
@@ -472,6 +510,8 @@ impl<'a> Splitter<'a> {
                 b'\'' | b'"' | b'`' => q = quoted_end_in(bytes, q, self.mode).unwrap_or(bytes.len()),
                 b'/' => q = comment_end(bytes, q).unwrap_or(q + 1),
                 b'#' => return q,
+                // A backslash takes the next character into a client command (`\-` takes a dash).
+                b'\\' => q += 2,
                 b'-' if q + 2 == bytes.len() || comment_end(bytes, q).is_some() => return q,
                 _ => q += 1,
             }
@@ -485,17 +525,14 @@ impl<'a> Splitter<'a> {
         if let Some(kind) = client_command(text, start)? {
             let len = trim_space(text).len();
             match kind {
-                // Sent with `\g`, a USE goes to the server as SQL, which reads no control character
-                // as part of a name (the client would): the server refuses it, so send it as SQL.
-                StatementKind::Use { ref database }
-                    if !ended && database.contains(|c: char| c.is_control()) =>
+                // Sent with `\g`, a USE goes to the server as SQL: unless the server reads one name
+                // there (no control character, no backslash, ...), it refuses it, so send it as SQL.
+                StatementKind::Use { .. }
+                    if !ended && !server_reads_name(&client_text_in(text, self.mode)[3..]) =>
                 {
-                    let (line, column) = self.position(start);
                     let chunk = self.chunk;
                     self.chunk += 1;
-                    let text = &self.text[start..start + len];
-                    let kind = StatementKind::Sql;
-                    self.pending.push_back(Statement { text, offset: start, line, column, kind, chunk });
+                    self.push(start, len, StatementKind::Sql, chunk, self.mode);
                 }
                 kind => self.push_command(start, len, kind),
             }
@@ -526,13 +563,25 @@ impl<'a> Splitter<'a> {
                 None => text.to_owned(),
             };
             // The client reads the command from the text it kept: comments already stripped.
-            if let Some(delimiter) = delimiter_command(&client_text(&glued)) {
+            let kept = client_text_in(&glued, self.mode);
+            if kept.contains("\\g") {
+                // Before it runs a chunk as a command the client looks for `\g` anywhere in it, also
+                // inside quotes, and sends a chunk holding one to the server, which refuses it.
+                let why =
+                    "this DELIMITER command holds `\\g` (in a string or name too), so the mysql client \
+                           sends it to the server as SQL: put DELIMITER on a line of its own without `\\g`";
+                return Err((start, SplitErrorKind::BadDelimiter(why.into())));
+            }
+            if let Some(delimiter) = delimiter_command(&kept) {
                 self.delimiter = delimiter.map_err(|why| (start, SplitErrorKind::BadDelimiter(why)))?;
             }
             return Ok(());
         }
         let chunk = self.chunk;
         self.chunk += 1;
+        // The client read the whole chunk under the mode in force before it; the server reads each
+        // statement of it under the mode the ones before it set.
+        let client_mode = self.mode;
         let mut s = start;
         while s < end {
             // White space and comments before the piece.
@@ -558,6 +607,15 @@ impl<'a> Splitter<'a> {
                 // comment may start earlier on that line (`x -- --`).
                 piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
+            if piece.ends_with('\\') {
+                // A backslash before white space on its line is an unknown client command that the
+                // client keeps (it trims the white space only when it sends the chunk): keep one
+                // character of it, so that the backslash does not read as ending a line.
+                let after = &self.text.as_bytes()[s + piece.len()..piece_end];
+                if after.first().is_some_and(|&c| c != b'\n') && !after.starts_with(b"\r\n") {
+                    piece = &self.text[s..s + piece.len() + 1];
+                }
+            }
             // `/*!*/USE db` is no command for the client, but the server's USE all the same (when
             // what follows is a name for the server: `USE --x` is SQL it refuses).
             let server_name = |rest: &str| {
@@ -567,18 +625,18 @@ impl<'a> Splitter<'a> {
             };
             if let Some(rest) = use_argument(piece).filter(|rest| server_name(rest)) {
                 if let Some(kind) = use_database(rest, s)? {
-                    self.push_command(s, piece.len(), kind);
+                    self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;
                     continue;
                 }
             } else if piece.len() > 3 && piece.as_bytes()[..3].eq_ignore_ascii_case(b"use") {
                 // `use\` + line break is no command for the client either (the word is `use\`), but
                 // it drops the backslash and the server reads `use\n db`: a USE.
-                let sent = client_text(piece);
+                let sent = client_text_in(piece, client_mode);
                 if let Some(kind) =
                     use_argument(&sent).map(|rest| use_database(rest, s)).transpose()?.flatten()
                 {
-                    self.push_command(s, piece.len(), kind);
+                    self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;
                     continue;
                 }
@@ -587,11 +645,9 @@ impl<'a> Splitter<'a> {
             // and comments, which the client does not send.
             // So may one that starts with a backslash the client drops at a line end.
             let plain = piece.as_bytes().first().is_some_and(|&c| c > b' ' && c != b'\\');
-            let sent = !piece.is_empty() && (plain || !client_text(piece).is_empty());
+            let sent = !piece.is_empty() && (plain || !client_text_in(piece, client_mode).is_empty());
             if sent {
-                let (line, column) = self.position(s);
-                let kind = StatementKind::Sql;
-                self.pending.push_back(Statement { text: piece, offset: s, line, column, kind, chunk });
+                self.push(s, piece.len(), StatementKind::Sql, chunk, client_mode);
                 if let Some(mode) = sql_mode_after(piece, self.mode, &mut self.saved_modes) {
                     self.mode = mode;
                 }
@@ -659,19 +715,25 @@ fn trim_sent(text: &str) -> &str {
 /// A statement's text as the mysql client sends it by default (`--skip-comments`): `--`, `#` and
 /// `/* */` comments removed (a removed `/* */` leaves one space where words would otherwise join),
 /// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
-/// stored exactly as the client would store them.
+/// stored exactly as the client would store them. Under the default sql_mode; see [`Statement::sent`].
+#[cfg(test)]
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
+    client_text_in(text, SqlMode::default())
+}
+
+/// [`client_text`] as the client reads `text` under `mode`: where a backslash escapes inside quotes.
+pub fn client_text_in(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
     // The client reads its input line by line and drops the CR of every CRLF line end, inside
     // strings and routine bodies too: a CRLF checkout must send what its LF twin sends. Only the
     // file's own line ends: a CR before a stripped `--` comment stays (`+\r--\n` sends `+\r\n`).
     if !text.contains('\r') {
-        return strip_comments_as_sent(text);
+        return strip_comments_as_sent(text, mode);
     }
     let lf = text.replace("\r\n", "\n");
-    std::borrow::Cow::Owned(strip_comments_as_sent(&lf).into_owned())
+    std::borrow::Cow::Owned(strip_comments_as_sent(&lf, mode).into_owned())
 }
 
-fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
+fn strip_comments_as_sent(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
@@ -679,6 +741,8 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     // After a `/* */` comment the client puts one space before the next character unless that is
     // white space (so `SELECT/* x */1` stays two words).
     let mut need_space = false;
+    // Where the last comment ended.
+    let mut comment_end_at = 0;
     let flush = |out: &mut String, from: usize, to: usize, need_space: &mut bool| {
         if from < to {
             if *need_space && !is_space(bytes[from]) {
@@ -692,10 +756,12 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     while p < bytes.len() {
         match bytes[p] {
             b'\'' | b'"' | b'`' => {
-                let end = quoted_end(bytes, p).unwrap_or(bytes.len());
-                // A backslash at the end of a line inside a string: the client drops it too.
+                let end = quoted_end_in(bytes, p, mode).unwrap_or(bytes.len());
+                // A backslash at the end of a line inside a string: the client drops it too, where
+                // a backslash escapes (not in backticks, nor under NO_BACKSLASH_ESCAPES, nor in
+                // double quotes under ANSI_QUOTES: there it is a plain character).
                 let mut i = p + 1;
-                while bytes[p] != b'`' && i < end {
+                while mode.escapes(bytes[p]) && i < end {
                     if bytes[i] == b'\\' {
                         if bytes[i + 1..].starts_with(b"\n") || bytes[i + 1..].starts_with(b"\r\n") {
                             flush(&mut out, copied, i, &mut need_space);
@@ -711,8 +777,15 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
             }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
             // The client adds no line break after a line that starts like a DELIMITER command
-            // (mysql.cc `is_delimiter_command` on every line), even inside a statement.
-            b'\n' if starts_like_delimiter(&bytes[text[..p].rfind('\n').map_or(0, |i| i + 1)..p]) => {
+            // (mysql.cc `is_delimiter_command` on every line), even inside a statement. It looks at
+            // what it kept of the line since its last comment: after a comment that ends on the
+            // line (opened there or on a line before), nothing it keeps starts like one.
+            b'\n'
+                if {
+                    let line_start = text[..p].rfind('\n').map_or(0, |i| i + 1);
+                    comment_end_at <= line_start && starts_with_delimiter_word(&bytes[line_start..p])
+                } =>
+            {
                 let end = if p > 0 && bytes[p - 1] == b'\r' { p - 1 } else { p };
                 flush(&mut out, copied, end, &mut need_space);
                 changed = true;
@@ -747,6 +820,7 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                     flush(&mut out, copied, p, &mut need_space);
                     changed = true;
                     need_space = bytes[p] == b'/';
+                    comment_end_at = end;
                     copied = end;
                     p = end;
                 }
@@ -767,11 +841,16 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
 /// characters after it), with no comment on it? (A comment makes the client set aside what it kept
 /// of the line, and then the check sees no DELIMITER.)
 fn starts_like_delimiter(line: &[u8]) -> bool {
-    line.len() >= 9
-        && line[..9].eq_ignore_ascii_case(b"delimiter")
+    starts_with_delimiter_word(line)
         && !line.contains(&b'#')
         && lex::find(line, b"--").is_none()
         && lex::find(line, b"/*").is_none()
+}
+
+/// Does this line start with the word the client checks for a DELIMITER command (any case, any
+/// characters after it)?
+fn starts_with_delimiter_word(line: &[u8]) -> bool {
+    line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"delimiter")
 }
 
 /// Does `before` (the start of a line) end with a `/* */` comment's close, followed by nothing but

@@ -121,6 +121,29 @@ pub(super) fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind
     Ok(Some(StatementKind::Use { database }))
 }
 
+/// Does the server read `rest` (the text after `USE`) as one database name: letters, digits, `_`,
+/// `$` and non-ASCII characters, or a name in backticks (a doubled backtick stands for one), with
+/// nothing but white space around it?
+pub(super) fn server_reads_name(rest: &str) -> bool {
+    let rest = rest.trim_matches(|c: char| c.is_ascii() && is_space(c as u8));
+    let bytes = rest.as_bytes();
+    match bytes.first() {
+        None => false,
+        Some(b'`') => {
+            let mut i = 1;
+            while i < bytes.len() {
+                match (bytes[i], bytes.get(i + 1)) {
+                    (b'`', Some(b'`')) => i += 2,
+                    (b'`', _) => return i + 1 == bytes.len(),
+                    _ => i += 1,
+                }
+            }
+            false
+        }
+        Some(_) => bytes.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80),
+    }
+}
+
 /// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
 /// one), or up to white space; a backslash takes the next character as it is.
 pub(super) fn client_argument(rest: &str) -> (String, &str) {

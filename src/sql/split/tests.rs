@@ -398,6 +398,10 @@ fn a_use_sent_with_backslash_g_is_read_by_the_server() {
     let statements: Vec<_> = split("use f\x0bz\\g\nSELECT 1;").map(Result::unwrap).collect();
     assert_eq!(statements[0].kind, StatementKind::Sql);
     assert_eq!(statements[0].text, "use f\x0bz");
+    // Nor a backslash: the client would take the character after it into the name.
+    let statements: Vec<_> = split("use fz2\\:\\g\nuse `fz``q`\\g\n").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Sql);
+    assert_eq!(statements[1].kind, StatementKind::Use { database: "fz`q".into() });
     // With a delimiter the client runs it itself.
     assert_eq!(
         split("use f\x0bz;").next().unwrap().unwrap().kind,
@@ -423,4 +427,93 @@ fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
 fn a_use_the_client_sends_is_a_use_only_where_the_server_reads_a_name() {
     let kinds: Vec<_> = split("/*! */ USE \n--note;\n/**/USE`fz2`;").map(|s| s.unwrap().kind).collect();
     assert_eq!(kinds, [StatementKind::Sql, StatementKind::Use { database: "fz2".into() }]);
+}
+
+#[test]
+fn the_client_keeps_a_backslash_ending_a_line_in_a_string_where_it_escapes_nothing() {
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    // Where a backslash escapes, the client drops one that ends a line inside a string.
+    assert_eq!(sent("SELECT 'a\\\nb';"), ["SELECT 'a\nb'"]);
+    // Under NO_BACKSLASH_ESCAPES, in double quotes under ANSI_QUOTES and in backticks it is a plain
+    // character, and the client keeps it.
+    assert_eq!(
+        sent("SET sql_mode='NO_BACKSLASH_ESCAPES';\nSELECT 'a\\\nb', \"c\\\nd\";"),
+        ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\\\nb', \"c\\\nd\""]
+    );
+    assert_eq!(
+        sent("SET sql_mode='ANSI_QUOTES';\nSELECT \"e\\\nf\", 'g\\\nh', `i\\\nj`;"),
+        ["SET sql_mode='ANSI_QUOTES'", "SELECT \"e\\\nf\", 'g\nh', `i\\\nj`"]
+    );
+    // A chunk is read by the client under the mode in force before it, even when a statement in
+    // it changes the mode for the server.
+    assert_eq!(
+        sent("DELIMITER $$\nSET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\\nb'$$"),
+        ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\nb'"]
+    );
+}
+
+#[test]
+fn the_client_sends_a_delimiter_chunk_holding_backslash_g_anywhere_to_the_server() {
+    // Before it runs a chunk as a client command, the client looks for `\g` anywhere in the text it
+    // kept, inside quotes too; with one there it sends the chunk to the server as SQL.
+    let e = err("SELECT 1; delimiter $$ '\\g'\n;SELECT 2$$");
+    assert!(e.to_string().contains("`\\g`"), "{e}");
+    // In a comment the client did not keep it: the command runs.
+    assert_eq!(texts("SELECT 1; delimiter $$\n/* \\g */;SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
+}
+
+#[test]
+fn the_client_keeps_a_backslash_before_white_space_at_the_end_of_a_statement() {
+    // `\ ` is an unknown client command: the client keeps both characters and trims the space only
+    // when it sends the chunk, so the server gets the backslash.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 1;\n\\ "), ["SELECT 1", "\\"]);
+    assert_eq!(sent("SELECT 1 \\\t;"), ["SELECT 1 \\"]);
+    // At the end of a line it is dropped.
+    assert_eq!(sent("SELECT 1 \\\n;"), ["SELECT 1"]);
+}
+
+#[test]
+fn the_client_looks_for_a_delimiter_command_in_what_it_kept_of_a_line_after_a_comment() {
+    // The line `DELIMITERg */` closes a comment opened on the line before: the client keeps nothing
+    // of it, so it adds the line break as after any other line.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 1,\n/* \nDELIMITERg */\n2;"), ["SELECT 1,\n\n2"]);
+    assert_eq!(sent("SELECT 1,\ndelimiter_col\n, 2;"), ["SELECT 1,\ndelimiter_col, 2"]);
+}
+
+#[test]
+fn a_dash_taken_by_the_sandbox_command_starts_no_comment() {
+    // `\-` takes the first dash of `--`, so the client sends `- u fz2` (and drops the `--` that ends
+    // the line).
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("\\-- u fz2--\n"), ["- u fz2"]);
+}
+
+#[test]
+fn a_use_inside_a_custom_delimiter_chunk_belongs_to_the_chunk_the_client_sends() {
+    let statements: Vec<_> = split("DELIMITER $$\nSELECT 1; USE fz2; SELECT 2$$\nSELECT 3$$")
+        .map(Result::unwrap)
+        .map(|s| (s.text, s.chunk))
+        .collect();
+    assert_eq!(statements, [("SELECT 1", 0), ("USE fz2", 0), ("SELECT 2", 0), ("SELECT 3", 1)]);
+}
+
+#[test]
+fn the_client_checks_a_line_for_a_delimiter_command_outside_comments_only() {
+    // `/*` inside a string is no comment: the line still starts like a DELIMITER command, and the
+    // client adds no line break after it.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 'a\nDELIMITER' '/*'\n+ 1;"), ["SELECT 'a\nDELIMITER' '/*'+ 1"]);
+}
+
+#[test]
+fn dashes_before_a_control_character_with_a_quote_after_them_are_refused() {
+    // The server reads `--\x01` as a comment, the client reads the quote after it as a string: the
+    // client sends `DO 1 --\x01 'q\n; DO '` as one packet, which the server runs as two statements.
+    let e = err("DO 1 --\x01 'q\n; DO ';\nDO 3;");
+    assert_eq!((e.line, e.column), (1, 6));
+    assert!(e.to_string().contains("control character"), "{e}");
+    // Without a quote both end the statement at the same place.
+    assert_eq!(texts("DO 1 --\x01 q\n;DO 2;"), ["DO 1 --\x01 q", "DO 2"]);
 }
