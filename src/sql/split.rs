@@ -36,7 +36,7 @@
 use std::fmt;
 
 use commands::{
-    checked_delimiter, client_command, delimiter_command, server_reads_name, use_database, SHORT_COMMANDS,
+    checked_delimiter, client_command, delimiter_command, server_database, use_database, SHORT_COMMANDS,
 };
 
 use crate::sql::lex::{self, comment_end};
@@ -61,13 +61,16 @@ pub struct Statement<'a> {
     pub chunk: usize,
     /// The sql_mode the client read the statement under (it decides where a backslash escapes).
     mode: SqlMode,
+    /// A `/* */` comment closed before the statement on its line: the client owes a space before
+    /// the next character it keeps, which it pays after a leading `\x` (see [`client_text`]).
+    owed_space: bool,
 }
 
 impl<'a> Statement<'a> {
     /// The text the client sends for this statement (see [`client_text`]), read under the sql_mode
     /// the script had set when the client read it.
     pub fn sent(&self) -> std::borrow::Cow<'a, str> {
-        client_text_in(self.text, self.mode)
+        sent_text(self.text, self.mode, self.owed_space)
     }
 }
 
@@ -183,6 +186,7 @@ pub fn split_range(text: &str, range: std::ops::Range<usize>) -> Splitter<'_> {
         mode: SqlMode::default(),
         saved_modes: Vec::new(),
         client_version: None,
+        owed_space: false,
     }
 }
 
@@ -207,6 +211,8 @@ pub struct Splitter<'a> {
     /// Where the `/*!` the client still holds open at the last delimiter started (see
     /// [`Splitter::client_version_open`]).
     client_version: Option<usize>,
+    /// A `/* */` comment closed before the statement start on its line (see [`Statement::sent`]).
+    owed_space: bool,
 }
 
 /// What the in-statement scan found.
@@ -269,8 +275,11 @@ impl<'a> Splitter<'a> {
     fn skip_to_statement(&mut self) -> Result<Option<usize>, (usize, SplitErrorKind)> {
         let bytes = self.text.as_bytes();
         let mut p = self.pos;
+        // A `/* */` comment closed on the line so far (the client then owes a space).
+        let mut owed = false;
         while p < self.end {
             if self.at_line_start(p) {
+                owed = false;
                 let (line, next) = self.line_at(p);
                 // A line holding `\g` is never a command line for the client: it goes to the server.
                 if let Some(delimiter) = delimiter_command(line).filter(|_| !line.contains("\\g")) {
@@ -311,6 +320,7 @@ impl<'a> Splitter<'a> {
                 if b == b'/' && self.client_version_open(self.client_version, p) {
                     return Err((p, SplitErrorKind::CommentInVersionComment));
                 }
+                owed = b == b'/' && !bytes[p..after].contains(&b'\n');
                 p = after;
             } else if b == b'\\'
                 && (matches!(bytes[p + 1..self.end].first(), None | Some(b'\n'))
@@ -327,6 +337,7 @@ impl<'a> Splitter<'a> {
                 }
             } else {
                 self.pos = p;
+                self.owed_space = owed;
                 return Ok(Some(p));
             }
         }
@@ -341,11 +352,21 @@ impl<'a> Splitter<'a> {
         self.push(at, len, kind, chunk, self.mode);
     }
 
+    /// Queues the statement found at `at` (`len` bytes), the first of its chunk when the client
+    /// owes it a space.
+    fn push_first(&mut self, at: usize, len: usize, chunk: usize, mode: SqlMode, owed_space: bool) {
+        self.push(at, len, StatementKind::Sql, chunk, mode);
+        if let Some(statement) = self.pending.back_mut() {
+            statement.owed_space = owed_space;
+        }
+    }
+
     /// Queues the statement found at `at` (`len` bytes).
     fn push(&mut self, at: usize, len: usize, kind: StatementKind, chunk: usize, mode: SqlMode) {
         let (line, column) = self.position(at);
         let text = &self.text[at..at + len];
-        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk, mode });
+        let owed_space = false;
+        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk, mode, owed_space });
     }
 
     /// Runs the short client command `\d x` (delimiter) or `\u db` (use) at `p`, at the start of a
@@ -354,7 +375,8 @@ impl<'a> Splitter<'a> {
     fn short_command(&mut self, p: usize) -> Result<usize, (usize, SplitErrorKind)> {
         let (line, next) = self.line_at(p);
         let rest = line[2..].trim_start_matches([' ', '\t']);
-        let arg_len = rest.find([' ', '\t']).unwrap_or(rest.len());
+        // Unquoted, the client's argument ends at a space only (as after DELIMITER).
+        let arg_len = rest.find(' ').unwrap_or(rest.len());
         let arg = &rest[..arg_len];
         let args_start = p + 2;
         if line.as_bytes()[1] == b'd' {
@@ -525,14 +547,17 @@ impl<'a> Splitter<'a> {
         if let Some(kind) = client_command(text, start)? {
             let len = trim_space(text).len();
             match kind {
-                // Sent with `\g`, a USE goes to the server as SQL: unless the server reads one name
-                // there (no control character, no backslash, ...), it refuses it, so send it as SQL.
-                StatementKind::Use { .. }
-                    if !ended && !server_reads_name(&client_text_in(text, self.mode)[3..]) =>
-                {
+                // Not ended by the delimiter (`\g`, the end of the file), a USE goes to the server as
+                // SQL: a USE of the name the server reads there, or SQL it refuses (a control
+                // character or a backslash in the name, ...).
+                StatementKind::Use { .. } if !ended => {
                     let chunk = self.chunk;
                     self.chunk += 1;
-                    self.push(start, len, StatementKind::Sql, chunk, self.mode);
+                    let kind = match server_database(&client_text_in(text, self.mode)[3..]) {
+                        Some(database) => StatementKind::Use { database },
+                        None => StatementKind::Sql,
+                    };
+                    self.push(start, len, kind, chunk, self.mode);
                 }
                 kind => self.push_command(start, len, kind),
             }
@@ -645,9 +670,10 @@ impl<'a> Splitter<'a> {
             // and comments, which the client does not send.
             // So may one that starts with a backslash the client drops at a line end.
             let plain = piece.as_bytes().first().is_some_and(|&c| c > b' ' && c != b'\\');
-            let sent = !piece.is_empty() && (plain || !client_text_in(piece, client_mode).is_empty());
+            let sent = !piece.is_empty() && (plain || !sent_text(piece, client_mode, false).is_empty());
             if sent {
-                self.push(s, piece.len(), StatementKind::Sql, chunk, client_mode);
+                let owed_space = s == start && self.owed_space;
+                self.push_first(s, piece.len(), chunk, client_mode, owed_space);
                 if let Some(mode) = sql_mode_after(piece, self.mode, &mut self.saved_modes) {
                     self.mode = mode;
                 }
@@ -723,27 +749,39 @@ pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// [`client_text`] as the client reads `text` under `mode`: where a backslash escapes inside quotes.
 pub fn client_text_in(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
+    sent_text(text, mode, false)
+}
+
+/// [`client_text_in`], with the space the client owes after a `/* */` comment just before `text`.
+fn sent_text(text: &str, mode: SqlMode, owed_space: bool) -> std::borrow::Cow<'_, str> {
     // The client reads its input line by line and drops the CR of every CRLF line end, inside
     // strings and routine bodies too: a CRLF checkout must send what its LF twin sends. Only the
     // file's own line ends: a CR before a stripped `--` comment stays (`+\r--\n` sends `+\r\n`).
     if !text.contains('\r') {
-        return strip_comments_as_sent(text, mode);
+        return strip_comments_as_sent(text, mode, owed_space);
     }
     let lf = text.replace("\r\n", "\n");
-    std::borrow::Cow::Owned(strip_comments_as_sent(&lf, mode).into_owned())
+    std::borrow::Cow::Owned(strip_comments_as_sent(&lf, mode, owed_space).into_owned())
 }
 
-fn strip_comments_as_sent(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
+fn strip_comments_as_sent(text: &str, mode: SqlMode, owed_space: bool) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
-    let mut changed = false;
     // After a `/* */` comment the client puts one space before the next character unless that is
-    // white space (so `SELECT/* x */1` stays two words).
-    let mut need_space = false;
+    // white space (so `SELECT/* x */1` stays two words). It copies an unknown client command or
+    // `\N` without paying it, so the space goes after those (`/**/\N,` sends `\N ,`). Owed
+    // before the text itself, it matters only there: the server drops leading white space.
+    let mut need_space = owed_space && text.starts_with('\\');
+    let mut changed = need_space;
     // Where the last comment ended.
     let mut comment_end_at = 0;
-    let flush = |out: &mut String, from: usize, to: usize, need_space: &mut bool| {
+    let flush = |out: &mut String, mut from: usize, to: usize, need_space: &mut bool| {
+        while *need_space && from + 1 < to && bytes[from] == b'\\' {
+            let len = 1 + text[from + 1..].chars().next().map_or(0, char::len_utf8);
+            out.push_str(&text[from..from + len]);
+            from += len;
+        }
         if from < to {
             if *need_space && !is_space(bytes[from]) {
                 out.push(' ');

@@ -94,11 +94,12 @@ pub(super) fn client_command(
     }
     let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
     let word = &chunk[..word_len];
-    let rest = chunk[word_len..].trim();
+    // The argument keeps trailing white space other than spaces (`use db<TAB>;` names `db<TAB>`).
+    let rest = chunk[word_len..].trim_start().trim_end_matches(' ');
     let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) else {
         return Ok(None);
     };
-    if !takes_args && !rest.is_empty() {
+    if !takes_args && !rest.trim().is_empty() {
         return Ok(None);
     }
     if name != "use" {
@@ -121,31 +122,39 @@ pub(super) fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind
     Ok(Some(StatementKind::Use { database }))
 }
 
-/// Does the server read `rest` (the text after `USE`) as one database name: letters, digits, `_`,
-/// `$` and non-ASCII characters, or a name in backticks (a doubled backtick stands for one), with
-/// nothing but white space around it?
-pub(super) fn server_reads_name(rest: &str) -> bool {
-    let rest = rest.trim_matches(|c: char| c.is_ascii() && is_space(c as u8));
+/// The database the server reads from `rest` (the text after `USE` in SQL it runs): letters,
+/// digits, `_`, `$` and non-ASCII characters, or a name in backticks (a doubled backtick stands
+/// for one), with nothing but white space around it and trailing `;` (which the server drops from
+/// the end of every query). `None` when it reads no name there and refuses the statement.
+pub(super) fn server_database(rest: &str) -> Option<String> {
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
+        .trim_end_matches(|c: char| c == ';' || (c.is_ascii() && is_space(c as u8)));
     let bytes = rest.as_bytes();
     match bytes.first() {
-        None => false,
+        None => None,
         Some(b'`') => {
             let mut i = 1;
             while i < bytes.len() {
                 match (bytes[i], bytes.get(i + 1)) {
                     (b'`', Some(b'`')) => i += 2,
-                    (b'`', _) => return i + 1 == bytes.len(),
+                    (b'`', _) if i + 1 == bytes.len() => return Some(rest[1..i].replace("``", "`")),
+                    (b'`', _) => return None,
                     _ => i += 1,
                 }
             }
-            false
+            None
         }
-        Some(_) => bytes.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80),
+        Some(_) => bytes
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80)
+            .then(|| rest.to_owned()),
     }
 }
 
 /// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
-/// one), or up to white space; a backslash takes the next character as it is.
+/// one), or up to a space (a tab or a line break stays in it); a backslash takes the next character
+/// as it is.
 pub(super) fn client_argument(rest: &str) -> (String, &str) {
     let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'));
     let body = if quote.is_some() { &rest[1..] } else { rest };
@@ -162,7 +171,7 @@ pub(super) fn client_argument(rest: &str) -> (String, &str) {
                     return (out, &body[i + 1..]);
                 }
             }
-            (c, None) if c.is_ascii_whitespace() => return (out, &body[i..]),
+            (' ', None) => return (out, &body[i..]),
             (c, _) => out.push(c),
         }
     }

@@ -247,6 +247,11 @@ fn the_server_ends_a_routine_at_its_last_end_inside_a_custom_delimiter_chunk() {
 #[test]
 fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
     assert_eq!(texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"), ["SELECT 1 /*!99999 ; SELECT 2 */"]);
+    // With one comment nested in it, which the server's lexer allows there.
+    assert_eq!(
+        texts("DELIMITER $$\n/*!99999 a/*!99999 ;*/ ; */ SELECT 1$$"),
+        ["/*!99999 a/*!99999 ;*/ ; */ SELECT 1"]
+    );
 }
 
 #[test]
@@ -402,6 +407,9 @@ fn a_use_sent_with_backslash_g_is_read_by_the_server() {
     let statements: Vec<_> = split("use fz2\\:\\g\nuse `fz``q`\\g\n").map(Result::unwrap).collect();
     assert_eq!(statements[0].kind, StatementKind::Sql);
     assert_eq!(statements[1].kind, StatementKind::Use { database: "fz`q".into() });
+    // At the end of the file the client sends `use fz2;` as it is; the server drops the `;`.
+    let last = split("DELIMITER $$\nSELECT 1$$ use fz2;\n").last().unwrap().unwrap();
+    assert_eq!(last.kind, StatementKind::Use { database: "fz2".into() });
     // With a delimiter the client runs it itself.
     assert_eq!(
         split("use f\x0bz;").next().unwrap().unwrap().kind,
@@ -516,4 +524,28 @@ fn dashes_before_a_control_character_with_a_quote_after_them_are_refused() {
     assert!(e.to_string().contains("control character"), "{e}");
     // Without a quote both end the statement at the same place.
     assert_eq!(texts("DO 1 --\x01 q\n;DO 2;"), ["DO 1 --\x01 q", "DO 2"]);
+}
+
+#[test]
+fn the_client_ends_an_unquoted_command_argument_at_a_space_only() {
+    let kinds = |sql: &str| split(sql).map(|s| s.unwrap().kind).collect::<Vec<_>>();
+    let db = |name: &str| StatementKind::Use { database: name.into() };
+    // A tab, a vertical tab or a line break stays in the name (the server then refuses it).
+    assert_eq!(kinds("use fz2\tx;\nuse fz2\t;"), [db("fz2\tx"), db("fz2\t")]);
+    assert_eq!(kinds("SELECT 0; use fz2\nx;")[1], db("fz2\nx"));
+    assert_eq!(kinds("\\u fz2\tx\n"), [db("fz2\tx")]);
+    assert_eq!(kinds("use fz2 ;\n\\u fz2 x\n"), [db("fz2"), db("fz2")]);
+    // So does it in a delimiter, which the client then never matches: refused.
+    assert!(err("\\d E\tND_X\nSELECT 1E\tND_X").to_string().contains("tab"));
+}
+
+#[test]
+fn after_a_comment_the_client_puts_its_space_after_an_unknown_command() {
+    // After `/* */` the client owes a space before the next character it keeps, but copies `\N` or
+    // an unknown `\x` without paying it.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT /**/\\N, 1;"), ["SELECT \\N , 1"]);
+    // Also when the comment comes before the statement on its line.
+    assert_eq!(sent("SELECT 0; /* c */\\ SELECT 1;"), ["SELECT 0", "\\  SELECT 1"]);
+    assert_eq!(sent("/* c */SELECT 1;\n/* c */\n\\ SELECT 2;"), ["SELECT 1", "\\ SELECT 2"]);
 }
