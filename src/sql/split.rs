@@ -14,8 +14,8 @@
 //! - the script's own `SET sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) changes where strings
 //!   end from the next statement on, as the client follows the server's status flags.
 //!
-//! [`client_text`] gives the text the client sends for a statement: comments stripped, CRLF as LF,
-//! trailing control characters dropped. Where aurora-migrate deliberately refuses what the client
+//! [`Statement::sent`] gives the text the client sends for a statement: comments stripped, CRLF as
+//! LF, trailing control characters dropped, read under the script's sql_mode. Where aurora-migrate deliberately refuses what the client
 //! would run, the README says so.
 //!
 //! Why a scanner modelled on the client and not sqlparser's tokenizer: the client is the reference the
@@ -62,12 +62,12 @@ pub struct Statement<'a> {
     /// The sql_mode the client read the statement under (it decides where a backslash escapes).
     mode: SqlMode,
     /// A `/* */` comment closed before the statement on its line: the client owes a space before
-    /// the next character it keeps, which it pays after a leading `\x` (see [`client_text`]).
+    /// the next character it keeps, which it pays after a leading `\x` (see [`client_text_in`]).
     owed_space: bool,
 }
 
 impl<'a> Statement<'a> {
-    /// The text the client sends for this statement (see [`client_text`]), read under the sql_mode
+    /// The text the client sends for this statement (see [`client_text_in`]), read under the sql_mode
     /// the script had set when the client read it.
     pub fn sent(&self) -> std::borrow::Cow<'a, str> {
         sent_text(self.text, self.mode, self.owed_space)
@@ -727,7 +727,7 @@ fn trim_statement(piece: &str) -> &str {
 }
 
 /// Without trailing ASCII white space (a statement's text keeps control characters, which decide
-/// whether a `--` before them starts a comment; [`client_text`] removes them).
+/// whether a `--` before them starts a comment; [`client_text_in`] removes them).
 fn trim_space(text: &str) -> &str {
     text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
@@ -738,16 +738,17 @@ fn trim_sent(text: &str) -> &str {
     text.trim_end_matches(|c: char| c <= ' ' || c == '\x7f')
 }
 
-/// A statement's text as the mysql client sends it by default (`--skip-comments`): `--`, `#` and
-/// `/* */` comments removed (a removed `/* */` leaves one space where words would otherwise join),
-/// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
-/// stored exactly as the client would store them. Under the default sql_mode; see [`Statement::sent`].
+/// [`client_text_in`] under the default sql_mode.
 #[cfg(test)]
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
     client_text_in(text, SqlMode::default())
 }
 
-/// [`client_text`] as the client reads `text` under `mode`: where a backslash escapes inside quotes.
+/// A statement's text as the mysql client sends it by default (`--skip-comments`), reading it under
+/// `mode` (which decides where a backslash escapes inside quotes): `--`, `#` and `/* */` comments
+/// removed (a removed `/* */` leaves one space where words would otherwise join), line breaks kept,
+/// `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are stored exactly as
+/// the client would store them.
 pub fn client_text_in(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
     sent_text(text, mode, false)
 }
