@@ -374,7 +374,8 @@ impl<'a> Splitter<'a> {
     /// space and then drops the rest of the line up to the delimiter (the new one after `\d`).
     fn short_command(&mut self, p: usize) -> Result<usize, (usize, SplitErrorKind)> {
         let (line, next) = self.line_at(p);
-        let rest = line[2..].trim_start_matches([' ', '\t']);
+        // The client skips any white space before the argument (`my_isspace`: also a CR).
+        let rest = line[2..].trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
         // Unquoted, the client's argument ends at a space only (as after DELIMITER).
         let arg_len = rest.find(' ').unwrap_or(rest.len());
         let arg = &rest[..arg_len];

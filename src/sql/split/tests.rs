@@ -535,6 +535,8 @@ fn the_client_ends_an_unquoted_command_argument_at_a_space_only() {
     assert_eq!(kinds("SELECT 0; use fz2\nx;")[1], db("fz2\nx"));
     assert_eq!(kinds("\\u fz2\tx\n"), [db("fz2\tx")]);
     assert_eq!(kinds("use fz2 ;\n\\u fz2 x\n"), [db("fz2"), db("fz2")]);
+    // White space before the argument, a lone CR too, is skipped.
+    assert_eq!(kinds("\\u \rfz2\n"), [db("fz2")]);
     // So does it in a delimiter, which the client then never matches: refused.
     assert!(err("\\d E\tND_X\nSELECT 1E\tND_X").to_string().contains("tab"));
 }
