@@ -395,6 +395,23 @@ class Server:
 # Comparison
 
 
+def in_quotes(text):
+    """Does `text` end inside a quoted string or name (backslash escapes, the default sql_mode)?"""
+    quote = None
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote and c == "\\" and quote != "`":
+            i += 2
+            continue
+        if quote and c == quote:
+            quote = None
+        elif not quote and c in "'\"`":
+            quote = c
+        i += 1
+    return quote is not None
+
+
 def server_statements(events):
     """(kind, text, errno, schema) per statement; a multi-statement packet's event texts hold the
     rest of the packet, so each is cut where the next one's text starts."""
@@ -404,8 +421,8 @@ def server_statements(events):
         if i + 1 < len(events):
             following = events[i + 1][1]
             head = text[: len(text) - len(following)].rstrip()
-            # Only where a `;` separates them: two packets may well end alike.
-            if following and text.endswith(following) and head.endswith(";"):
+            # Only where a `;` outside quotes separates them: two packets may well end alike.
+            if following and text.endswith(following) and head.endswith(";") and not in_quotes(head):
                 text = head[:-1]
         out.append((kind, text.rstrip(), errno, schema, name))
     return out

@@ -36,7 +36,7 @@
 use std::fmt;
 
 use commands::{
-    checked_delimiter, client_command, delimiter_command, server_database, use_database, SHORT_COMMANDS,
+    checked_delimiter, client_command, delimiter_command, server_database, server_use, SHORT_COMMANDS,
 };
 
 use crate::sql::lex::{self, comment_end};
@@ -539,7 +539,8 @@ impl<'a> Splitter<'a> {
                 _ => q += 1,
             }
         }
-        bytes.len() - 2
+        // The final `--` was no comment: a backslash took its first dash (`\--`).
+        bytes.len()
     }
 
     /// Turns one client chunk into statements (pushed to `pending`).
@@ -650,7 +651,7 @@ impl<'a> Splitter<'a> {
                 })
             };
             if let Some(rest) = use_argument(piece).filter(|rest| server_name(rest)) {
-                if let Some(kind) = use_database(rest, s)? {
+                if let Some(kind) = server_use(rest, s)? {
                     self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;
                     continue;
@@ -659,8 +660,7 @@ impl<'a> Splitter<'a> {
                 // `use\` + line break is no command for the client either (the word is `use\`), but
                 // it drops the backslash and the server reads `use\n db`: a USE.
                 let sent = client_text_in(piece, client_mode);
-                if let Some(kind) =
-                    use_argument(&sent).map(|rest| use_database(rest, s)).transpose()?.flatten()
+                if let Some(kind) = use_argument(&sent).map(|rest| server_use(rest, s)).transpose()?.flatten()
                 {
                     self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;

@@ -152,6 +152,35 @@ pub(super) fn server_database(rest: &str) -> Option<String> {
     }
 }
 
+/// `Use` for the text after a USE that reaches the server as SQL (`/*!*/USE db`): one name as the
+/// server reads it (see [`server_database`]), or an error when text follows it (the server refuses
+/// such a statement).
+pub(super) fn server_use(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    let bytes = rest.as_bytes();
+    let len = if bytes.first() == Some(&b'`') {
+        let mut i = 1;
+        loop {
+            match (bytes.get(i), bytes.get(i + 1)) {
+                (Some(b'`'), Some(b'`')) => i += 2,
+                (Some(b'`'), _) => break i + 1,
+                (Some(_), _) => i += 1,
+                (None, _) => break bytes.len(),
+            }
+        }
+    } else {
+        let name = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || *c >= 0x80;
+        bytes.iter().position(|c| !name(c)).unwrap_or(bytes.len())
+    };
+    let Some(database) = server_database(&rest[..len]) else {
+        return use_database(rest, at);
+    };
+    let after = strip_comments(&rest[len..]);
+    if !after.is_empty() {
+        return Err((at, SplitErrorKind::TextAfterUse(after.chars().take(40).collect())));
+    }
+    Ok(Some(StatementKind::Use { database }))
+}
+
 /// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
 /// one), or up to a space (a tab or a line break stays in it); a backslash takes the next character
 /// as it is.

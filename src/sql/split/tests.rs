@@ -435,6 +435,9 @@ fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
 fn a_use_the_client_sends_is_a_use_only_where_the_server_reads_a_name() {
     let kinds: Vec<_> = split("/*! */ USE \n--note;\n/**/USE`fz2`;").map(|s| s.unwrap().kind).collect();
     assert_eq!(kinds, [StatementKind::Sql, StatementKind::Use { database: "fz2".into() }]);
+    // The server ends the name at any white space (the client's argument runs to a space): text
+    // after it is refused, as after the client's USE.
+    assert!(matches!(err("/*M!100101 */use fz2\nSELECT 1;").kind, SplitErrorKind::TextAfterUse(_)));
 }
 
 #[test]
@@ -496,6 +499,7 @@ fn a_dash_taken_by_the_sandbox_command_starts_no_comment() {
     // the line).
     let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
     assert_eq!(sent("\\-- u fz2--\n"), ["- u fz2"]);
+    assert_eq!(sent("\\--  \\g\n"), ["-"]);
 }
 
 #[test]
