@@ -13,7 +13,7 @@ client"): the sent text has comments stripped exactly as the client strips them,
 as they are, after trailing white space; a file aurora-migrate refuses agrees when the server also
 failed at that point (an unterminated string, a client command it cannot run) and is reported
 otherwise; a multi-statement packet the server stopped on an error agrees up to the failing
-statement.
+statement; the server logs every query without its trailing `;` and white space.
 
 Deterministic for a seed: case N of seed S is always the same script. Disagreements are minimized
 (shortest script that still disagrees the same way) and written to the output folder.
