@@ -320,7 +320,8 @@ impl<'a> Splitter<'a> {
                 if b == b'/' && self.client_version_open(self.client_version, p) {
                     return Err((p, SplitErrorKind::CommentInVersionComment));
                 }
-                owed = b == b'/' && !bytes[p..after].contains(&b'\n');
+                // Closed on this line (opened here or before): the client owes a space.
+                owed = b == b'/';
                 p = after;
             } else if b == b'\\'
                 && (matches!(bytes[p + 1..self.end].first(), None | Some(b'\n'))

@@ -554,4 +554,6 @@ fn after_a_comment_the_client_puts_its_space_after_an_unknown_command() {
     // Also when the comment comes before the statement on its line.
     assert_eq!(sent("SELECT 0; /* c */\\ SELECT 1;"), ["SELECT 0", "\\  SELECT 1"]);
     assert_eq!(sent("/* c */SELECT 1;\n/* c */\n\\ SELECT 2;"), ["SELECT 1", "\\ SELECT 2"]);
+    // A comment opened on a line before and closed on the statement's line counts too.
+    assert_eq!(sent("/* c\n*/\\ SELECT 1;"), ["\\  SELECT 1"]);
 }
