@@ -24,7 +24,6 @@ use crate::apply::progress::{exec_failure, fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::{Prepared, Segment};
 use crate::sql::calls::calls;
-use crate::sql::split::client_text;
 
 /// Pause before sending a DDL statement again.
 const RESEND_DELAY: Duration = Duration::from_millis(500);
@@ -76,7 +75,7 @@ async fn send_with_session<E: Executor>(
     reset: Option<&str>,
 ) -> Result<(), Failure> {
     let (p, at, db) = (&seg.statements[0], seg.at, rec.db);
-    let calls = calls(&client_text(p.statement.text)).map_err(|e| fail(at, StepError::TooLong(e)))?;
+    let calls = calls(&p.statement.sent()).map_err(|e| fail(at, StepError::TooLong(e)))?;
     let tx = retry(db.config.retry_for, true, || db.exec.begin(seg.database()))
         .await
         .map_err(|e| exec_failure(at, e, StepError::Begin))?;
@@ -129,7 +128,7 @@ async fn end<E: Executor>(rec: &Recorder<'_, E>, tx: &str, reset: Option<&str>) 
 /// One attempt: the statement's calls, then the progress write.
 async fn send<E: Executor>(rec: &Recorder<'_, E>, seg: &Segment<'_, '_>) -> Result<(), Failure> {
     let (p, at) = (&seg.statements[0], seg.at);
-    for call in calls(&client_text(p.statement.text)).map_err(|e| fail(at, StepError::TooLong(e)))? {
+    for call in calls(&p.statement.sent()).map_err(|e| fail(at, StepError::TooLong(e)))? {
         let mut request = Request::new(call.sql).database(p.database.as_deref());
         request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
         request.continue_after_timeout = true;
@@ -179,10 +178,8 @@ pub(crate) async fn inflight_ran<E: Executor>(
 ) -> Result<bool, StepError> {
     let db = rec.db;
     loop {
-        let outcome = db
-            .idempotent(db.server.running(&client_text(p.statement.text)))
-            .await
-            .map_err(StepError::StillRunning)?;
+        let outcome =
+            db.idempotent(db.server.running(&p.statement.sent())).await.map_err(StepError::StillRunning)?;
         if first_long(&outcome) == 0 {
             break;
         }

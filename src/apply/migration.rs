@@ -21,7 +21,7 @@ use crate::apply::session::Session;
 use crate::apply::{ddl, procedure, transaction};
 use crate::scripts::source::{checksum, Migration, Script, SourceError};
 use crate::sql::classify::Disposition;
-use crate::sql::split::{client_text, Statement};
+use crate::sql::split::Statement;
 
 /// Receives progress events.
 pub type OnEvent<'a> = dyn FnMut(&Event) + Send + 'a;
@@ -173,7 +173,7 @@ fn applied_part(prepared: &[Prepared<'_>], from: usize) -> Position {
     for p in &prepared[..from.min(prepared.len())] {
         position.prefix.add(p.statement.text);
         if p.disposition == Disposition::Session {
-            position.session.ran(&client_text(p.statement.text));
+            position.session.ran(&p.statement.sent());
         }
     }
     position

@@ -35,7 +35,6 @@ use crate::apply::progress::{fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::{Prepared, Segment};
 use crate::sql::calls::calls;
-use crate::sql::split::client_text;
 
 /// How an in-flight record of a procedure call starts (a DDL statement's holds a fingerprint).
 pub(crate) const CALL_PREFIX: &str = "call ";
@@ -208,7 +207,7 @@ async fn attempt<E: Executor>(
     let Some(database) = p.database.as_deref() else {
         return Err(fail(at, StepError::LongStatement("the script dropped its current database before it")));
     };
-    let mut sent = calls(&client_text(p.statement.text)).map_err(|e| fail(at, StepError::TooLong(e)))?;
+    let mut sent = calls(&p.statement.sent()).map_err(|e| fail(at, StepError::TooLong(e)))?;
     let statement = match (sent.pop(), sent.is_empty()) {
         (Some(call), true) if call.params.is_empty() => call.sql,
         _ => {

@@ -19,7 +19,7 @@ use crate::apply::error::MigrationError;
 use crate::apply::history::Scope;
 use crate::scripts::source::Migration;
 use crate::sql::classify::{ddl_table, disposition, dropped_database, Disposition};
-use crate::sql::split::{client_text, Statement};
+use crate::sql::split::Statement;
 
 /// A statement ready to run.
 #[derive(Debug)]
@@ -173,7 +173,7 @@ pub(crate) fn session_statements(segment: &[Prepared<'_>]) -> Vec<String> {
     segment
         .iter()
         .filter(|p| p.disposition == Disposition::Session)
-        .map(|p| client_text(p.statement.text).into_owned())
+        .map(|p| p.statement.sent().into_owned())
         .collect()
 }
 

@@ -15,7 +15,6 @@ use crate::apply::progress::{exec_failure, fail, Recorder};
 use crate::apply::retry::{retry, Backoff};
 use crate::apply::segment::Segment;
 use crate::sql::calls::calls;
-use crate::sql::split::client_text;
 
 /// The session work around a segment's statements, in its transaction.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +96,7 @@ async fn body<E: Executor>(
             end = index;
             break;
         }
-        let text = client_text(p.statement.text);
+        let text = p.statement.sent();
         for call in calls(&text).map_err(|e| fail(index, StepError::TooLong(e)))? {
             let mut request = Request::new(call.sql).database(database).transaction(Some(tx));
             request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::scripts::source::{discover, Script, SourceError};
 use crate::sql::calls::{calls, Param};
 use crate::sql::classify::{disposition, Disposition};
-use crate::sql::split::{client_text, Statement};
+use crate::sql::split::Statement;
 
 /// Every statement of every migration of a folder, in the order they apply.
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +127,7 @@ pub fn list_statements(dir: &Path) -> Result<StatementsReport, SourceError> {
 
 /// What the runner does with one statement.
 fn sent(statement: &Statement<'_>) -> SentStatement {
-    let text = client_text(statement.text).into_owned();
+    let text = statement.sent().into_owned();
     let mut out = SentStatement {
         line: statement.line,
         column: statement.column,

@@ -146,7 +146,20 @@ pub fn version_comment(bytes: &[u8], p: usize) -> Option<VersionComment> {
     let skipped =
         if marker == 3 { (50700..=99999).contains(&version) || version > 999_999 } else { version > 101_199 };
     if skipped {
-        let end = find(&rest[2..], b"*/").map_or(bytes.len(), |i| p + 2 + i + 2);
+        // The server skips it like a comment that may hold one nested `/* */` (MariaDB's lexer
+        // allows one level of nesting in a version comment it skips).
+        let mut i = p + marker + digits;
+        let end = loop {
+            match bytes.get(i..i + 2) {
+                None => break bytes.len(),
+                Some(b"*/") => break i + 2,
+                Some(b"/*") => match find(&bytes[i + 2..], b"*/") {
+                    Some(close) => i += 2 + close + 2,
+                    None => break bytes.len(),
+                },
+                Some(_) => i += 1,
+            }
+        };
         return Some(VersionComment::Skipped(end));
     }
     Some(VersionComment::Open(p + marker + digits))
@@ -498,6 +511,8 @@ mod tests {
         assert_eq!(version_comment(b"/*M!100101 x */", 0), Some(VersionComment::Open(10)));
         assert_eq!(version_comment(b"/*!99999 ; */ x", 0), Some(VersionComment::Skipped(13)));
         assert_eq!(version_comment(b"/*M!999999 ; */", 0), Some(VersionComment::Skipped(15)));
+        // One nested comment inside a skipped one, as MariaDB's lexer allows.
+        assert_eq!(version_comment(b"/*!99999 a/*!99999 ;*/ ; */ x", 0), Some(VersionComment::Skipped(27)));
         assert_eq!(version_comment(b"/* x */", 0), None);
     }
 

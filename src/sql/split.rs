@@ -14,8 +14,8 @@
 //! - the script's own `SET sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) changes where strings
 //!   end from the next statement on, as the client follows the server's status flags.
 //!
-//! [`client_text`] gives the text the client sends for a statement: comments stripped, CRLF as LF,
-//! trailing control characters dropped. Where aurora-migrate deliberately refuses what the client
+//! [`Statement::sent`] gives the text the client sends for a statement: comments stripped, CRLF as
+//! LF, trailing control characters dropped, read under the script's sql_mode. Where aurora-migrate deliberately refuses what the client
 //! would run, the README says so.
 //!
 //! Why a scanner modelled on the client and not sqlparser's tokenizer: the client is the reference the
@@ -35,9 +35,11 @@
 
 use std::fmt;
 
-use commands::{checked_delimiter, client_command, delimiter_command, use_database, SHORT_COMMANDS};
+use commands::{
+    checked_delimiter, client_command, delimiter_command, server_database, server_use, SHORT_COMMANDS,
+};
 
-use crate::sql::lex::{self, comment_end, quoted_end};
+use crate::sql::lex::{self, comment_end};
 use crate::sql::lex::{
     block_comment_close, is_space, quoted_end_in, sql_mode_after, statement_end, use_argument, SqlMode,
 };
@@ -57,6 +59,19 @@ pub struct Statement<'a> {
     pub kind: StatementKind,
     /// 0-based index of the client packet (chunk) the statement belongs to.
     pub chunk: usize,
+    /// The sql_mode the client read the statement under (it decides where a backslash escapes).
+    mode: SqlMode,
+    /// A `/* */` comment closed before the statement on its line: the client owes a space before
+    /// the next character it keeps, which it pays after a leading `\x` (see [`client_text_in`]).
+    owed_space: bool,
+}
+
+impl<'a> Statement<'a> {
+    /// The text the client sends for this statement (see [`client_text_in`]), read under the sql_mode
+    /// the script had set when the client read it.
+    pub fn sent(&self) -> std::borrow::Cow<'a, str> {
+        sent_text(self.text, self.mode, self.owed_space)
+    }
 }
 
 /// What a statement is to the runner.
@@ -103,6 +118,9 @@ pub enum SplitErrorKind {
     UnclosedGooseBlock,
     /// A `/* */` comment inside a `/*! */` version comment.
     CommentInVersionComment,
+    /// `--` before a control character (a comment for the server, text for the client) with a
+    /// quote after it on its line.
+    QuoteAfterServerComment,
 }
 
 impl fmt::Display for SplitErrorKind {
@@ -126,6 +144,12 @@ impl fmt::Display for SplitErrorKind {
                 f,
                 "a /* comment inside a /*! version comment: the mysql client ends the version comment at \
                  this comment's */ while the server does not; remove the inner comment"
+            ),
+            Self::QuoteAfterServerComment => write!(
+                f,
+                "`--` before a control character starts a comment for the server but not for the mysql \
+                 client, which reads the quote after it on this line as a string, so they would end \
+                 statements in different places: put a space after `--` or remove the control character"
             ),
             Self::UnclosedGooseBlock => {
                 write!(f, "`{GOOSE_BEGIN}` is never closed: add a `{GOOSE_END}` line")
@@ -162,6 +186,7 @@ pub fn split_range(text: &str, range: std::ops::Range<usize>) -> Splitter<'_> {
         mode: SqlMode::default(),
         saved_modes: Vec::new(),
         client_version: None,
+        owed_space: false,
     }
 }
 
@@ -186,6 +211,8 @@ pub struct Splitter<'a> {
     /// Where the `/*!` the client still holds open at the last delimiter started (see
     /// [`Splitter::client_version_open`]).
     client_version: Option<usize>,
+    /// A `/* */` comment closed before the statement start on its line (see [`Statement::sent`]).
+    owed_space: bool,
 }
 
 /// What the in-statement scan found.
@@ -248,8 +275,11 @@ impl<'a> Splitter<'a> {
     fn skip_to_statement(&mut self) -> Result<Option<usize>, (usize, SplitErrorKind)> {
         let bytes = self.text.as_bytes();
         let mut p = self.pos;
+        // A `/* */` comment closed on the line so far (the client then owes a space).
+        let mut owed = false;
         while p < self.end {
             if self.at_line_start(p) {
+                owed = false;
                 let (line, next) = self.line_at(p);
                 // A line holding `\g` is never a command line for the client: it goes to the server.
                 if let Some(delimiter) = delimiter_command(line).filter(|_| !line.contains("\\g")) {
@@ -290,6 +320,8 @@ impl<'a> Splitter<'a> {
                 if b == b'/' && self.client_version_open(self.client_version, p) {
                     return Err((p, SplitErrorKind::CommentInVersionComment));
                 }
+                // Closed on this line (opened here or before): the client owes a space.
+                owed = b == b'/';
                 p = after;
             } else if b == b'\\'
                 && (matches!(bytes[p + 1..self.end].first(), None | Some(b'\n'))
@@ -306,6 +338,7 @@ impl<'a> Splitter<'a> {
                 }
             } else {
                 self.pos = p;
+                self.owed_space = owed;
                 return Ok(Some(p));
             }
         }
@@ -315,11 +348,26 @@ impl<'a> Splitter<'a> {
 
     /// Queues a client command found at `at` (`len` bytes) as a statement of its own chunk.
     fn push_command(&mut self, at: usize, len: usize, kind: StatementKind) {
-        let (line, column) = self.position(at);
-        let text = &self.text[at..at + len];
         let chunk = self.chunk;
         self.chunk += 1;
-        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk });
+        self.push(at, len, kind, chunk, self.mode);
+    }
+
+    /// Queues the statement found at `at` (`len` bytes), the first of its chunk when the client
+    /// owes it a space.
+    fn push_first(&mut self, at: usize, len: usize, chunk: usize, mode: SqlMode, owed_space: bool) {
+        self.push(at, len, StatementKind::Sql, chunk, mode);
+        if let Some(statement) = self.pending.back_mut() {
+            statement.owed_space = owed_space;
+        }
+    }
+
+    /// Queues the statement found at `at` (`len` bytes).
+    fn push(&mut self, at: usize, len: usize, kind: StatementKind, chunk: usize, mode: SqlMode) {
+        let (line, column) = self.position(at);
+        let text = &self.text[at..at + len];
+        let owed_space = false;
+        self.pending.push_back(Statement { text, offset: at, line, column, kind, chunk, mode, owed_space });
     }
 
     /// Runs the short client command `\d x` (delimiter) or `\u db` (use) at `p`, at the start of a
@@ -327,8 +375,10 @@ impl<'a> Splitter<'a> {
     /// space and then drops the rest of the line up to the delimiter (the new one after `\d`).
     fn short_command(&mut self, p: usize) -> Result<usize, (usize, SplitErrorKind)> {
         let (line, next) = self.line_at(p);
-        let rest = line[2..].trim_start_matches([' ', '\t']);
-        let arg_len = rest.find([' ', '\t']).unwrap_or(rest.len());
+        // The client skips any white space before the argument (`my_isspace`: also a CR).
+        let rest = line[2..].trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
+        // Unquoted, the client's argument ends at a space only (as after DELIMITER).
+        let arg_len = rest.find(' ').unwrap_or(rest.len());
         let arg = &rest[..arg_len];
         let args_start = p + 2;
         if line.as_bytes()[1] == b'd' {
@@ -428,6 +478,18 @@ impl<'a> Splitter<'a> {
                 p = after;
                 continue;
             }
+            if b == b'-'
+                && bytes.get(p + 1) == Some(&b'-')
+                && bytes.get(p + 2).is_some_and(|&c| c < b' ' && !is_space(c))
+            {
+                // The server reads `--` before a control character as a comment (to the line end);
+                // the client reads on, so a quote there opens a string for it and not for the server.
+                let line = &bytes[p + 2..self.end];
+                let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+                if line.iter().any(|c| matches!(c, b'\'' | b'"' | b'`')) {
+                    return Err((p, SplitErrorKind::QuoteAfterServerComment));
+                }
+            }
             if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") {
                 version_comment = Some(p);
                 if bytes[p + 2] == b'!' {
@@ -472,11 +534,14 @@ impl<'a> Splitter<'a> {
                 b'\'' | b'"' | b'`' => q = quoted_end_in(bytes, q, self.mode).unwrap_or(bytes.len()),
                 b'/' => q = comment_end(bytes, q).unwrap_or(q + 1),
                 b'#' => return q,
+                // A backslash takes the next character into a client command (`\-` takes a dash).
+                b'\\' => q += 2,
                 b'-' if q + 2 == bytes.len() || comment_end(bytes, q).is_some() => return q,
                 _ => q += 1,
             }
         }
-        bytes.len() - 2
+        // The final `--` was no comment: a backslash took its first dash (`\--`).
+        bytes.len()
     }
 
     /// Turns one client chunk into statements (pushed to `pending`).
@@ -485,17 +550,17 @@ impl<'a> Splitter<'a> {
         if let Some(kind) = client_command(text, start)? {
             let len = trim_space(text).len();
             match kind {
-                // Sent with `\g`, a USE goes to the server as SQL, which reads no control character
-                // as part of a name (the client would): the server refuses it, so send it as SQL.
-                StatementKind::Use { ref database }
-                    if !ended && database.contains(|c: char| c.is_control()) =>
-                {
-                    let (line, column) = self.position(start);
+                // Not ended by the delimiter (`\g`, the end of the file), a USE goes to the server as
+                // SQL: a USE of the name the server reads there, or SQL it refuses (a control
+                // character or a backslash in the name, ...).
+                StatementKind::Use { .. } if !ended => {
                     let chunk = self.chunk;
                     self.chunk += 1;
-                    let text = &self.text[start..start + len];
-                    let kind = StatementKind::Sql;
-                    self.pending.push_back(Statement { text, offset: start, line, column, kind, chunk });
+                    let kind = match server_database(&client_text_in(text, self.mode)[3..]) {
+                        Some(database) => StatementKind::Use { database },
+                        None => StatementKind::Sql,
+                    };
+                    self.push(start, len, kind, chunk, self.mode);
                 }
                 kind => self.push_command(start, len, kind),
             }
@@ -526,13 +591,25 @@ impl<'a> Splitter<'a> {
                 None => text.to_owned(),
             };
             // The client reads the command from the text it kept: comments already stripped.
-            if let Some(delimiter) = delimiter_command(&client_text(&glued)) {
+            let kept = client_text_in(&glued, self.mode);
+            if kept.contains("\\g") {
+                // Before it runs a chunk as a command the client looks for `\g` anywhere in it, also
+                // inside quotes, and sends a chunk holding one to the server, which refuses it.
+                let why =
+                    "this DELIMITER command holds `\\g` (in a string or name too), so the mysql client \
+                           sends it to the server as SQL: put DELIMITER on a line of its own without `\\g`";
+                return Err((start, SplitErrorKind::BadDelimiter(why.into())));
+            }
+            if let Some(delimiter) = delimiter_command(&kept) {
                 self.delimiter = delimiter.map_err(|why| (start, SplitErrorKind::BadDelimiter(why)))?;
             }
             return Ok(());
         }
         let chunk = self.chunk;
         self.chunk += 1;
+        // The client read the whole chunk under the mode in force before it; the server reads each
+        // statement of it under the mode the ones before it set.
+        let client_mode = self.mode;
         let mut s = start;
         while s < end {
             // White space and comments before the piece.
@@ -558,6 +635,15 @@ impl<'a> Splitter<'a> {
                 // comment may start earlier on that line (`x -- --`).
                 piece = trim_space(&piece[..self.trailing_comment(piece)]);
             }
+            if piece.ends_with('\\') {
+                // A backslash before white space on its line is an unknown client command that the
+                // client keeps (it trims the white space only when it sends the chunk): keep one
+                // character of it, so that the backslash does not read as ending a line.
+                let after = &self.text.as_bytes()[s + piece.len()..piece_end];
+                if after.first().is_some_and(|&c| c != b'\n') && !after.starts_with(b"\r\n") {
+                    piece = &self.text[s..s + piece.len() + 1];
+                }
+            }
             // `/*!*/USE db` is no command for the client, but the server's USE all the same (when
             // what follows is a name for the server: `USE --x` is SQL it refuses).
             let server_name = |rest: &str| {
@@ -566,19 +652,18 @@ impl<'a> Splitter<'a> {
                 })
             };
             if let Some(rest) = use_argument(piece).filter(|rest| server_name(rest)) {
-                if let Some(kind) = use_database(rest, s)? {
-                    self.push_command(s, piece.len(), kind);
+                if let Some(kind) = server_use(rest, s)? {
+                    self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;
                     continue;
                 }
             } else if piece.len() > 3 && piece.as_bytes()[..3].eq_ignore_ascii_case(b"use") {
                 // `use\` + line break is no command for the client either (the word is `use\`), but
                 // it drops the backslash and the server reads `use\n db`: a USE.
-                let sent = client_text(piece);
-                if let Some(kind) =
-                    use_argument(&sent).map(|rest| use_database(rest, s)).transpose()?.flatten()
+                let sent = client_text_in(piece, client_mode);
+                if let Some(kind) = use_argument(&sent).map(|rest| server_use(rest, s)).transpose()?.flatten()
                 {
-                    self.push_command(s, piece.len(), kind);
+                    self.push(s, piece.len(), kind, chunk, client_mode);
                     s = piece_end + 1;
                     continue;
                 }
@@ -587,11 +672,10 @@ impl<'a> Splitter<'a> {
             // and comments, which the client does not send.
             // So may one that starts with a backslash the client drops at a line end.
             let plain = piece.as_bytes().first().is_some_and(|&c| c > b' ' && c != b'\\');
-            let sent = !piece.is_empty() && (plain || !client_text(piece).is_empty());
+            let sent = !piece.is_empty() && (plain || !sent_text(piece, client_mode, false).is_empty());
             if sent {
-                let (line, column) = self.position(s);
-                let kind = StatementKind::Sql;
-                self.pending.push_back(Statement { text: piece, offset: s, line, column, kind, chunk });
+                let owed_space = s == start && self.owed_space;
+                self.push_first(s, piece.len(), chunk, client_mode, owed_space);
                 if let Some(mode) = sql_mode_after(piece, self.mode, &mut self.saved_modes) {
                     self.mode = mode;
                 }
@@ -645,7 +729,7 @@ fn trim_statement(piece: &str) -> &str {
 }
 
 /// Without trailing ASCII white space (a statement's text keeps control characters, which decide
-/// whether a `--` before them starts a comment; [`client_text`] removes them).
+/// whether a `--` before them starts a comment; [`client_text_in`] removes them).
 fn trim_space(text: &str) -> &str {
     text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
@@ -656,30 +740,51 @@ fn trim_sent(text: &str) -> &str {
     text.trim_end_matches(|c: char| c <= ' ' || c == '\x7f')
 }
 
-/// A statement's text as the mysql client sends it by default (`--skip-comments`): `--`, `#` and
-/// `/* */` comments removed (a removed `/* */` leaves one space where words would otherwise join),
-/// line breaks kept, `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are
-/// stored exactly as the client would store them.
+/// [`client_text_in`] under the default sql_mode.
+#[cfg(test)]
 pub fn client_text(text: &str) -> std::borrow::Cow<'_, str> {
+    client_text_in(text, SqlMode::default())
+}
+
+/// A statement's text as the mysql client sends it by default (`--skip-comments`), reading it under
+/// `mode` (which decides where a backslash escapes inside quotes): `--`, `#` and `/* */` comments
+/// removed (a removed `/* */` leaves one space where words would otherwise join), line breaks kept,
+/// `/*! */` and `/*M! */` version comments kept. So routine and trigger bodies are stored exactly as
+/// the client would store them.
+pub fn client_text_in(text: &str, mode: SqlMode) -> std::borrow::Cow<'_, str> {
+    sent_text(text, mode, false)
+}
+
+/// [`client_text_in`], with the space the client owes after a `/* */` comment just before `text`.
+fn sent_text(text: &str, mode: SqlMode, owed_space: bool) -> std::borrow::Cow<'_, str> {
     // The client reads its input line by line and drops the CR of every CRLF line end, inside
     // strings and routine bodies too: a CRLF checkout must send what its LF twin sends. Only the
     // file's own line ends: a CR before a stripped `--` comment stays (`+\r--\n` sends `+\r\n`).
     if !text.contains('\r') {
-        return strip_comments_as_sent(text);
+        return strip_comments_as_sent(text, mode, owed_space);
     }
     let lf = text.replace("\r\n", "\n");
-    std::borrow::Cow::Owned(strip_comments_as_sent(&lf).into_owned())
+    std::borrow::Cow::Owned(strip_comments_as_sent(&lf, mode, owed_space).into_owned())
 }
 
-fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
+fn strip_comments_as_sent(text: &str, mode: SqlMode, owed_space: bool) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
-    let mut changed = false;
     // After a `/* */` comment the client puts one space before the next character unless that is
-    // white space (so `SELECT/* x */1` stays two words).
-    let mut need_space = false;
-    let flush = |out: &mut String, from: usize, to: usize, need_space: &mut bool| {
+    // white space (so `SELECT/* x */1` stays two words). It copies an unknown client command or
+    // `\N` without paying it, so the space goes after those (`/**/\N,` sends `\N ,`). Owed
+    // before the text itself, it matters only there: the server drops leading white space.
+    let mut need_space = owed_space && text.starts_with('\\');
+    let mut changed = need_space;
+    // Where the last comment ended.
+    let mut comment_end_at = 0;
+    let flush = |out: &mut String, mut from: usize, to: usize, need_space: &mut bool| {
+        while *need_space && from + 1 < to && bytes[from] == b'\\' {
+            let len = 1 + text[from + 1..].chars().next().map_or(0, char::len_utf8);
+            out.push_str(&text[from..from + len]);
+            from += len;
+        }
         if from < to {
             if *need_space && !is_space(bytes[from]) {
                 out.push(' ');
@@ -692,10 +797,12 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
     while p < bytes.len() {
         match bytes[p] {
             b'\'' | b'"' | b'`' => {
-                let end = quoted_end(bytes, p).unwrap_or(bytes.len());
-                // A backslash at the end of a line inside a string: the client drops it too.
+                let end = quoted_end_in(bytes, p, mode).unwrap_or(bytes.len());
+                // A backslash at the end of a line inside a string: the client drops it too, where
+                // a backslash escapes (not in backticks, nor under NO_BACKSLASH_ESCAPES, nor in
+                // double quotes under ANSI_QUOTES: there it is a plain character).
                 let mut i = p + 1;
-                while bytes[p] != b'`' && i < end {
+                while mode.escapes(bytes[p]) && i < end {
                     if bytes[i] == b'\\' {
                         if bytes[i + 1..].starts_with(b"\n") || bytes[i + 1..].starts_with(b"\r\n") {
                             flush(&mut out, copied, i, &mut need_space);
@@ -711,8 +818,15 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
             }
             b'/' if bytes[p..].starts_with(b"/*!") || bytes[p..].starts_with(b"/*M!") => p += 3,
             // The client adds no line break after a line that starts like a DELIMITER command
-            // (mysql.cc `is_delimiter_command` on every line), even inside a statement.
-            b'\n' if starts_like_delimiter(&bytes[text[..p].rfind('\n').map_or(0, |i| i + 1)..p]) => {
+            // (mysql.cc `is_delimiter_command` on every line), even inside a statement. It looks at
+            // what it kept of the line since its last comment: after a comment that ends on the
+            // line (opened there or on a line before), nothing it keeps starts like one.
+            b'\n'
+                if {
+                    let line_start = text[..p].rfind('\n').map_or(0, |i| i + 1);
+                    comment_end_at <= line_start && starts_with_delimiter_word(&bytes[line_start..p])
+                } =>
+            {
                 let end = if p > 0 && bytes[p - 1] == b'\r' { p - 1 } else { p };
                 flush(&mut out, copied, end, &mut need_space);
                 changed = true;
@@ -747,6 +861,7 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
                     flush(&mut out, copied, p, &mut need_space);
                     changed = true;
                     need_space = bytes[p] == b'/';
+                    comment_end_at = end;
                     copied = end;
                     p = end;
                 }
@@ -767,11 +882,16 @@ fn strip_comments_as_sent(text: &str) -> std::borrow::Cow<'_, str> {
 /// characters after it), with no comment on it? (A comment makes the client set aside what it kept
 /// of the line, and then the check sees no DELIMITER.)
 fn starts_like_delimiter(line: &[u8]) -> bool {
-    line.len() >= 9
-        && line[..9].eq_ignore_ascii_case(b"delimiter")
+    starts_with_delimiter_word(line)
         && !line.contains(&b'#')
         && lex::find(line, b"--").is_none()
         && lex::find(line, b"/*").is_none()
+}
+
+/// Does this line start with the word the client checks for a DELIMITER command (any case, any
+/// characters after it)?
+fn starts_with_delimiter_word(line: &[u8]) -> bool {
+    line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"delimiter")
 }
 
 /// Does `before` (the start of a line) end with a `/* */` comment's close, followed by nothing but

@@ -94,11 +94,12 @@ pub(super) fn client_command(
     }
     let word_len = chunk.find(|c: char| c.is_ascii_whitespace() || c == ';').unwrap_or(chunk.len());
     let word = &chunk[..word_len];
-    let rest = chunk[word_len..].trim();
+    // The argument keeps trailing white space other than spaces (`use db<TAB>;` names `db<TAB>`).
+    let rest = chunk[word_len..].trim_start().trim_end_matches(' ');
     let Some(&(name, takes_args)) = CLIENT_COMMANDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) else {
         return Ok(None);
     };
-    if !takes_args && !rest.is_empty() {
+    if !takes_args && !rest.trim().is_empty() {
         return Ok(None);
     }
     if name != "use" {
@@ -121,8 +122,68 @@ pub(super) fn use_database(rest: &str, at: usize) -> Result<Option<StatementKind
     Ok(Some(StatementKind::Use { database }))
 }
 
+/// The database the server reads from `rest` (the text after `USE` in SQL it runs): letters,
+/// digits, `_`, `$` and non-ASCII characters, or a name in backticks (a doubled backtick stands
+/// for one), with nothing but white space around it and trailing `;` (which the server drops from
+/// the end of every query). `None` when it reads no name there and refuses the statement.
+pub(super) fn server_database(rest: &str) -> Option<String> {
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
+        .trim_end_matches(|c: char| c == ';' || (c.is_ascii() && is_space(c as u8)));
+    let bytes = rest.as_bytes();
+    match bytes.first() {
+        None => None,
+        Some(b'`') => {
+            let mut i = 1;
+            while i < bytes.len() {
+                match (bytes[i], bytes.get(i + 1)) {
+                    (b'`', Some(b'`')) => i += 2,
+                    (b'`', _) if i + 1 == bytes.len() => return Some(rest[1..i].replace("``", "`")),
+                    (b'`', _) => return None,
+                    _ => i += 1,
+                }
+            }
+            None
+        }
+        Some(_) => bytes
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80)
+            .then(|| rest.to_owned()),
+    }
+}
+
+/// `Use` for the text after a USE that reaches the server as SQL (`/*!*/USE db`): one name as the
+/// server reads it (see [`server_database`]), or an error when text follows it (the server refuses
+/// such a statement).
+pub(super) fn server_use(rest: &str, at: usize) -> Result<Option<StatementKind>, (usize, SplitErrorKind)> {
+    let bytes = rest.as_bytes();
+    let len = if bytes.first() == Some(&b'`') {
+        let mut i = 1;
+        loop {
+            match (bytes.get(i), bytes.get(i + 1)) {
+                (Some(b'`'), Some(b'`')) => i += 2,
+                (Some(b'`'), _) => break i + 1,
+                (Some(_), _) => i += 1,
+                (None, _) => break bytes.len(),
+            }
+        }
+    } else {
+        let name = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || *c >= 0x80;
+        bytes.iter().position(|c| !name(c)).unwrap_or(bytes.len())
+    };
+    let Some(database) = server_database(&rest[..len]) else {
+        return use_database(rest, at);
+    };
+    let after = strip_comments(&rest[len..]);
+    if !after.is_empty() {
+        return Err((at, SplitErrorKind::TextAfterUse(after.chars().take(40).collect())));
+    }
+    Ok(Some(StatementKind::Use { database }))
+}
+
 /// The client's first-argument rule (`get_arg`): quoted with ' " or ` (a doubled quote stands for
-/// one), or up to white space; a backslash takes the next character as it is.
+/// one), or up to a space (a tab or a line break stays in it); a backslash takes the next character
+/// as it is.
 pub(super) fn client_argument(rest: &str) -> (String, &str) {
     let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'));
     let body = if quote.is_some() { &rest[1..] } else { rest };
@@ -139,7 +200,7 @@ pub(super) fn client_argument(rest: &str) -> (String, &str) {
                     return (out, &body[i + 1..]);
                 }
             }
-            (c, None) if c.is_ascii_whitespace() => return (out, &body[i..]),
+            (' ', None) => return (out, &body[i..]),
             (c, _) => out.push(c),
         }
     }

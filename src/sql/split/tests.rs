@@ -247,6 +247,11 @@ fn the_server_ends_a_routine_at_its_last_end_inside_a_custom_delimiter_chunk() {
 #[test]
 fn the_server_skips_a_version_comment_for_a_newer_server_whole() {
     assert_eq!(texts("DELIMITER $$\nSELECT 1 /*!99999 ; SELECT 2 */$$"), ["SELECT 1 /*!99999 ; SELECT 2 */"]);
+    // With one comment nested in it, which the server's lexer allows there.
+    assert_eq!(
+        texts("DELIMITER $$\n/*!99999 a/*!99999 ;*/ ; */ SELECT 1$$"),
+        ["/*!99999 a/*!99999 ;*/ ; */ SELECT 1"]
+    );
 }
 
 #[test]
@@ -398,6 +403,13 @@ fn a_use_sent_with_backslash_g_is_read_by_the_server() {
     let statements: Vec<_> = split("use f\x0bz\\g\nSELECT 1;").map(Result::unwrap).collect();
     assert_eq!(statements[0].kind, StatementKind::Sql);
     assert_eq!(statements[0].text, "use f\x0bz");
+    // Nor a backslash: the client would take the character after it into the name.
+    let statements: Vec<_> = split("use fz2\\:\\g\nuse `fz``q`\\g\n").map(Result::unwrap).collect();
+    assert_eq!(statements[0].kind, StatementKind::Sql);
+    assert_eq!(statements[1].kind, StatementKind::Use { database: "fz`q".into() });
+    // At the end of the file the client sends `use fz2;` as it is; the server drops the `;`.
+    let last = split("DELIMITER $$\nSELECT 1$$ use fz2;\n").last().unwrap().unwrap();
+    assert_eq!(last.kind, StatementKind::Use { database: "fz2".into() });
     // With a delimiter the client runs it itself.
     assert_eq!(
         split("use f\x0bz;").next().unwrap().unwrap().kind,
@@ -423,4 +435,125 @@ fn the_server_reads_dashes_before_a_control_character_as_a_comment() {
 fn a_use_the_client_sends_is_a_use_only_where_the_server_reads_a_name() {
     let kinds: Vec<_> = split("/*! */ USE \n--note;\n/**/USE`fz2`;").map(|s| s.unwrap().kind).collect();
     assert_eq!(kinds, [StatementKind::Sql, StatementKind::Use { database: "fz2".into() }]);
+    // The server ends the name at any white space (the client's argument runs to a space): text
+    // after it is refused, as after the client's USE.
+    assert!(matches!(err("/*M!100101 */use fz2\nSELECT 1;").kind, SplitErrorKind::TextAfterUse(_)));
+}
+
+#[test]
+fn the_client_keeps_a_backslash_ending_a_line_in_a_string_where_it_escapes_nothing() {
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    // Where a backslash escapes, the client drops one that ends a line inside a string.
+    assert_eq!(sent("SELECT 'a\\\nb';"), ["SELECT 'a\nb'"]);
+    // Under NO_BACKSLASH_ESCAPES, in double quotes under ANSI_QUOTES and in backticks it is a plain
+    // character, and the client keeps it.
+    assert_eq!(
+        sent("SET sql_mode='NO_BACKSLASH_ESCAPES';\nSELECT 'a\\\nb', \"c\\\nd\";"),
+        ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\\\nb', \"c\\\nd\""]
+    );
+    assert_eq!(
+        sent("SET sql_mode='ANSI_QUOTES';\nSELECT \"e\\\nf\", 'g\\\nh', `i\\\nj`;"),
+        ["SET sql_mode='ANSI_QUOTES'", "SELECT \"e\\\nf\", 'g\nh', `i\\\nj`"]
+    );
+    // A chunk is read by the client under the mode in force before it, even when a statement in
+    // it changes the mode for the server.
+    assert_eq!(
+        sent("DELIMITER $$\nSET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\\nb'$$"),
+        ["SET sql_mode='NO_BACKSLASH_ESCAPES'", "SELECT 'a\nb'"]
+    );
+}
+
+#[test]
+fn the_client_sends_a_delimiter_chunk_holding_backslash_g_anywhere_to_the_server() {
+    // Before it runs a chunk as a client command, the client looks for `\g` anywhere in the text it
+    // kept, inside quotes too; with one there it sends the chunk to the server as SQL.
+    let e = err("SELECT 1; delimiter $$ '\\g'\n;SELECT 2$$");
+    assert!(e.to_string().contains("`\\g`"), "{e}");
+    // In a comment the client did not keep it: the command runs.
+    assert_eq!(texts("SELECT 1; delimiter $$\n/* \\g */;SELECT 2$$"), ["SELECT 1", "SELECT 2"]);
+}
+
+#[test]
+fn the_client_keeps_a_backslash_before_white_space_at_the_end_of_a_statement() {
+    // `\ ` is an unknown client command: the client keeps both characters and trims the space only
+    // when it sends the chunk, so the server gets the backslash.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 1;\n\\ "), ["SELECT 1", "\\"]);
+    assert_eq!(sent("SELECT 1 \\\t;"), ["SELECT 1 \\"]);
+    // At the end of a line it is dropped.
+    assert_eq!(sent("SELECT 1 \\\n;"), ["SELECT 1"]);
+}
+
+#[test]
+fn the_client_looks_for_a_delimiter_command_in_what_it_kept_of_a_line_after_a_comment() {
+    // The line `DELIMITERg */` closes a comment opened on the line before: the client keeps nothing
+    // of it, so it adds the line break as after any other line.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 1,\n/* \nDELIMITERg */\n2;"), ["SELECT 1,\n\n2"]);
+    assert_eq!(sent("SELECT 1,\ndelimiter_col\n, 2;"), ["SELECT 1,\ndelimiter_col, 2"]);
+}
+
+#[test]
+fn a_dash_taken_by_the_sandbox_command_starts_no_comment() {
+    // `\-` takes the first dash of `--`, so the client sends `- u fz2` (and drops the `--` that ends
+    // the line).
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("\\-- u fz2--\n"), ["- u fz2"]);
+    assert_eq!(sent("\\--  \\g\n"), ["-"]);
+}
+
+#[test]
+fn a_use_inside_a_custom_delimiter_chunk_belongs_to_the_chunk_the_client_sends() {
+    let statements: Vec<_> = split("DELIMITER $$\nSELECT 1; USE fz2; SELECT 2$$\nSELECT 3$$")
+        .map(Result::unwrap)
+        .map(|s| (s.text, s.chunk))
+        .collect();
+    assert_eq!(statements, [("SELECT 1", 0), ("USE fz2", 0), ("SELECT 2", 0), ("SELECT 3", 1)]);
+}
+
+#[test]
+fn the_client_checks_a_line_for_a_delimiter_command_outside_comments_only() {
+    // `/*` inside a string is no comment: the line still starts like a DELIMITER command, and the
+    // client adds no line break after it.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT 'a\nDELIMITER' '/*'\n+ 1;"), ["SELECT 'a\nDELIMITER' '/*'+ 1"]);
+}
+
+#[test]
+fn dashes_before_a_control_character_with_a_quote_after_them_are_refused() {
+    // The server reads `--\x01` as a comment, the client reads the quote after it as a string: the
+    // client sends `DO 1 --\x01 'q\n; DO '` as one packet, which the server runs as two statements.
+    let e = err("DO 1 --\x01 'q\n; DO ';\nDO 3;");
+    assert_eq!((e.line, e.column), (1, 6));
+    assert!(e.to_string().contains("control character"), "{e}");
+    // Without a quote both end the statement at the same place.
+    assert_eq!(texts("DO 1 --\x01 q\n;DO 2;"), ["DO 1 --\x01 q", "DO 2"]);
+}
+
+#[test]
+fn the_client_ends_an_unquoted_command_argument_at_a_space_only() {
+    let kinds = |sql: &str| split(sql).map(|s| s.unwrap().kind).collect::<Vec<_>>();
+    let db = |name: &str| StatementKind::Use { database: name.into() };
+    // A tab, a vertical tab or a line break stays in the name (the server then refuses it).
+    assert_eq!(kinds("use fz2\tx;\nuse fz2\t;"), [db("fz2\tx"), db("fz2\t")]);
+    assert_eq!(kinds("SELECT 0; use fz2\nx;")[1], db("fz2\nx"));
+    assert_eq!(kinds("\\u fz2\tx\n"), [db("fz2\tx")]);
+    assert_eq!(kinds("use fz2 ;\n\\u fz2 x\n"), [db("fz2"), db("fz2")]);
+    // White space before the argument, a lone CR too, is skipped.
+    assert_eq!(kinds("\\u \rfz2\n"), [db("fz2")]);
+    // So does it in a delimiter, which the client then never matches: refused.
+    assert!(err("\\d E\tND_X\nSELECT 1E\tND_X").to_string().contains("tab"));
+}
+
+#[test]
+fn after_a_comment_the_client_puts_its_space_after_an_unknown_command() {
+    // After `/* */` the client owes a space before the next character it keeps, but copies `\N` or
+    // an unknown `\x` without paying it.
+    let sent = |sql: &str| split(sql).map(|s| s.unwrap().sent().into_owned()).collect::<Vec<_>>();
+    assert_eq!(sent("SELECT /**/\\N, 1;"), ["SELECT \\N , 1"]);
+    // Also when the comment comes before the statement on its line.
+    assert_eq!(sent("SELECT 0; /* c */\\ SELECT 1;"), ["SELECT 0", "\\  SELECT 1"]);
+    assert_eq!(sent("/* c */SELECT 1;\n/* c */\n\\ SELECT 2;"), ["SELECT 1", "\\ SELECT 2"]);
+    // A comment opened on a line before and closed on the statement's line counts too.
+    assert_eq!(sent("/* c\n*/\\ SELECT 1;"), ["\\  SELECT 1"]);
 }
