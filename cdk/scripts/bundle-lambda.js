@@ -24,7 +24,10 @@ if (!built) {
   built = path.join(repo, 'build', 'lambda');
 }
 // The package carries the repository's license text (npm pack takes LICENSE from this folder).
+// copyFileSync keeps the source's mode, and npm pack keeps modes: both copies are made 0644, so that the
+// package does not depend on the umask of the checkout or of the build.
 fs.copyFileSync(path.join(repo, 'LICENSE'), path.join(cdk, 'LICENSE'));
+fs.chmodSync(path.join(cdk, 'LICENSE'), 0o644);
 for (const arch of archs) {
   const from = path.join(built, arch, 'aurora-migrate-lambda.zip');
   if (!fs.existsSync(from)) {
@@ -34,5 +37,6 @@ for (const arch of archs) {
   const to = path.join(cdk, 'lambda', arch, 'bootstrap.zip');
   fs.mkdirSync(path.dirname(to), { recursive: true });
   fs.copyFileSync(from, to);
+  fs.chmodSync(to, 0o644);
   console.error(`bundle-lambda: ${to} (${fs.statSync(to).size} bytes)`);
 }

@@ -41,6 +41,17 @@ test('the package version is the Rust crate version: the function reports that o
   assert.equal(packageVersion(), crate[1], 'cdk/package.json and Cargo.toml must carry the same version');
 });
 
+test('the package names the crate\'s repository: Cargo.toml holds the one URL', () => {
+  const cargo = fs.readFileSync(path.join(REPO_ROOT, 'Cargo.toml'), 'utf8');
+  const crate = /\[package\][^[]*?\nrepository = "([^"]+)"/.exec(cargo);
+  assert.ok(crate, 'no repository in the [package] table of Cargo.toml');
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'cdk', 'package.json'), 'utf8'));
+  const repository = String(pkg.repository?.url ?? '').replace(/^git\+/, '').replace(/\.git$/, '');
+  assert.equal(repository, crate[1], `cdk/package.json's repository.url must be ${crate[1]}.git (Cargo.toml's repository)`);
+  assert.equal(pkg.author?.url, crate[1], `cdk/package.json's author.url must be ${crate[1]} (Cargo.toml's repository)`);
+  assert.equal(pkg.repository?.directory, 'cdk', 'cdk/package.json\'s repository.directory must be cdk');
+});
+
 test('the custom resource expects the package version, or the one given', (t) => {
   const lambdaDir = fakeLambdaDir();
   const scriptsDir = scriptsFolder();
