@@ -780,6 +780,65 @@ fn a_run_killed_while_its_long_dml_statement_runs_leaves_the_next_run_to_wait_fo
     r.backfilled_once(&codes, &last);
 }
 
+/// A call of the long statement's procedure whose request was given up on (no answer) but that
+/// reaches the server late, after the run read the row and found it not applied, and commits
+/// before the run records its next call: the next call's record must not put the row back, or
+/// the statement would run twice. The late call is played by the test, calling the procedure
+/// while the run's drop of it is held back.
+#[test]
+fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_again() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(1.5) = 0;"),
+        ],
+    );
+    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
+    let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
+    r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
+    // Then it drops the procedure (held back 6 s here: the first drop is of a leftover, before
+    // creating it) and records its next call.
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 6000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let child = r.spawn();
+    let start = Instant::now();
+    let procedure = loop {
+        let name = r.sql("SELECT COALESCE(MAX(ROUTINE_NAME), '') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+        if !name.is_empty() {
+            break name;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Past the run's read of the row (it follows the lost call at once), before the drop.
+    std::thread::sleep(Duration::from_millis(1500));
+    r.sql(&format!("CALL app.`{procedure}`()"));
+    assert_eq!(r.counters(), "1", "the late call did not commit");
+    let first = finish(child);
+    let (codes, last) = r.converge(2);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert_eq!(r.counters(), "1", "the statement ran again after its late call committed");
+    // (And the run did meet the late commit: the test exercised the race.)
+    assert!(
+        first.stderr.contains("committed late"),
+        "the run did not meet the late commit (exit {}):\n{}",
+        first.code(),
+        first.stderr
+    );
+    r.all_applied().expect("status tells the truth");
+    let routines = r.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+    assert_eq!(routines, "0", "the procedure was left behind");
+}
+
 /// A database user without the routine privileges: the long statement cannot get its procedure,
 /// and the error says which privileges it needs; nothing of the statement is applied.
 #[test]

@@ -8,7 +8,8 @@
 //! transaction with `continueAfterTimeout`, like a DDL statement:
 //!
 //! - Before the call, the history row records the statement in flight with a token naming this
-//!   call (`call <procedure> <nonce>`). The procedure's progress write updates the row only while
+//!   call (`call <procedure> <nonce>`), written only while the row still says the statement is not
+//!   applied (an earlier call whose request arrived late may have committed since it was read). The procedure's progress write updates the row only while
 //!   it still holds that token, and rolls the statement back otherwise: a call that another run
 //!   has given up on (a new token) can never commit.
 //! - While it runs, the procedure holds a named lock (`GET_LOCK`), released when it ends (or when
@@ -236,7 +237,13 @@ async fn attempt<E: Executor>(
         reset,
         statement: &statement,
     };
-    rec.intent_call(at, before, &token).await?;
+    if !rec.intent_call(at, before, &token).await? {
+        tracing::warn!(
+            statement = at + 1,
+            "an earlier call of the long statement committed late; it is applied"
+        );
+        return Ok(());
+    }
     create(rec, seg, &body, replay, reset).await?;
     let mut call =
         Request::new(format!("CALL {}.{}()", quote_identifier(database), quote_identifier(&names.procedure)))
