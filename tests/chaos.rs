@@ -807,6 +807,35 @@ fn a_run_killed_while_its_long_dml_statement_runs_leaves_the_next_run_to_wait_fo
     r.backfilled_once(&codes, &last);
 }
 
+/// The run is killed after the long statement's procedure committed but before the run dropped
+/// it (its drop held back here): the row says applied and names no call, and the next run still
+/// drops the procedure.
+#[test]
+fn a_procedure_left_by_a_run_killed_after_its_call_committed_is_dropped_by_the_next_run() {
+    let r = Repro::start(two_second_call_timeout(), &long_backfill());
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let mut child = r.spawn();
+    let start = Instant::now();
+    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
+    // (The history table does not exist at first.)
+    while r.db.sql(&applied).ok().as_deref() != Some("1") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
+    assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
+    let (codes, last) = r.converge(1);
+    r.backfilled_once(&codes, &last);
+}
+
 /// A call of the long statement's procedure whose request was given up on (no answer) but that
 /// reaches the server late, after the run read the row and found it not applied, and commits
 /// before the run records its next call: the next call's record must not put the row back, or
