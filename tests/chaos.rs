@@ -8,7 +8,9 @@
 //! one kind of chaos: a lost answer (`drop_after`), a dropped request (`drop_before`), a 5xx or a
 //! resuming cluster at a call position of the run (counted on a clean run first); a SIGKILL at a
 //! random moment; three concurrent runs, some killed; MariaDB killed and restarted mid-run; the
-//! slow DDL outliving a 1-second call timeout, with a kill. After each, the CLI is rerun (at most
+//! slow DDL outliving a 1-second call timeout, with a kill; and a fault at a call position of a
+//! run with that 1-second call timeout, where the slow DDL and a long backfill (applied through
+//! its stored procedure) outlive their calls. After each, the CLI is rerun (at most
 //! three times) and must converge: a dump of the database equal to the reference (schema, routines,
 //! triggers, rows: so nothing ran twice or was skipped), and `status` saying every migration is
 //! applied. A first run that exits 0 must already be there.
@@ -18,8 +20,8 @@
 //! kill and restart moments are fractions of the measured clean run, so they vary with the load).
 //! `CHAOS_SWEEP=1` replaces the random choice by every fault kind at every call position in turn.
 //! `CHAOS_KINDS=all` draws from every kind of chaos (the soak, `dev/chaos`); the default, `sample`,
-//! draws mostly faults at a call position, and a SIGKILL, concurrent runs with kills or the slow
-//! DDL killed one case in ten each. The tests below the sample reproduce faults found by hand.
+//! draws mostly faults at a call position, and a fault in a run with the short call timeout, a
+//! SIGKILL, concurrent runs with kills or the slow DDL killed one case in ten each. The tests below the sample reproduce faults found by hand.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -319,11 +321,16 @@ enum Chaos {
     /// Through the 1-second-call-timeout emulator (the slow DDL outlives its call), killed after
     /// `after_ms`.
     SlowDdlKill { after_ms: u64 },
+    /// A fault at call position `at` of a run through the 1-second-call-timeout emulator, where the
+    /// slow DDL and the long backfill (through its stored procedure) outlive their calls.
+    SlowFault { kind: FaultKind, at: u32 },
 }
 
 /// What a clean run looks like: calls and duration, measured once.
 struct Baseline {
     calls: u32,
+    /// Calls of a clean run through the 1-second-call-timeout emulator.
+    slow_calls: u32,
     fast_ms: u64,
     slow_ms: u64,
 }
@@ -338,12 +345,19 @@ fn measure(lab: &Lab) -> Baseline {
     lab.converged("chaos_clean_fast").expect("a clean run gives the mariadb client's result");
     let calls: u64 = lab.fast.counters().expect("counters").values().sum();
     lab.create("chaos_clean_slow");
+    lab.slow.reset_counters().expect("resets");
     let started = Instant::now();
     let run = lab.migrate(&lab.slow, "chaos_clean_slow");
     let slow_ms = started.elapsed().as_millis() as u64;
     assert!(run.ok(), "a clean run with a 1 s call timeout fails: {}\n{}", run.stdout, run.stderr);
     lab.converged("chaos_clean_slow").expect("the slow clean run converges");
-    Baseline { calls: u32::try_from(calls).unwrap_or(u32::MAX), fast_ms, slow_ms }
+    let slow_calls: u64 = lab.slow.counters().expect("counters").values().sum();
+    Baseline {
+        calls: u32::try_from(calls).unwrap_or(u32::MAX),
+        slow_calls: u32::try_from(slow_calls).unwrap_or(u32::MAX),
+        fast_ms,
+        slow_ms,
+    }
 }
 
 const FAULTS: [FaultKind; 4] =
@@ -359,9 +373,10 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
     }
     let faults = FAULTS;
     let every_kind = std::env::var("CHAOS_KINDS").is_ok_and(|kinds| kinds == "all");
-    // The sample: faults seven cases in ten, then a kill, concurrent runs, the slow DDL killed.
-    let draw = rng.below(10);
-    let draw = if every_kind { draw } else { [0, 0, 0, 0, 0, 0, 0, 5, 7, 9][draw as usize] };
+    // The sample: faults six cases in ten, then a fault in a slow run, a kill, concurrent runs,
+    // the slow DDL killed.
+    let draw =
+        if every_kind { rng.below(11) } else { [0, 0, 0, 0, 0, 0, 10, 5, 7, 9][rng.below(10) as usize] };
     match draw {
         0..=4 => Chaos::Fault {
             kind: faults[rng.below(faults.len() as u64) as usize],
@@ -372,7 +387,11 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
             kill_after_ms: [0; 3].map(|_| (rng.below(2) == 0).then(|| rng.below(base.fast_ms.max(1)))),
         },
         8 => Chaos::RestartDatabase { after_ms: rng.below(base.fast_ms.max(1)) },
-        _ => Chaos::SlowDdlKill { after_ms: rng.below(base.slow_ms.max(1)) },
+        9 => Chaos::SlowDdlKill { after_ms: rng.below(base.slow_ms.max(1)) },
+        _ => Chaos::SlowFault {
+            kind: faults[rng.below(faults.len() as u64) as usize],
+            at: rng.below(u64::from(base.slow_calls)) as u32,
+        },
     }
 }
 
@@ -420,6 +439,13 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
             let reset = lab.db.sql("SET GLOBAL innodb_lock_wait_timeout = 5");
             let run = finish(child);
             reset.map_err(|e| e.to_string())?;
+            vec![run]
+        }
+        Chaos::SlowFault { kind, at } => {
+            let rule = FaultRule { fault: *kind, count: 1, delay_ms: 0, operations: None };
+            lab.slow.inject_after(&rule, *at).expect("injects");
+            let run = lab.migrate(&lab.slow, database);
+            lab.slow.clear_faults().expect("clears");
             vec![run]
         }
         Chaos::SlowDdlKill { after_ms } => {
@@ -478,10 +504,11 @@ fn chaos_sample_converges_to_the_mariadb_clients_result() {
     let mut lab = Lab::start();
     let base = measure(&lab);
     eprintln!(
-        "chaos: seed {seed}, cases {first_case}..{}, a clean run: {} calls, {} ms ({} ms with a 1 s call timeout)",
+        "chaos: seed {seed}, cases {first_case}..{}, a clean run: {} calls, {} ms ({} calls, {} ms with a 1 s call timeout)",
         first_case + cases,
         base.calls,
         base.fast_ms,
+        base.slow_calls,
         base.slow_ms
     );
     let mut failures = Vec::new();
@@ -778,6 +805,94 @@ fn a_run_killed_while_its_long_dml_statement_runs_leaves_the_next_run_to_wait_fo
     kill(&mut child);
     let (codes, last) = r.converge(2);
     r.backfilled_once(&codes, &last);
+}
+
+/// The run is killed after the long statement's procedure committed but before the run dropped
+/// it (its drop held back here): the row says applied and names no call, and the next run still
+/// drops the procedure.
+#[test]
+fn a_procedure_left_by_a_run_killed_after_its_call_committed_is_dropped_by_the_next_run() {
+    let r = Repro::start(two_second_call_timeout(), &long_backfill());
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let mut child = r.spawn();
+    let start = Instant::now();
+    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
+    // (The history table does not exist at first.)
+    while r.db.sql(&applied).ok().as_deref() != Some("1") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
+    assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
+    let (codes, last) = r.converge(1);
+    r.backfilled_once(&codes, &last);
+}
+
+/// A call of the long statement's procedure whose request was given up on (no answer) but that
+/// reaches the server late, after the run read the row and found it not applied, and commits
+/// before the run records its next call: the next call's record must not put the row back, or
+/// the statement would run twice. The late call is played by the test, calling the procedure
+/// while the run's drop of it is held back.
+#[test]
+fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_again() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(1.5) = 0;"),
+        ],
+    );
+    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
+    let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
+    r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
+    // Then it drops the procedure (held back 6 s here: the first drop is of a leftover, before
+    // creating it) and records its next call.
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 6000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let child = r.spawn();
+    let start = Instant::now();
+    let procedure = loop {
+        let name = r.sql("SELECT COALESCE(MAX(ROUTINE_NAME), '') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+        if !name.is_empty() {
+            break name;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Past the run's read of the row (it follows the lost call at once), before the drop.
+    std::thread::sleep(Duration::from_millis(1500));
+    r.sql(&format!("CALL app.`{procedure}`()"));
+    assert_eq!(r.counters(), "1", "the late call did not commit");
+    let first = finish(child);
+    let (codes, last) = r.converge(2);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert_eq!(r.counters(), "1", "the statement ran again after its late call committed");
+    // (And the run did meet the late commit: the test exercised the race.)
+    assert!(
+        first.stderr.contains("committed late"),
+        "the run did not meet the late commit (exit {}):\n{}",
+        first.code(),
+        first.stderr
+    );
+    r.all_applied().expect("status tells the truth");
+    let routines = r.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+    assert_eq!(routines, "0", "the procedure was left behind");
 }
 
 /// A database user without the routine privileges: the long statement cannot get its procedure,

@@ -9,6 +9,7 @@ mod lambda_host;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use data_api_emulator::testing::Options;
 use lambda_host::{Lambda, Outcome, DATABASE, SECRET_KEY};
 use serde_json::{json, Value};
 
@@ -216,6 +217,55 @@ fn a_run_that_hits_the_deadline_answers_failed_before_it_and_the_next_run_resume
         assert_eq!(l.sql(&format!("SELECT COUNT(*) FROM app.slow{v}")), "1", "slow{v} written once");
     }
     assert_eq!(l.sql("SELECT COUNT(*) FROM app.aurora_migrate_history WHERE success = 1"), "6");
+}
+
+/// A deploy meets DML statements longer than the call timeout (2 s here, 45 s on AWS): the first
+/// is applied through its stored procedure and the deploy answers SUCCESS once; the second is
+/// still running on the server at the deadline, so that deploy answers FAILED once, saying so, and
+/// the next deploy waits for it and records it. Every backfill ran exactly once.
+#[test]
+fn a_deploy_meeting_dml_longer_than_the_call_timeout_applies_it_once_and_answers_once() {
+    let options =
+        Options::with_timeouts(Duration::from_secs(2), Duration::from_secs(180), Duration::from_secs(3600));
+    let l = Lambda::start_with_options(options, &[("AURORA_MIGRATE_DEADLINE_MARGIN_MS", "1000")]);
+    let counters = || l.sql("SELECT GROUP_CONCAT(n ORDER BY id) FROM app.c");
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
+    l.write(
+        "V1__c.sql",
+        "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0), (2, 0), (3, 0);\n",
+    );
+    // About 3 s: times out in its transaction, then runs in its procedure, in the script's session.
+    l.write("V2__backfill.sql", "SET @k = 1;\nUPDATE c SET n = n + @k WHERE SLEEP(1) = 0;\n");
+    let first = l.hash();
+    let answer = l.event(&l.request("Create", &first, None));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "2");
+    assert_eq!(counters(), "1,1,1");
+    assert_eq!(l.history(), "1\t2\t2\t1\n2\t2\t2\t1");
+    assert_eq!(l.sql(routines), "0", "the procedure was left behind");
+
+    // About 6 s, longer than what is left of the invocation after its transaction timed out.
+    l.write("V3__backfill.sql", "UPDATE c SET n = n + 10 WHERE SLEEP(2) = 0;\n");
+    let second = l.hash();
+    let before = l.puts().len();
+    let (outcome, _) =
+        l.invoke_within(&l.request("Update", &second, Some(&first)), Duration::from_millis(6500));
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let puts = l.puts();
+    assert_eq!(puts.len(), before + 1, "exactly one answer: {puts:?}");
+    let answer = puts[before].json();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    assert!(
+        answer["Reason"].as_str().unwrap_or_default().contains("still running on the server"),
+        "{answer}"
+    );
+
+    let answer = l.event(&l.request("Update", &second, Some(&first)));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["CurrentVersion"], "3");
+    assert_eq!(counters(), "11,11,11", "a backfill ran twice or not at all");
+    assert_eq!(l.history(), "1\t2\t2\t1\n2\t2\t2\t1\n3\t1\t1\t1");
+    assert_eq!(l.sql(routines), "0", "the procedure was left behind");
 }
 
 #[test]

@@ -383,6 +383,47 @@ async fn a_lost_commit_answer_is_resolved_from_history_without_applying_twice() 
     assert_eq!(env.history(), "1\t3\t3\t1");
 }
 
+/// A segment's rollback refused for longer than the runner sends it again leaves its transaction
+/// open, holding the fence row, until the Data API's idle timeout (3 minutes here, as on AWS). The
+/// run's next transaction must end it rather than wait on it (each registration timing out after
+/// the 1 s call timeout, long before the 50 s lock wait error) until its retries or its lease run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_by_a_refused_rollback_is_ended_by_the_runs_next_transaction() {
+    let env = Env::start(Options::with_timeouts(
+        Duration::from_secs(1),
+        Duration::from_secs(180),
+        Duration::from_secs(600),
+    ));
+    env.write(
+        "V1__a.sql",
+        "CREATE TABLE a (id INT);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n",
+    );
+    // The second INSERT fails without running (a 503): the segment is rolled back and run again.
+    let unavailable = FaultRule { fault: FaultKind::Unavailable, ..FaultRule::default() };
+    env.emulator.inject_where(&unavailable, "VALUES (2)").unwrap();
+    // Its rollback is refused every time for the 10 s the runner keeps sending it.
+    let refused = FaultRule {
+        count: 1000,
+        operations: Some(vec!["RollbackTransaction".into()]),
+        ..unavailable.clone()
+    };
+    env.emulator.inject(&refused).unwrap();
+    let started = Instant::now();
+    let report = env.migrate(config()).await;
+    assert!(report.ok, "{:?}", report.problems);
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+    assert_eq!(env.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.a"), "1,2");
+    assert_eq!(env.history(), "1\t3\t3\t1");
+    // The refused rollback was sent for its 10 s, and the transaction it left was ended, not
+    // waited out: nothing holds the fence row now.
+    assert!(env.emulator.calls(data_api_emulator::Operation::RollbackTransaction).unwrap() >= 40);
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM information_schema.innodb_trx"),
+        "0",
+        "a transaction is still open"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_makes_a_second_run_wait_then_fail_naming_the_holder() {
     let env = Env::start(Options::default());

@@ -2,6 +2,7 @@
 //! the history and lock tables of the database group. Reading the history and creating the tables
 //! live here, because every other room needs them.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::apply::error::{call_error, RunError};
@@ -23,6 +24,9 @@ pub(crate) struct Db<'r, E> {
     pub tables: Tables,
     /// The tables unqualified: for server-wide queries (processlist, schema fingerprints).
     pub server: &'r Tables,
+    /// A transaction of this run may still be open (its rollback was refused until given up): its
+    /// lock on the fence row would make the next registration wait, so that one ends it first.
+    pub left_open: AtomicBool,
 }
 
 impl<E: Executor> Db<'_, E> {

@@ -76,6 +76,10 @@ impl Executor for Fake {
         {
             return Ok(Outcome { rows: vec![], updated: 1 });
         }
+        // No procedure of a long statement is ever left here.
+        if sql.starts_with("SELECT ROUTINE_NAME FROM information_schema.ROUTINES") {
+            return Ok(Outcome::default());
+        }
         if sql.starts_with("SELECT `version`") {
             let rows = s.rows.values().cloned().collect();
             return Ok(Outcome { rows, updated: 0 });

@@ -21,6 +21,7 @@
 //! changed and writes nothing. Only the lease holder registers, and a run has at most one
 //! transaction open at a time, so one row suffices.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::apply::db::Db;
@@ -28,6 +29,7 @@ use crate::apply::error::{call_error, Failure, RunError, StepError};
 use crate::apply::executor::{ExecError, Executor, Request, Value};
 use crate::apply::history::{registered_connection, registration, taken_over};
 use crate::apply::progress::exec_failure;
+use crate::apply::retry::{retry, Backoff};
 
 /// Pause between probes of a fence row held by an earlier run's transaction.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -46,19 +48,39 @@ pub(crate) async fn enter<E: Executor>(db: &Db<'_, E>, tx: &str, at: usize) -> R
         });
     };
     let registration = registration(connection, db.owner);
-    let mut tries = 0;
+    // The registration waits on the fence row while a transaction holds it, and meanwhile keeps the
+    // lease row from being renewed (`INSERT ... SELECT` reads it with a shared lock). A transaction of
+    // this run left open (a refused rollback) would hold it until the Data API rolls it back,
+    // minutes later: end it first, and again whenever the registration times out (the call timeout,
+    // 45 s on AWS, comes before the lock wait error, 50 s).
+    if db.left_open.swap(false, Ordering::SeqCst) {
+        end_own_transaction(db).await.map_err(begin)?;
+    }
+    let register = db.tables.register(db.owner, &registration);
+    let mut backoff = Backoff::doubling(db.config.retry_for);
+    let mut kills = 0;
     loop {
-        match db.idempotent(db.tables.register(db.owner, &registration)).await {
+        let e = match retry(db.config.retry_for, false, || db.exec.execute(register.clone())).await {
             Ok(o) if o.updated == 0 => return Err(lease_lost(db, at)),
             Ok(_) => break,
+            Err(e) => e,
+        };
+        match &e {
             // An earlier transaction of this run that could not be ended (its rollback failed) still
             // holds the row until the Data API rolls it back: end it now.
-            Err(e) if is_locked(&e) && tries < 3 => {
-                tries += 1;
-                kill_holder(db).await.map_err(begin)?;
+            e if is_locked(e) && kills < 3 => {
+                kills += 1;
+                end_own_transaction(db).await.map_err(begin)?;
+                continue;
             }
-            Err(e) => return Err(begin(e)),
+            // (Sending the registration again is safe: it only names this connection.)
+            ExecError::Timeout { .. } | ExecError::Ambiguous { .. } => {
+                end_own_transaction(db).await.map_err(begin)?;
+            }
+            _ => return Err(begin(e)),
         }
+        let Some(delay) = backoff.next_delay() else { return Err(begin(e)) };
+        tokio::time::sleep(delay).await;
     }
     let claimed = db.exec.execute(in_tx(db.tables.claim(&registration))).await.map_err(begin)?;
     if claimed.first_value().and_then(Value::as_i64) != Some(1) {
@@ -87,7 +109,7 @@ pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
                     Err(e) => return Err(call_error(what())(e)),
                 },
             },
-            Err(e) if is_locked(&e) => kill_holder(db).await.map_err(call_error(what()))?,
+            Err(e) if is_locked(&e) => kill_holder(db, None).await.map_err(call_error(what()))?,
             Err(e) => return Err(call_error(what())(e)),
         }
         if start.elapsed() >= db.config.lock_wait {
@@ -103,16 +125,32 @@ pub(crate) async fn clear<E: Executor>(db: &Db<'_, E>) -> Result<(), RunError> {
     }
 }
 
-/// Kills the connection the fence row names: the one whose open transaction holds it.
-async fn kill_holder<E: Executor>(db: &Db<'_, E>) -> Result<(), ExecError> {
+/// Ends a transaction of this run still open on the fence row: probes the row without waiting and,
+/// when a transaction holds it and the row names this run, kills that connection. A row held by
+/// another run's transaction is left alone (a late one of an earlier holder, which finds the row
+/// changed and ends by itself; `clear` killed any other before this run began).
+async fn end_own_transaction<E: Executor>(db: &Db<'_, E>) -> Result<(), ExecError> {
+    match db.idempotent(db.tables.probe_fence()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_locked(&e) => kill_holder(db, Some(db.owner)).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// Kills the connection the fence row names: the one whose open transaction holds it; with `owner`,
+/// only when the row is that run's registration.
+async fn kill_holder<E: Executor>(db: &Db<'_, E>, owner: Option<&str>) -> Result<(), ExecError> {
     let registered = db.idempotent(db.tables.read_fence()).await?;
     let Some(text) = registered.first_value().and_then(Value::as_str) else { return Ok(()) };
     let Some(connection) = registered_connection(text) else { return Ok(()) };
+    if owner.is_some_and(|owner| registration(connection, owner) != text) {
+        return Ok(());
+    }
     tracing::warn!(
         database = db.name,
         connection,
         registration = text,
-        "a transaction of an earlier run is still open; ending it"
+        "a transaction of an earlier run, or one of this run left open, still holds the fence; ending it"
     );
     // The id comes from the server as a number; KILL takes no bound parameter on every server.
     match db.exec.execute(Request::new(format!("KILL {connection}"))).await {

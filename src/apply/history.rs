@@ -243,6 +243,38 @@ impl Tables {
         self.record_where(row, "`id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6)", owner)
     }
 
+    /// Records call `row.inflight_call` of statement `row.applied` in flight on the existing row,
+    /// only while the row still has `row.applied` statements applied and `owner` holds the lease: a
+    /// compare-and-swap, so that an earlier call of the statement that committed after the row was
+    /// read (a late request) is never undone. Rows updated: 0 when the row is missing, has moved on,
+    /// or the lease was lost.
+    pub fn swap_call(&self, row: &Progress<'_>, owner: &str) -> Request {
+        let text = |s: &str| ParamValue::Text(s.to_owned());
+        self.request(format!(
+            "UPDATE {h} SET `description` = :description, `script` = :script, `checksum` = :checksum, \
+             `statements_total` = :total, `applied_prefix` = :prefix, `success` = :success, \
+             `error` = NULL, `failed_statement` = NULL, `failed_at` = NULL, `installed_by` = :by, \
+             `installed_at` = NOW(6), `inflight_statement` = :inflight, \
+             `inflight_fingerprint` = :inflight_call \
+             WHERE `version` = :version AND `statements_applied` = :applied AND EXISTS \
+             (SELECT 1 FROM {l} WHERE `id` = 1 AND `owner` = :owner AND `expires_at` >= NOW(6))",
+            h = self.h(),
+            l = self.l(),
+        ))
+        .param("description", text(row.description))
+        .param("script", text(row.script))
+        .param("checksum", text(row.checksum))
+        .param("total", ParamValue::Long(row.total as i64))
+        .param("prefix", text(row.prefix))
+        .param("success", ParamValue::Long(i64::from(row.success)))
+        .param("by", text(row.installed_by))
+        .param("inflight", ParamValue::Long(row.applied as i64))
+        .param("inflight_call", text(row.inflight_call.unwrap_or_default()))
+        .param("version", text(row.version))
+        .param("applied", ParamValue::Long(row.applied as i64))
+        .param("owner", text(owner))
+    }
+
     /// Writes a row inside a transaction that claimed the fence row as `registration` (see
     /// [`Tables::claim`]): fenced by that row, which the transaction holds anyway, never by the
     /// lease row, so that no lease acquire or renewal waits on an open transaction.

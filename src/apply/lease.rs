@@ -142,6 +142,7 @@ mod tests {
             name: "app",
             tables: server.in_database("app"),
             server: &server,
+            left_open: Default::default(),
         };
         match take(&db).await {
             Err(RunError::Locked { database, owner, seconds, .. }) => {

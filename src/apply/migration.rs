@@ -48,6 +48,13 @@ pub(crate) async fn migrate_database<E: Executor>(
         Ok(h) => h,
         Err(e) => return (applied, Some(MigrationError::Run(Box::new(e)))),
     };
+    let in_flight: Vec<String> = history
+        .iter()
+        .filter_map(|h| h.inflight.as_ref())
+        .filter_map(|(_, recorded)| procedure::lock_of(db.name, recorded))
+        .map(|names| names.procedure)
+        .collect();
+    procedure::drop_leftovers(db, &in_flight).await;
     let plan = plan_for(&db.config.plan, migrations, &history);
     if !plan.problems.is_empty() {
         return (applied, Some(MigrationError::Plan(plan.problems)));

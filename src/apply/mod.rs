@@ -212,6 +212,7 @@ impl<E: Executor + 'static> Runner<E> {
             name: database,
             tables,
             server: &self.tables,
+            left_open: Default::default(),
         }
     }
 

@@ -8,7 +8,8 @@
 //! transaction with `continueAfterTimeout`, like a DDL statement:
 //!
 //! - Before the call, the history row records the statement in flight with a token naming this
-//!   call (`call <procedure> <nonce>`). The procedure's progress write updates the row only while
+//!   call (`call <procedure> <nonce>`), written only while the row still says the statement is not
+//!   applied (an earlier call whose request arrived late may have committed since it was read). The procedure's progress write updates the row only while
 //!   it still holds that token, and rolls the statement back otherwise: a call that another run
 //!   has given up on (a new token) can never commit.
 //! - While it runs, the procedure holds a named lock (`GET_LOCK`), released when it ends (or when
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::apply::db::Db;
 use crate::apply::error::{Failure, StepError};
 use crate::apply::executor::{ExecError, Executor, ParamValue, Request, Value};
 use crate::apply::history::quote_identifier;
@@ -55,10 +57,14 @@ pub(crate) struct Names {
 /// name `history` (so that they are recognisably the runner's, and stay within 64 characters).
 pub(crate) fn names(history: &str, database: &str, version: &str, at: usize) -> Names {
     let digest = hex(&Sha256::digest(format!("{version}\0{at}").as_bytes()));
-    let prefix: String = history.chars().take(32).collect();
-    let procedure = format!("{prefix}_p_{}_{at}", &digest[..12]);
+    let procedure = format!("{}{}_{at}", procedure_prefix(history), &digest[..12]);
     let lock = hex(&Sha256::digest(format!("{database}\0{procedure}").as_bytes()));
     Names { procedure, lock: format!("aurora_migrate {}", &lock[..32]) }
+}
+
+/// How the names of the procedures of a history table's runs start.
+fn procedure_prefix(history: &str) -> String {
+    format!("{}_p_", history.chars().take(32).collect::<String>())
 }
 
 /// A token for one call of `procedure`, unique to this call.
@@ -235,7 +241,13 @@ async fn attempt<E: Executor>(
         reset,
         statement: &statement,
     };
-    rec.intent_call(at, before, &token).await?;
+    if !rec.intent_call(at, before, &token).await? {
+        tracing::warn!(
+            statement = at + 1,
+            "an earlier call of the long statement committed late; it is applied"
+        );
+        return Ok(());
+    }
     create(rec, seg, &body, replay, reset).await?;
     let mut call =
         Request::new(format!("CALL {}.{}()", quote_identifier(database), quote_identifier(&names.procedure)))
@@ -354,6 +366,41 @@ pub(crate) async fn drop_procedure<E: Executor>(rec: &Recorder<'_, E>, database:
     let request = Request::new(drop_sql(database, names)).database(Some(database));
     if let Err(e) = rec.db.idempotent(request).await {
         tracing::warn!(error = %e, procedure = names.procedure, "dropping the long statement's procedure failed");
+    }
+}
+
+/// Drops procedures of long statements that an earlier run left in the group's database: one
+/// killed after its call committed but before it dropped the procedure (the row then says applied
+/// and names no call). Under the lease, so no other run is creating one; a procedure named by an
+/// in-flight record (`in_flight`) is left to be settled, since its call may still run. A failure
+/// only leaves them for the next run.
+pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[String]) {
+    let prefix = procedure_prefix(db.tables.history_name());
+    let request = Request::new(
+        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :db \
+         AND ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix",
+    )
+    .param("db", ParamValue::Text(db.name.to_owned()))
+    .param("n", ParamValue::Long(prefix.chars().count() as i64))
+    .param("prefix", ParamValue::Text(prefix));
+    let found = match db.idempotent(request).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing procedures left by an earlier run failed");
+            return;
+        }
+    };
+    for row in &found.rows {
+        let Some(name) = row.first().and_then(Value::as_str) else { continue };
+        if in_flight.iter().any(|p| p == name) {
+            continue;
+        }
+        tracing::info!(procedure = name, "dropping a long statement's procedure an earlier run left");
+        let sql =
+            format!("DROP PROCEDURE IF EXISTS {}.{}", quote_identifier(db.name), quote_identifier(name));
+        if let Err(e) = db.idempotent(Request::new(sql)).await {
+            tracing::warn!(error = %e, procedure = name, "dropping a leftover procedure failed");
+        }
     }
 }
 

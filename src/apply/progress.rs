@@ -106,12 +106,24 @@ impl<E: Executor> Recorder<'_, E> {
 
     /// Records that DML statement `at` is about to be applied by the stored procedure call `token`
     /// (see `procedure`): only a procedure whose token the row still holds may record it applied.
-    pub async fn intent_call(&self, at: usize, prefix: &str, token: &str) -> Result<(), Failure> {
+    /// False when an earlier call committed the statement after the row was last read (its request
+    /// arrived late): it is applied, and the row is left as that call wrote it.
+    pub async fn intent_call(&self, at: usize, prefix: &str, token: &str) -> Result<bool, Failure> {
         let record = Progress { inflight: Some(at), inflight_call: Some(token), ..self.row(at, prefix) };
-        match self.db.idempotent(self.db.tables.record(&record, self.db.owner)).await {
-            Ok(o) if o.updated > 0 => Ok(()),
-            Ok(_) => Err(self.lease_lost(at)),
-            Err(e) => Err(Failure { index: at, error: StepError::Intent(e), retry: false }),
+        let intent = |e| Failure { index: at, error: StepError::Intent(e), retry: false };
+        let swap = self.db.tables.swap_call(&record, self.db.owner);
+        if self.db.idempotent(swap).await.map_err(intent)?.updated > 0 {
+            return Ok(true);
+        }
+        match self.current(at).await? {
+            // No row yet: no call of the statement can have been made.
+            None => match self.db.idempotent(self.db.tables.record(&record, self.db.owner)).await {
+                Ok(o) if o.updated > 0 => Ok(true),
+                Ok(_) => Err(self.lease_lost(at)),
+                Err(e) => Err(intent(e)),
+            },
+            Some(h) if h.applied > at => Ok(false),
+            Some(_) => Err(self.lease_lost(at)),
         }
     }
 

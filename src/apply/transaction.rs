@@ -137,7 +137,7 @@ async fn body<E: Executor>(
 /// statement that timed out is still being stopped: "Transaction is still running a query"), since
 /// an open transaction keeps its row locks and the fence row, and the next segment (a long statement
 /// through its procedure, say) would wait on them. If it still fails, the transaction expires by
-/// itself, and the next transaction of this run ends it through the fence.
+/// itself, and the next transaction of this run ends it through the fence ([`fence::enter`]).
 async fn roll_back<E: Executor>(rec: &Recorder<'_, E>, tx: &str) {
     let mut backoff = Backoff::fixed(ROLLBACK_FOR.min(rec.db.config.retry_for), ROLLBACK_EVERY);
     loop {
@@ -145,7 +145,8 @@ async fn roll_back<E: Executor>(rec: &Recorder<'_, E>, tx: &str) {
             Ok(()) | Err(ExecError::TransactionGone { .. }) => return,
             Err(e) => {
                 if !backoff.wait().await {
-                    tracing::warn!(error = %e, "rollback failed; the transaction expires by itself");
+                    tracing::warn!(error = %e, "rollback failed; the next transaction ends it");
+                    rec.db.left_open.store(true, std::sync::atomic::Ordering::SeqCst);
                     return;
                 }
                 tracing::debug!(error = %e, "rollback refused; trying again");

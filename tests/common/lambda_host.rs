@@ -148,10 +148,24 @@ impl Lambda {
         Lambda::start_in(tempfile::tempdir().expect("tempdir"), extra_env, processes)
     }
 
+    /// One instance, with the emulator's `options` (a short call timeout, say).
+    pub fn start_with_options(options: Options, extra_env: &[(&str, &str)]) -> Lambda {
+        Lambda::start_full(tempfile::tempdir().expect("tempdir"), options, extra_env, 1)
+    }
+
     /// The same, with the scripts of `scripts` (written before: a synth hashes them first).
     pub fn start_in(scripts: tempfile::TempDir, extra_env: &[(&str, &str)], processes: usize) -> Lambda {
+        Lambda::start_full(scripts, Options::default(), extra_env, processes)
+    }
+
+    fn start_full(
+        scripts: tempfile::TempDir,
+        options: Options,
+        extra_env: &[(&str, &str)],
+        processes: usize,
+    ) -> Lambda {
         let db = MariaDb::start().expect("throwaway MariaDB starts");
-        let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
+        let emulator = TestEmulator::start(&db, options).expect("emulator starts");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
