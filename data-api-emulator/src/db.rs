@@ -104,6 +104,17 @@ impl Pools {
         self.returned.notify_waiters();
     }
 
+    /// Passes `result` on; when it is a broken link (`DatabaseUnavailable`), first closes every idle
+    /// connection: the server most likely went away (a restart, a failover) and they broke with it.
+    /// Handed out one by one, each would fail one more call, so a client retrying through a restart
+    /// would meet as many failures as there were idle connections.
+    pub fn after<T>(&self, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if matches!(result, Err(ApiError::DatabaseUnavailable(_))) {
+            self.clear_idle();
+        }
+        result
+    }
+
     /// An idle connection or a new one, with `database` (or the cluster's) as default database.
     pub async fn checkout(
         &self,
@@ -124,10 +135,8 @@ impl Pools {
                 Take::Switch(mut idle) => {
                     let db = key.1.as_deref().unwrap_or_default();
                     // On failure (an unknown database) the connection is closed with its permit.
-                    idle.conn
-                        .query_drop(format!("USE `{}`", db.replace('`', "``")))
-                        .await
-                        .map_err(|e| sql_error(e, errors))?;
+                    let used = idle.conn.query_drop(format!("USE `{}`", db.replace('`', "``"))).await;
+                    self.after(used.map_err(|e| sql_error(e, errors)))?;
                     return Ok(idle.lease(key));
                 }
                 Take::New(permit) => permit,

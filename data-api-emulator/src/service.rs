@@ -194,7 +194,7 @@ impl Service {
                     if reusable {
                         svc.pools.checkin(lease);
                     }
-                    result
+                    svc.pools.after(result)
                 })
             }
             Some(id) => {
@@ -207,7 +207,7 @@ impl Service {
                         Some(lease) => {
                             let (result, reusable) = perform(&mut lease.conn, &work, flavor).await;
                             lease.retire |= !reusable;
-                            result
+                            svc.pools.after(result)
                         }
                         None => Err(not_found(&id)),
                     };

@@ -105,3 +105,43 @@ async fn a_call_waits_for_a_connection_while_every_one_is_pinned() {
     let count = out.records.as_deref().and_then(|r| r[0][0].as_long_value().ok().copied());
     assert_eq!(count, Some(1));
 }
+
+/// A restarted server breaks every idle connection at once. The call that meets the first broken
+/// one fails ("Communications link failure", as the Data API answers while its cluster restarts),
+/// and the pool then drops the other idle connections with it, so the next call gets a new
+/// connection instead of the next dead one: a retrying client is not failed once per idle
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_one_call_fails_and_the_next_gets_a_new_connection() {
+    let mut env = common::start(Options::default());
+    let names = databases(&env, 6);
+    // One call per database leaves six idle connections, one on each (there is room for new ones).
+    for (i, d) in names.iter().enumerate() {
+        insert(&env, d, i as i64).await;
+    }
+    env.db.restart().expect("the server restarts");
+    wait_until_up(&env).await;
+    let mut failures = 0;
+    for (i, d) in names.iter().enumerate() {
+        match env.exec(&format!("INSERT INTO t VALUES ({})", 10 + i)).database(d).send().await {
+            Ok(_) => {}
+            Err(e) => {
+                failures += 1;
+                let text = format!("{:?}", e.into_service_error());
+                assert!(text.contains("Communications link failure"), "{text}");
+            }
+        }
+    }
+    assert!(failures <= 1, "{failures} of 6 calls met a dead connection after the restart");
+}
+
+/// Until the restarted server answers the setup client.
+async fn wait_until_up(env: &common::Env) {
+    for _ in 0..100 {
+        if env.db.sql("SELECT 1").is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server did not come back");
+}

@@ -24,7 +24,7 @@ pub async fn handle(
         TransactionMode::StartTransaction => "START TRANSACTION",
         TransactionMode::AutocommitOff => "SET autocommit = 0",
     };
-    lease.conn.query_drop(start).await.map_err(|e| db::sql_error(e, svc.errors()))?;
+    svc.pools.after(lease.conn.query_drop(start).await.map_err(|e| db::sql_error(e, svc.errors())))?;
     let transaction_id = svc.transactions.open(target, lease);
     Ok(BeginTransactionResponse { transaction_id })
 }

@@ -49,6 +49,6 @@ pub(crate) async fn end(
             svc.pools.checkin(lease);
             Ok(TransactionStatusResponse { transaction_status: status.to_string() })
         }
-        Err(e) => Err(db::sql_error(e, svc.errors())),
+        Err(e) => svc.pools.after(Err(db::sql_error(e, svc.errors()))),
     }
 }
