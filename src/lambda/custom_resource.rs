@@ -357,14 +357,19 @@ pub(crate) fn log_event(event: &Event) {
 
 /// Versions in history that are newer than every script (a rollback's signature).
 pub fn newer_in_history(report: &Report) -> Vec<String> {
+    versions_in(report, State::NewerInHistory, ":")
+}
+
+/// `database` `separator` `version` of each entry of `report` in `state`, in report order.
+pub(crate) fn versions_in(report: &Report, state: State, separator: &str) -> Vec<String> {
     report
         .databases
         .iter()
         .flat_map(|d| {
             d.entries
                 .iter()
-                .filter(|e| e.entry.state == State::NewerInHistory)
-                .map(move |e| format!("{}:{}", d.database, e.entry.version))
+                .filter(|e| e.entry.state == state)
+                .map(move |e| format!("{}{separator}{}", d.database, e.entry.version))
         })
         .collect()
 }

@@ -338,16 +338,7 @@ async fn work(
 
 /// The migrations a report shows applied, as `database` NUL `version`, in report order.
 fn applied_keys(report: &Report) -> Vec<String> {
-    report
-        .databases
-        .iter()
-        .flat_map(|d| {
-            d.entries
-                .iter()
-                .filter(|e| e.entry.state == State::Applied)
-                .map(move |e| format!("{}\0{}", d.database, e.entry.version))
-        })
-        .collect()
+    custom_resource::versions_in(report, State::Applied, "\0")
 }
 
 /// The answer step: the one PUT to CloudFormation.
