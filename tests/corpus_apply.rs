@@ -1,4 +1,4 @@
-//! "Same result as the mysql client" (issue 4): every `ok` scenario of the real-world corpus
+//! "Same result as the mysql client": every `ok` scenario of the real-world corpus
 //! (`AURORA_MIGRATE_CORPUS`) is applied twice to one throwaway MariaDB, once through aurora-migrate (the
 //! library runner, the official `aws-sdk-rdsdata` client, the project's Data API emulator) and once
 //! with the `mariadb` client exactly as `expected.tsv` was made (one client process per file, in the
