@@ -639,6 +639,34 @@ fn a_column_after_a_set_is_added_once_and_the_rerun_is_clean_when_its_answer_is_
     r.all_applied().expect("status tells the truth");
 }
 
+/// A DDL statement that ran, answered "the database is unavailable" (as when the connection broke
+/// after the statement reached the server: the soak met it in a MariaDB restart): the runner must
+/// not take that as "did not run" and send it again. Plain, and after a `SET` (its session path).
+#[test]
+fn a_ddl_statement_answered_database_unavailable_after_it_ran_is_not_sent_again() {
+    let r = Repro::start(
+        Options::default(),
+        &[
+            ("V1__t.sql", "CREATE TABLE t (a INT);\nALTER TABLE t ADD COLUMN b INT;"),
+            ("V2__column.sql", "SET @x = 1;\nALTER TABLE t ADD COLUMN c INT;"),
+        ],
+    );
+    let unavailable_after =
+        FaultRule { fault: FaultKind::UnavailableAfter, count: 1, delay_ms: 0, operations: None };
+    r.emulator.inject_where(&unavailable_after, "ADD COLUMN b").expect("injects");
+    r.emulator.inject_where(&unavailable_after, "ADD COLUMN c").expect("injects");
+    let first = r.migrate();
+    assert!(first.ok(), "the first run failed:\n{}", first.stderr);
+    assert_eq!(
+        r.sql(
+            "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'"
+        ),
+        "a,b,c"
+    );
+    r.all_applied().expect("status tells the truth");
+}
+
 /// The run is killed while its DDL still runs on the
 /// server; the next run waits for that statement and records it once, never sends it again.
 #[test]

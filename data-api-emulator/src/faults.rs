@@ -73,6 +73,9 @@ pub enum FaultKind {
     DropBefore,
     /// The call runs on the database, then the connection is closed without an answer.
     DropAfter,
+    /// The call runs on the database, then answers `DatabaseUnavailableException` (504): as when the
+    /// connection to the database broke after the statement reached it (a restart, a failover).
+    UnavailableAfter,
     /// The call waits `delay_ms` before it runs (and counts toward the call timeout).
     Delay,
     /// `SecretsErrorException` (400), nothing runs: the service could not read the secret.
@@ -161,6 +164,7 @@ pub enum Fault {
     Unavailable,
     DropBefore,
     DropAfter,
+    UnavailableAfter,
     Delay(Duration),
     SecretsError,
     TimeoutWithoutConnectionId(Duration),
@@ -213,6 +217,7 @@ impl Faults {
             FaultKind::Unavailable => Fault::Unavailable,
             FaultKind::DropBefore => Fault::DropBefore,
             FaultKind::DropAfter => Fault::DropAfter,
+            FaultKind::UnavailableAfter => Fault::UnavailableAfter,
             FaultKind::Delay => Fault::Delay(Duration::from_millis(rule.delay_ms)),
             FaultKind::SecretsError => Fault::SecretsError,
             FaultKind::TimeoutWithoutConnectionId => {

@@ -179,13 +179,16 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>, dropper: Arc<Notify>)
         }
         Some(Fault::DropBefore) => return drop_connection(&dropper).await,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        Some(Fault::DropAfter) | None => {}
+        Some(Fault::DropAfter | Fault::UnavailableAfter) | None => {}
     }
     let reply = route(&svc, op, &body, call).await;
-    if fault == Some(Fault::DropAfter) {
-        return drop_connection(&dropper).await;
+    match fault {
+        Some(Fault::DropAfter) => drop_connection(&dropper).await,
+        Some(Fault::UnavailableAfter) => error_reply(&ApiError::DatabaseUnavailable(
+            "Communications link failure (injected after the call ran)".into(),
+        )),
+        _ => reply,
     }
-    reply
 }
 
 async fn drop_connection(dropper: &Notify) -> Reply {

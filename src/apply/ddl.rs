@@ -90,10 +90,12 @@ async fn send_with_session<E: Executor>(
     for call in calls {
         let mut request = Request::new(call.sql).database(seg.database()).transaction(Some(&tx));
         request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
-        match retry(db.config.retry_for, false, || db.exec.execute(request.clone())).await {
+        let call = || async { db.exec.execute(request.clone()).await.map_err(ExecError::may_have_run) };
+        match retry(db.config.retry_for, false, call).await {
             Ok(_) => {}
             // The answer is lost, or the call gave up while the statement may still run (a call in a
-            // transaction cannot continue after its timeout): the schema tells, once it is idle.
+            // transaction cannot continue after its timeout), or the database went away while it
+            // may have run: the schema tells, once it is idle.
             Err(e @ (ExecError::Ambiguous { .. } | ExecError::Timeout { .. })) => {
                 end(rec, &tx, None).await;
                 lost_answer(rec, p, at, e).await?;
@@ -132,7 +134,8 @@ async fn send<E: Executor>(rec: &Recorder<'_, E>, seg: &Segment<'_, '_>) -> Resu
         let mut request = Request::new(call.sql).database(p.database.as_deref());
         request.params = call.params.into_iter().map(|(n, v)| (n, ParamValue::from(v))).collect();
         request.continue_after_timeout = true;
-        match retry(rec.db.config.retry_for, false, || rec.db.exec.execute(request.clone())).await {
+        let call = || async { rec.db.exec.execute(request.clone()).await.map_err(ExecError::may_have_run) };
+        match retry(rec.db.config.retry_for, false, call).await {
             Ok(_) => {}
             Err(ExecError::Timeout { connection_id }) => {
                 tracing::info!(

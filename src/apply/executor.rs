@@ -195,6 +195,17 @@ pub mod codes {
 }
 
 impl ExecError {
+    /// For a statement that must not run twice (a DDL statement): a transient failure is taken as
+    /// ambiguous. "The database is unavailable" may come after the statement reached the server (a
+    /// connection that broke mid-statement, as in a restart or failover, is reported so), so the
+    /// schema must tell whether it ran before it is sent again.
+    pub fn may_have_run(self) -> ExecError {
+        match self {
+            ExecError::Transient { message } => ExecError::Ambiguous { message },
+            other => other,
+        }
+    }
+
     /// A SQL error from the database's message, with the error number read from either form the
     /// Data API documents: `Database error code: 1146. Message: ...` or
     /// `...; Error code: 1146; SQLState: 42S02` (the JDBC driver's). An `information_schema` read
