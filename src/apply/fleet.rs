@@ -358,16 +358,13 @@ pub struct FleetReport {
 
 impl FleetReport {
     fn new(command: &str, selection: &Selection, parallel: usize, scripts: &Scripts) -> FleetReport {
-        FleetReport {
-            command: command.to_owned(),
-            selection: selection.to_string(),
+        FleetReport::from_entries(
+            command,
+            &selection.to_string(),
             parallel,
-            content_hash: scripts.content_hash.clone(),
-            ok: true,
-            problems: Vec::new(),
-            summary: FleetSummary::default(),
-            databases: Vec::new(),
-        }
+            &scripts.content_hash,
+            Vec::new(),
+        )
     }
 
     /// The report of `command` over `selection` from entries gathered elsewhere (a deploy's state
@@ -582,7 +579,6 @@ async fn run_one<E: Executor + 'static>(
     }
 }
 
-/// The top-level scripts (each tenant's) and the per-database folders' scripts.
 /// The top-level scripts (the tenants' scripts) and those of the per-database folders.
 pub fn split_scripts(scripts: &Scripts) -> (Scripts, Scripts) {
     let (top, folders): (Vec<_>, Vec<_>) =

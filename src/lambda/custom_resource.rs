@@ -35,9 +35,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::apply::fleet::OnFleetEvent;
+use crate::apply::fleet::{Fleet, OnFleetEvent};
 use crate::apply::plan::{PlanOptions, State};
 use crate::apply::{Event, FleetReport, Operation, Report};
+use crate::aws::data_api::DataApi;
 use crate::lambda::error::with_causes;
 use crate::lambda::events::{CustomResourceRequest, CustomResourceResponse, RequestType, Status};
 use crate::lambda::fleet;
@@ -286,6 +287,28 @@ pub(crate) async fn migrate(
     }
 }
 
+/// An Update's rollback check over a fleet: a fleet-wide `status`, and the rollback's end when any
+/// database's history holds versions newer than the scripts.
+pub(crate) async fn fleet_newer_in_history(
+    fleet: &Fleet<DataApi>,
+    choice: &FleetChoice,
+    scripts: &Scripts,
+    handler: &Handler,
+) -> Result<Option<Ended>, String> {
+    let dir = &handler.settings().migrations_dir;
+    let status = fleet
+        .run(&Operation::Status, &choice.selection, scripts, dir, Arc::new(log_event))
+        .await
+        .map_err(|e| with_causes(&e))?;
+    let newer: Vec<String> =
+        status.databases.iter().filter_map(|d| d.report.as_ref()).flat_map(newer_in_history).collect();
+    if newer.is_empty() {
+        return Ok(None);
+    }
+    tracing::warn!(newer = %newer.join(","), "the history holds versions newer than the scripts: a rollback");
+    Ok(Some(Ended::FleetNewerInHistory(status, newer)))
+}
+
 /// Rule 4 over a fleet: migrate every database, unless an Update finds versions in history newer
 /// than the scripts in any of them. The full report goes to the log; the answer summarises it.
 pub(crate) async fn migrate_fleet(
@@ -302,16 +325,10 @@ pub(crate) async fn migrate_fleet(
     let dir = &handler.settings().migrations_dir;
     let on_event: Arc<OnFleetEvent> = Arc::new(log_event);
     if check_newer {
-        let status =
-            match fleet.run(&Operation::Status, &choice.selection, scripts, dir, on_event.clone()).await {
-                Ok(status) => status,
-                Err(e) => return Ended::Error(with_causes(&e)),
-            };
-        let newer: Vec<String> =
-            status.databases.iter().filter_map(|d| d.report.as_ref()).flat_map(newer_in_history).collect();
-        if !newer.is_empty() {
-            tracing::warn!(newer = %newer.join(","), "the history holds versions newer than the scripts: a rollback");
-            return Ended::FleetNewerInHistory(status, newer);
+        match fleet_newer_in_history(&fleet, choice, scripts, handler).await {
+            Ok(Some(ended)) => return ended,
+            Ok(None) => {}
+            Err(why) => return Ended::Error(why),
         }
     }
     let migrate = Operation::Migrate { dry_run: false };

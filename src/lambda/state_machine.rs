@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::apply::fleet::split_scripts;
 use crate::apply::plan::{PlanOptions, State};
-use crate::apply::{Operation, Report, RunError};
+use crate::apply::{Report, RunError};
 use crate::aws::step_functions::{execution_name, Started};
 use crate::lambda::custom_resource::{
     self, conclude, decide_for, log_event, newer_in_history, Decision, Ended,
@@ -156,20 +156,10 @@ async fn plan(
         Err(why) => return failed(run, why),
     };
     if check_newer {
-        let dir = &handler.settings().migrations_dir;
-        match fleet.run(&Operation::Status, &choice.selection, scripts, dir, Arc::new(log_event)).await {
-            Ok(status) => {
-                let newer: Vec<String> = status
-                    .databases
-                    .iter()
-                    .filter_map(|d| d.report.as_ref())
-                    .flat_map(newer_in_history)
-                    .collect();
-                if !newer.is_empty() {
-                    return concluded(run, &Ended::FleetNewerInHistory(status, newer));
-                }
-            }
-            Err(e) => return failed(run, with_causes(&e)),
+        match custom_resource::fleet_newer_in_history(&fleet, &choice, scripts, handler).await {
+            Ok(Some(ended)) => return concluded(run, &ended),
+            Ok(None) => {}
+            Err(why) => return failed(run, why),
         }
     }
     let databases = match fleet.databases(&choice.selection).await {
