@@ -20,7 +20,10 @@
 //! `/proc/self/task/*/stat` (clock ticks, 10 ms resolution), both taken before and after each run.
 //!
 //! `FLEET_BENCH_TENANTS` (default 200) sets N, `FLEET_BENCH_LATENCY_MS` (default 10) the latency,
-//! `FLEET_BENCH_PARALLEL` (default `1,8,32`) the levels. Run with `cargo bench --bench fleet`;
+//! `FLEET_BENCH_PARALLEL` (default `1,8,32`) the levels. `FLEET_BENCH_DIGESTS=K` turns on the
+//! server's performance schema and prints, after each level, the K statement shapes that took the
+//! server the most time (where MariaDB's share goes; the schema costs some throughput, so leave it
+//! off for the figures). Run with `cargo bench --bench fleet`;
 //! without `--bench` (as `cargo test --all-targets` runs it) it exits at once.
 
 use std::path::Path;
@@ -53,7 +56,12 @@ fn main() {
         .filter_map(|p| p.trim().parse().ok())
         .collect();
 
-    let db = MariaDb::start_with(&SERVER_OPTIONS).expect("throwaway MariaDB starts");
+    let digests: usize = env_or("FLEET_BENCH_DIGESTS", 0);
+    let mut server_options = SERVER_OPTIONS.to_vec();
+    if digests > 0 {
+        server_options.push("--performance-schema=ON");
+    }
+    let db = MariaDb::start_with(&server_options).expect("throwaway MariaDB starts");
     let emulator =
         TestEmulator::start(&db, Options { latency, ..Options::default() }).expect("emulator starts");
     let scripts_dir = tempfile::tempdir().expect("tempdir");
@@ -77,7 +85,7 @@ fn main() {
          {} ms added per Data API call ==",
         latency.as_millis()
     );
-    println!("server options: {}", SERVER_OPTIONS.join(" "));
+    println!("server options: {}", server_options.join(" "));
     println!(
         "{:>8}  {:>9}  {:>8}  {:>7}  {:>10}  {:>9}  {:>9}  {:>9}  {:>10}  {:>11}",
         "PARALLEL",
@@ -101,6 +109,9 @@ fn main() {
         let fleet = Fleet::new(Arc::new(api), RunConfig::default(), parallel).expect("fleet");
         let selection = Selection::Pattern(format!("p{parallel}\\_t%"));
         emulator.reset_counters().expect("counters reset");
+        if digests > 0 {
+            sql(&db, "TRUNCATE TABLE performance_schema.events_statements_summary_by_digest");
+        }
         let load_before = load_average();
         let waits_before = row_lock_waits(&db);
         let (cpu_before, emulator_before, server_before) =
@@ -141,6 +152,31 @@ fn main() {
             per_statement(emulator_cpu),
             per_statement(server_cpu),
         );
+        if digests > 0 {
+            print_digests(&db, digests, statements);
+        }
+    }
+}
+
+/// The `k` statement shapes that took the server the most time since the digest table was emptied
+/// (the tenants' names folded into one shape): server time per benchmark statement, calls, and the
+/// share of the whole.
+fn print_digests(db: &MariaDb, k: usize, statements: usize) {
+    let query = format!(
+        "SELECT ROUND(SUM(t) / 1e6), SUM(n), ROUND(100 * SUM(t) / (SELECT SUM(SUM_TIMER_WAIT) \
+                FROM performance_schema.events_statements_summary_by_digest)), LEFT(shape, 160) \
+         FROM (SELECT SUM_TIMER_WAIT t, COUNT_STAR n, \
+                      REGEXP_REPLACE(REPLACE(DIGEST_TEXT, '\\n', ' '), 'p[0-9]+_t[0-9]+', 'tenant') shape \
+               FROM performance_schema.events_statements_summary_by_digest) d \
+         GROUP BY shape ORDER BY SUM(t) DESC LIMIT {k}"
+    );
+    let out = db.client("mariadb").args(["-N", "-B", "-e", &query]).output().expect("mariadb client runs");
+    println!("    server time by statement shape (per benchmark statement, calls, share):");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.splitn(4, '\t').collect();
+        let [us, calls, share, text] = f[..] else { continue };
+        let per = us.parse::<f64>().unwrap_or(0.0) / statements as f64;
+        println!("    {per:>8.0}µs  {calls:>7}  {share:>3}%  {text}");
     }
 }
 

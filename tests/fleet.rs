@@ -1,18 +1,21 @@
 //! Fleets against a real, throwaway MariaDB through the Data API emulator, with the official
 //! `aws-sdk-rdsdata` client inside the real CLI binary: pattern and list selection, a tenant created
-//! between two runs, one failing tenant among good ones, and two fleet runs at once.
+//! between two runs, one failing tenant among good ones, two fleet runs at once, and databases whose
+//! turn comes after the deadline.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aurora_migrate::discover;
 use aurora_migrate::fleet::Outcome;
 use aurora_migrate::names;
 use aurora_migrate::{DataApi, Fleet, Operation, RunConfig, Selection};
 use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
+use data_api_emulator::{FaultKind, FaultRule};
 
 /// Migrations per tenant in [`Env::scripts`] (V1 creates the audit table, V2.. write to it).
 const VERSIONS: usize = 4;
@@ -269,6 +272,53 @@ async fn the_library_fleet_reports_a_missing_listed_database_as_an_error_of_its_
     assert_ne!(report.databases[1].outcome, Outcome::Ok);
     assert!(report.databases[1].problems.iter().any(|p| p.contains("missing")), "{:?}", report.databases[1]);
     env.assert_fully_applied("one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn databases_whose_turn_comes_after_the_deadline_are_not_started_and_the_next_run_takes_them() {
+    let names = ["late_a", "late_b", "late_c"];
+    let env = Env::start(&names);
+    let scripts = discover(env.scripts.path()).expect("scripts");
+    let selection = Selection::List(names.iter().map(|n| n.to_string()).collect());
+    let run = |config: RunConfig| {
+        let api = DataApi::local(&env.emulator.endpoint, &env.emulator.cluster_arn, &env.emulator.secret_arn);
+        let fleet = Fleet::new(Arc::new(api), config, 1).expect("fleet");
+        let (scripts, selection, dir) = (scripts.clone(), selection.clone(), env.scripts.path().to_owned());
+        async move {
+            let migrate = Operation::Migrate { dry_run: false };
+            fleet.run(&migrate, &selection, &scripts, &dir, Arc::new(|_| {})).await.expect("the fleet runs")
+        }
+    };
+
+    // A deadline already past: nothing is started, not one call is made.
+    env.emulator.reset_counters().expect("counters reset");
+    let report = run(RunConfig::default().until(Instant::now())).await;
+    assert!(!report.ok);
+    assert_eq!(report.summary.not_started, 3, "{report}");
+    assert!(report.databases.iter().all(|d| d.outcome == Outcome::NotStarted && d.applied == 0), "{report}");
+    assert_eq!(env.emulator.counters().expect("counters").values().sum::<u64>(), 0);
+    assert!(report.to_string().contains("3 database(s): 0 ok, 0 failed, 0 locked, 0 error, 3 not started"));
+    for d in names {
+        assert_eq!(env.tables(d), "0", "{d} was left alone");
+    }
+
+    // One at a time, the first database's first call held past the deadline: the first was started
+    // before the deadline (and stops at a statement boundary), the other two are not started.
+    let held = FaultRule { fault: FaultKind::Delay, count: 1, delay_ms: 800, operations: None };
+    env.emulator.inject_where(&held, "late_a").expect("injects");
+    let report = run(RunConfig::default().until(Instant::now() + Duration::from_millis(300))).await;
+    env.emulator.clear_faults().expect("clears");
+    let outcomes: Vec<Outcome> = report.databases.iter().map(|d| d.outcome).collect();
+    assert_ne!(outcomes[0], Outcome::NotStarted, "{report}");
+    assert_eq!(outcomes[1..], [Outcome::NotStarted, Outcome::NotStarted], "{report}");
+    assert_eq!(env.tables("late_b"), "0");
+
+    // The next run, without a deadline, takes them all, each statement once.
+    let report = run(RunConfig::default()).await;
+    assert!(report.ok, "{report}");
+    for d in names {
+        env.assert_fully_applied(d);
+    }
 }
 
 #[test]

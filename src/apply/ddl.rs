@@ -196,8 +196,10 @@ pub(crate) async fn inflight_ran<E: Executor>(
         tracing::info!("a statement left by an earlier run is still running; waiting");
         tokio::time::sleep(db.config.poll_every).await;
     }
-    let now =
-        db.idempotent(db.server.fingerprint(&p.scope(db.name))).await.map_err(StepError::Fingerprint)?;
+    let now = db
+        .idempotent(db.server.fingerprint(&p.scope(db.name), recorded))
+        .await
+        .map_err(StepError::Fingerprint)?;
     let now = now.first_value().and_then(Value::as_str).unwrap_or_default();
     Ok(now != recorded)
 }

@@ -12,6 +12,9 @@
 //!   before the tenants, as one entry of the report named by the folders.
 //! - `validate` checks the scripts offline once for the whole fleet (their errors are the fleet's
 //!   problems, listed once); each database adds only what its history says.
+//! - A database whose turn comes after the run's deadline is not started (`not_started`): it costs
+//!   no call, and the next run takes it. One already started stops at a statement boundary, as a
+//!   single database does.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -264,6 +267,8 @@ pub enum Outcome {
     Locked,
     /// The command could not run on this database (a call failed, the scripts could not be read).
     Error,
+    /// Its turn came after the run's deadline: nothing was sent to it; the next run takes it.
+    NotStarted,
 }
 
 /// One database of the fleet.
@@ -311,6 +316,23 @@ impl FleetEntry {
     }
 }
 
+impl FleetEntry {
+    /// A database left alone because its turn came after the deadline.
+    fn not_started(database: String) -> FleetEntry {
+        FleetEntry {
+            database,
+            outcome: Outcome::NotStarted,
+            applied: 0,
+            current_version: None,
+            problems: vec![
+                "not started: the run's deadline came before its turn; the next run takes it".into()
+            ],
+            ms: 0,
+            report: None,
+        }
+    }
+}
+
 /// An error and its causes on one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -330,6 +352,8 @@ pub struct FleetSummary {
     pub failed: usize,
     pub locked: usize,
     pub error: usize,
+    /// Databases whose turn came after the deadline.
+    pub not_started: usize,
     /// Migrations applied now, over all databases.
     pub applied: usize,
 }
@@ -401,6 +425,7 @@ impl FleetReport {
             Outcome::Failed => s.failed += 1,
             Outcome::Locked => s.locked += 1,
             Outcome::Error => s.error += 1,
+            Outcome::NotStarted => s.not_started += 1,
         }
         self.ok &= entry.outcome == Outcome::Ok;
         self.databases.push(entry);
@@ -412,6 +437,27 @@ impl FleetReport {
         !self.ok
             && self.problems.is_empty()
             && self.failures().all(|entry| entry.report.as_ref().is_some_and(|r| r.still_running))
+    }
+
+    /// What ran over which databases, and the counts of outcomes (`not started` only when there
+    /// are some).
+    pub fn counts(&self) -> String {
+        let s = &self.summary;
+        let not_started =
+            if s.not_started > 0 { format!(", {} not started", s.not_started) } else { String::new() };
+        format!(
+            "{} over {} ({} at once): {} database(s): {} ok, {} failed, {} locked, {} error{not_started}; \
+             {} migration(s) applied now",
+            self.command,
+            self.selection,
+            self.parallel,
+            s.databases,
+            s.ok,
+            s.failed,
+            s.locked,
+            s.error,
+            s.applied
+        )
     }
 
     /// The databases that are not ok, in report order.
@@ -445,22 +491,7 @@ impl fmt::Display for FleetReport {
                 writeln!(f, "problem: {}: {p}", d.database)?;
             }
         }
-        let s = &self.summary;
-        write!(
-            f,
-            "{} over {} ({} at once): {} database(s): {} ok, {} failed, {} locked, {} error; {} \
-             migration(s) applied now; content hash {}",
-            self.command,
-            self.selection,
-            self.parallel,
-            s.databases,
-            s.ok,
-            s.failed,
-            s.locked,
-            s.error,
-            s.applied,
-            self.content_hash
-        )
+        write!(f, "{}; content hash {}", self.counts(), self.content_hash)
     }
 }
 
@@ -547,6 +578,10 @@ impl<E: Executor + 'static> Fleet<E> {
                 ..config.clone()
             };
             async move {
+                // The same rule as between two statements: at the deadline, nothing new starts.
+                if config.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return FleetEntry::not_started(database);
+                }
                 let started = Instant::now();
                 let mut events = |e: &Event| on_event(e);
                 let result = match Runner::new(exec, config) {
@@ -701,7 +736,7 @@ mod tests {
         assert!(!report.ok);
         assert_eq!(
             report.summary,
-            FleetSummary { databases: 3, ok: 1, failed: 1, locked: 0, error: 1, applied: 2 }
+            FleetSummary { databases: 3, ok: 1, failed: 1, locked: 0, error: 1, not_started: 0, applied: 2 }
         );
         let text = report.to_string();
         assert!(text.contains("problem: tenant_b: V2__b.sql:1: statement 1 of 1: boom"), "{text}");

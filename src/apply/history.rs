@@ -307,7 +307,7 @@ impl Tables {
             inflight = match (row.inflight, row.inflight_scope, row.inflight_call) {
                 (Some(_), _, Some(_)) => ":inflight, :inflight_call".to_owned(),
                 (Some(_), Some(scope), None) => {
-                    format!(":inflight, ({})", fingerprint_sql(scope.table.is_some()))
+                    format!(":inflight, ({})", fingerprint_sql(scope, None))
                 }
                 _ => "NULL, NULL".to_owned(),
             }
@@ -341,10 +341,11 @@ impl Tables {
         }
     }
 
-    /// The schema fingerprint of `scope` now (compare with a recorded in-flight one).
-    pub fn fingerprint(&self, scope: &Scope) -> Request {
+    /// The schema fingerprint of `scope` now, in the form of the `recorded` in-flight one it is to
+    /// be compared with.
+    pub fn fingerprint(&self, scope: &Scope, recorded: &str) -> Request {
         // No `database` field: the database may just have been dropped.
-        scoped(Request::new(format!("SELECT {}", fingerprint_sql(scope.table.is_some()))), scope)
+        scoped(Request::new(format!("SELECT {}", fingerprint_sql(scope, Some(recorded)))), scope)
     }
 
     /// How many other connections are running exactly `sql` right now.
@@ -457,11 +458,25 @@ pub struct Progress<'a> {
 /// information_schema. A DDL statement that took effect changes it; used to tell, after a crash
 /// between a DDL statement and its progress write, whether that statement ran.
 ///
+/// Two forms, told apart by their number of parts:
+/// - A statement that names the one table it changes (`CREATE`/`ALTER`/`DROP TABLE`, `CREATE`/`DROP
+///   INDEX`: [`Scope::table`]) can change only the database's list of tables and that table's own
+///   definition, so its fingerprint is those: the names of the database's tables, and the table's
+///   row, columns, indexes and constraints ([`TABLE_PARTS`] parts). Reading only these keeps the cost
+///   of a DDL statement flat however many databases the server holds (the list of databases is a
+///   directory listing; routines, triggers, views and events are read from every table or from
+///   system tables) — what a fleet of hundreds of tenant databases on one server needs.
+/// - Any other DDL statement: the list of databases, the database's tables, routines, triggers,
+///   views and events, and, when the statement names a table, that table's parts (ten parts).
+///   Records written before the first form existed are all of this form, and keep being compared
+///   with it.
+///
 /// Reading the columns and indexes of every table opens each table's definition, which takes
 /// milliseconds on a large schema; so when the statement names the table it changes (`:fp_table`),
-/// the per-table parts look at that table only. The names of all tables, routines, triggers, views
-/// and events are always in (cheap: no table is opened for them).
-fn fingerprint_sql(table_scoped: bool) -> String {
+/// the per-table parts look at that table only.
+fn fingerprint_sql(scope: &Scope, recorded: Option<&str>) -> String {
+    let table_scoped = scope.table.is_some();
+    let lean = table_scoped && recorded.is_none_or(|r| r.split(':').count() == TABLE_PARTS);
     let scope = if table_scoped { " AND TABLE_NAME = :fp_table" } else { "" };
     let part = |expr: &str, from: &str, schema_column: &str, scoped: bool| {
         format!(
@@ -470,9 +485,10 @@ fn fingerprint_sql(table_scoped: bool) -> String {
             if scoped { scope } else { "" }
         )
     };
-    let parts = [
-        "(SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(SCHEMA_NAME)), 0)) FROM information_schema.SCHEMATA)".to_owned(),
-        part("TABLE_NAME", "TABLES", "TABLE_SCHEMA", false),
+    let schemata =
+        "(SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(SCHEMA_NAME)), 0)) FROM information_schema.SCHEMATA)".to_owned();
+    let table_names = part("TABLE_NAME", "TABLES", "TABLE_SCHEMA", false);
+    let table = [
         part("CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION, CREATE_OPTIONS, TABLE_COMMENT)", "TABLES", "TABLE_SCHEMA", true),
         part(
             "CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, COLUMN_COMMENT)",
@@ -482,15 +498,35 @@ fn fingerprint_sql(table_scoped: bool) -> String {
         ),
         part("CONCAT_WS('|', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE)", "STATISTICS", "TABLE_SCHEMA", true),
         part("CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)", "TABLE_CONSTRAINTS", "TABLE_SCHEMA", true),
-        part("CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION)", "ROUTINES", "ROUTINE_SCHEMA", false),
-        // A trigger lives in its table's schema; filtering on that column (not TRIGGER_SCHEMA)
-        // lets the server read one database's tables instead of every database's.
-        part("CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT)", "TRIGGERS", "EVENT_OBJECT_SCHEMA", false),
-        part("CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION)", "VIEWS", "TABLE_SCHEMA", false),
-        part("CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS)", "EVENTS", "EVENT_SCHEMA", false),
     ];
+    let parts: Vec<String> = if lean {
+        std::iter::once(table_names).chain(table).collect()
+    } else {
+        let others = [
+            part(
+                "CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION)",
+                "ROUTINES",
+                "ROUTINE_SCHEMA",
+                false,
+            ),
+            // A trigger lives in its table's schema; filtering on that column (not TRIGGER_SCHEMA)
+            // lets the server read one database's tables instead of every database's.
+            part(
+                "CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT)",
+                "TRIGGERS",
+                "EVENT_OBJECT_SCHEMA",
+                false,
+            ),
+            part("CONCAT_WS('|', TABLE_NAME, VIEW_DEFINITION)", "VIEWS", "TABLE_SCHEMA", false),
+            part("CONCAT_WS('|', EVENT_NAME, EVENT_DEFINITION, STATUS)", "EVENTS", "EVENT_SCHEMA", false),
+        ];
+        [schemata, table_names].into_iter().chain(table).chain(others).collect()
+    };
     format!("CONCAT_WS(':', {})", parts.join(", "))
 }
+
+/// The parts of a fingerprint of a statement that names the one table it changes.
+const TABLE_PARTS: usize = 5;
 
 /// What a fingerprint covers: a database, and the one table a statement changes when it names one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -548,6 +584,29 @@ pub fn parse_history(outcome: &Outcome) -> Result<Vec<Applied>, ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_statement_naming_its_table_is_fingerprinted_by_that_table_and_the_list_of_tables_only() {
+        let table = Scope { database: "app".into(), table: Some("t".into()) };
+        let database = Scope { database: "app".into(), table: None };
+        let parts = |sql: &str| sql.matches("(SELECT CONCAT(COUNT(*)").count();
+        // A new record of a table statement: the lean form, no list of databases, no routines.
+        let lean = fingerprint_sql(&table, None);
+        assert_eq!(parts(&lean), TABLE_PARTS);
+        assert!(!lean.contains("SCHEMATA") && !lean.contains("ROUTINES") && !lean.contains("TRIGGERS"));
+        assert!(lean
+            .contains("information_schema.COLUMNS WHERE TABLE_SCHEMA = :fp_db AND TABLE_NAME = :fp_table"));
+        // Compared with a lean record: the lean form again.
+        assert_eq!(fingerprint_sql(&table, Some("3/1:1/2:2/3:1/4:1/5")), lean);
+        // A record of the ten-part form (every record written before the lean form existed) is
+        // compared with that form, table parts scoped as they were.
+        let full = fingerprint_sql(&table, Some("9/1:3/2:1/3:2/4:1/5:1/6:0/0:0/0:0/0:0/0"));
+        assert_eq!(parts(&full), 10);
+        assert!(full.contains("SCHEMATA") && full.contains("AND TABLE_NAME = :fp_table"));
+        // A statement that names no table: always the ten parts.
+        assert_eq!(parts(&fingerprint_sql(&database, None)), 10);
+        assert_eq!(fingerprint_sql(&database, Some("3/1:1/2:2/3:1/4:1/5")), fingerprint_sql(&database, None));
+    }
 
     #[test]
     fn table_names_are_plain_identifiers() {

@@ -66,20 +66,7 @@ pub fn choose(command: &Command, settings: &Settings) -> Result<Option<FleetChoi
 /// The Reason of a fleet answer: what ran, the counts, and the databases that are not ok with their
 /// first problem, as many as fit in [`REASON_BUDGET`], then how many more there are.
 pub fn summary(report: &FleetReport) -> String {
-    let s = &report.summary;
-    let mut head = format!(
-        "{} over {} ({} at once): {} database(s): {} ok, {} failed, {} locked, {} error; {} migration(s) \
-         applied now",
-        report.command,
-        report.selection,
-        report.parallel,
-        s.databases,
-        s.ok,
-        s.failed,
-        s.locked,
-        s.error,
-        s.applied
-    );
+    let mut head = report.counts();
     if let Some(problem) = report.problems.first() {
         head.push_str(&format!("; {}", shorten(problem, PROBLEM_CHARS)));
     }
@@ -118,6 +105,7 @@ fn describe(entry: &FleetEntry) -> String {
         Outcome::Failed => "failed",
         Outcome::Locked => "locked",
         Outcome::Error => "error",
+        Outcome::NotStarted => "not started",
     };
     match entry.problems.first() {
         Some(problem) => format!("{} ({outcome}): {}", entry.database, shorten(problem, PROBLEM_CHARS)),
@@ -174,6 +162,7 @@ mod tests {
             failed: count(Outcome::Failed),
             locked: count(Outcome::Locked),
             error: count(Outcome::Error),
+            not_started: count(Outcome::NotStarted),
             applied: entries.iter().map(|e| e.applied).sum(),
         };
         FleetReport {
