@@ -1026,3 +1026,80 @@ fn a_secrets_error_is_retried_as_a_transient_failure() {
     assert_eq!(r.sql("SELECT COUNT(*) FROM app.t"), "1");
     r.all_applied().expect("status tells the truth");
 }
+
+/// The run is killed while the long statement's procedure runs on the server, and the next run
+/// is started at once, while that call still runs: it waits for the call (its lock) instead of
+/// failing, records the statement once, and the data shows it applied once.
+#[test]
+fn a_run_started_while_a_killed_runs_long_dml_statement_still_runs_waits_for_it() {
+    let r = Repro::start(two_second_call_timeout(), &long_backfill());
+    let mut child = r.spawn();
+    r.wait_for_procedure();
+    kill(&mut child);
+    let next = r.migrate();
+    assert!(next.ok(), "the next run did not wait for the call (exit {}):\n{}", next.code(), next.stderr);
+    assert_eq!(r.sql(&format!("SELECT statements_applied FROM app.{HISTORY} WHERE version = '2'")), "3");
+    r.backfilled_once(&["0".to_owned()], &next);
+}
+
+/// A call of the long statement's procedure whose request was given up on (no answer) reaches the
+/// server late, after the run found it not committed and recorded its next call, and still runs
+/// when that next call comes: the next call must wait for it (it can no longer commit: the row
+/// holds the next call's token) and then call again, instead of failing the run. The late call is
+/// played by the test, calling the procedure while the run's drop of it is held back.
+#[test]
+fn a_late_call_still_running_when_the_next_call_comes_is_waited_for() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(5) = 0;"),
+        ],
+    );
+    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
+    let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
+    r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
+    // Then it drops the procedure (held back 3 s: the first drop is of a leftover, before
+    // creating it), records its next call and calls again while the late call still runs.
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 3000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let child = r.spawn();
+    let start = Instant::now();
+    let procedure = loop {
+        let name = r.sql("SELECT COALESCE(MAX(ROUTINE_NAME), '') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+        if !name.is_empty() {
+            break name;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Past the run's read of the row (it follows the lost call at once), before the drop ends.
+    std::thread::sleep(Duration::from_millis(1000));
+    let first = std::thread::scope(|s| {
+        // Rolled back by the procedure itself once it finds the next call's token in the row.
+        let late = s.spawn(|| r.db.sql(&format!("CALL app.`{procedure}`()")));
+        let first = finish(child);
+        let late = late.join().expect("the late call's thread");
+        assert!(late.is_err(), "the late call committed after the next call was recorded");
+        first
+    });
+    assert!(
+        first.stderr.contains("an earlier call of the long statement still runs"),
+        "the run did not meet the late call (exit {}):\n{}",
+        first.code(),
+        first.stderr
+    );
+    assert!(first.ok(), "the run did not wait for the late call (exit {}):\n{}", first.code(), first.stderr);
+    assert_eq!(r.counters(), "1", "the statement was not applied exactly once");
+    r.all_applied().expect("status tells the truth");
+    let routines = r.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+    assert_eq!(routines, "0", "the procedure was left behind");
+}
