@@ -1103,3 +1103,40 @@ fn a_late_call_still_running_when_the_next_call_comes_is_waited_for() {
     let routines = r.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
     assert_eq!(routines, "0", "the procedure was left behind");
 }
+
+/// The same, with the long statement in another database (its script's `USE`): its procedure is
+/// created there, and once its call committed nothing records that database; the next run still
+/// finds it (its body writes this history table) and drops it.
+#[test]
+fn a_procedure_left_in_another_database_is_dropped_by_the_next_run() {
+    let [table, _] = long_backfill();
+    let r = Repro::start(
+        two_second_call_timeout(),
+        &[table, ("V2__backfill.sql", "USE other;\nUPDATE app.c SET n = n + 1 WHERE SLEEP(2) = 0;")],
+    );
+    create(&r.db, "other");
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let mut child = r.spawn();
+    let start = Instant::now();
+    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
+    // (The history table does not exist at first.)
+    while r.db.sql(&applied).ok().as_deref() != Some("1") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'other'";
+    assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
+    let (codes, last) = r.converge(1);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert_eq!(r.sql(routines), "0", "the procedure in the other database was left behind");
+    assert_eq!(r.counters(), "1,1,1", "the backfill did not run exactly once");
+    r.all_applied().expect("status tells the truth");
+}

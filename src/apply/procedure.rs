@@ -18,8 +18,11 @@
 //!   reads the row: applied, or not (the handler records the statement's error there). The call is
 //!   never re-sent while it may still run, and is sent again (with a new token) only once it is
 //!   known not to have committed.
+//! - A call that finds the lock held by an earlier call (one whose request reached the server late,
+//!   after the run had found it not committed and recorded the new token) stops at once; the run
+//!   waits for that call (it cannot commit any more) and calls again.
 //! - The procedure is dropped once the outcome is known (a later call of the same statement drops
-//!   a leftover first).
+//!   a leftover first, and the next run sweeps those a killed run left, wherever they are).
 //!
 //! It needs the `CREATE ROUTINE`, `ALTER ROUTINE` and `EXECUTE` privileges on the statement's
 //! database, and uses only syntax MySQL 8.0 (Aurora MySQL 3) and MariaDB share.
@@ -422,20 +425,26 @@ pub(crate) async fn drop_procedure<E: Executor>(rec: &Recorder<'_, E>, database:
     }
 }
 
-/// Drops procedures of long statements that an earlier run left in the group's database: one
-/// killed after its call committed but before it dropped the procedure (the row then says applied
-/// and names no call). Under the lease, so no other run is creating one; a procedure named by an
-/// in-flight record (`in_flight`) is left to be settled, since its call may still run. A failure
-/// only leaves them for the next run.
+/// Drops procedures of long statements that an earlier run left: one killed after its call
+/// committed but before it dropped the procedure (the row then says applied and names no call).
+/// A procedure lives in its statement's database, which a script's `USE` may have moved away from
+/// the group's, and once the call committed nothing records which: so the sweep looks in every
+/// database for procedures of the history table's prefix whose body writes this group's history
+/// table (each one's progress write names it; the definer, this runner's user, can read the body),
+/// and in the group's database for every procedure of the prefix, as before. Under the lease, so no
+/// other run of the group is creating one; a procedure named by an in-flight record (`in_flight`)
+/// is left to be settled, since its call may still run. A failure only leaves them for the next run.
 pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[String]) {
     let prefix = procedure_prefix(db.tables.history_name());
     let request = Request::new(
-        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :db \
-         AND ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix",
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES \
+         WHERE ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix \
+         AND (ROUTINE_SCHEMA = :db OR LOCATE(:history, ROUTINE_DEFINITION) > 0)",
     )
     .param("db", ParamValue::Text(db.name.to_owned()))
     .param("n", ParamValue::Long(prefix.chars().count() as i64))
-    .param("prefix", ParamValue::Text(prefix));
+    .param("prefix", ParamValue::Text(prefix))
+    .param("history", ParamValue::Text(format!("UPDATE {} SET", db.tables.history_table())));
     let found = match db.idempotent(request).await {
         Ok(found) => found,
         Err(e) => {
@@ -444,13 +453,21 @@ pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[Str
         }
     };
     for row in &found.rows {
-        let Some(name) = row.first().and_then(Value::as_str) else { continue };
+        let (Some(database), Some(name)) =
+            (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str))
+        else {
+            continue;
+        };
         if in_flight.iter().any(|p| p == name) {
             continue;
         }
-        tracing::info!(procedure = name, "dropping a long statement's procedure an earlier run left");
+        tracing::info!(
+            database,
+            procedure = name,
+            "dropping a long statement's procedure an earlier run left"
+        );
         let sql =
-            format!("DROP PROCEDURE IF EXISTS {}.{}", quote_identifier(db.name), quote_identifier(name));
+            format!("DROP PROCEDURE IF EXISTS {}.{}", quote_identifier(database), quote_identifier(name));
         if let Err(e) = db.idempotent(Request::new(sql)).await {
             tracing::warn!(error = %e, procedure = name, "dropping a leftover procedure failed");
         }
