@@ -19,7 +19,8 @@
 //! cores), `CHAOS_FIRST` (the first case index; `CHAOS_FIRST=7 CHAOS_CASES=1` replays case 7;
 //! kill and restart moments are fractions of the measured clean run, so they vary with the load).
 //! `CHAOS_SWEEP=1` replaces the random choice by every fault kind at every call position in turn.
-//! `CHAOS_KINDS=all` draws from every kind of chaos (the soak, `dev/chaos`); the default, `sample`,
+//! `CHAOS_KINDS=all` draws from every kind of chaos (the soak, `dev/chaos`; also a run through the
+//! 1-second-call-timeout emulator stopped by `migrate --max-time`); the default, `sample`,
 //! draws mostly faults at a call position, and a fault in a run with the short call timeout, a
 //! SIGKILL, concurrent runs with kills or the slow DDL killed one case in ten each. The tests below the sample reproduce faults found by hand.
 
@@ -324,6 +325,10 @@ enum Chaos {
     /// A fault at call position `at` of a run through the 1-second-call-timeout emulator, where the
     /// slow DDL and the long backfill (through its stored procedure) outlive their calls.
     SlowFault { kind: FaultKind, at: u32 },
+    /// A run through the 1-second-call-timeout emulator with `migrate --max-time seconds`: it stops
+    /// between statements (exit 1, unfinished) or while the slow DDL or the backfill still runs
+    /// (exit 4), or finishes. Only with `CHAOS_KINDS=all`.
+    Deadline { seconds: u64 },
 }
 
 /// What a clean run looks like: calls and duration, measured once.
@@ -376,7 +381,7 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
     // The sample: faults six cases in ten, then a fault in a slow run, a kill, concurrent runs,
     // the slow DDL killed.
     let draw =
-        if every_kind { rng.below(11) } else { [0, 0, 0, 0, 0, 0, 10, 5, 7, 9][rng.below(10) as usize] };
+        if every_kind { rng.below(12) } else { [0, 0, 0, 0, 0, 0, 10, 5, 7, 9][rng.below(10) as usize] };
     match draw {
         0..=4 => Chaos::Fault {
             kind: faults[rng.below(faults.len() as u64) as usize],
@@ -388,10 +393,11 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
         },
         8 => Chaos::RestartDatabase { after_ms: rng.below(base.fast_ms.max(1)) },
         9 => Chaos::SlowDdlKill { after_ms: rng.below(base.slow_ms.max(1)) },
-        _ => Chaos::SlowFault {
+        10 => Chaos::SlowFault {
             kind: faults[rng.below(faults.len() as u64) as usize],
             at: rng.below(u64::from(base.slow_calls)) as u32,
         },
+        _ => Chaos::Deadline { seconds: 1 + rng.below(base.slow_ms / 1000 + 1) },
     }
 }
 
@@ -453,6 +459,24 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
             std::thread::sleep(Duration::from_millis(*after_ms));
             kill(&mut child);
             vec![finish(child)]
+        }
+        Chaos::Deadline { seconds } => {
+            let limit = seconds.to_string();
+            let args = ["migrate", "--lease", "2", "--lock-wait", "30", "--max-time", &limit];
+            let run = finish(cli(&lab.slow, &lab.workload, database, &args).spawn().expect("the CLI starts"));
+            // Stopped in time says so: between statements (1, the deadline named) or while a
+            // statement still runs (4); anything else is a failure of the run itself.
+            let said = |what: &str| run.stdout.contains(what) || run.stderr.contains(what);
+            let stopped = run.code() == "4" || (run.code() == "1" && said("deadline came"));
+            if !run.ok() && !stopped {
+                return Err(format!(
+                    "--max-time {seconds}: exit {}:\n{}{}",
+                    run.code(),
+                    run.stdout,
+                    run.stderr
+                ));
+            }
+            vec![run]
         }
     };
     let codes: Vec<String> = first.iter().map(Run::code).collect();
