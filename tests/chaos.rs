@@ -1055,7 +1055,7 @@ fn a_secrets_error_is_retried_as_a_transient_failure() {
 /// is started at once, while that call still runs: it waits for the call (its lock) instead of
 /// failing, records the statement once, and the data shows it applied once.
 #[test]
-fn a_run_started_while_a_killed_runs_long_dml_statement_still_runs_waits_for_it() {
+fn a_run_started_at_once_after_one_killed_during_its_long_dml_statement_waits_for_it() {
     let r = Repro::start(two_second_call_timeout(), &long_backfill());
     let mut child = r.spawn();
     r.wait_for_procedure();
@@ -1163,4 +1163,22 @@ fn a_procedure_left_in_another_database_is_dropped_by_the_next_run() {
     assert_eq!(r.sql(routines), "0", "the procedure in the other database was left behind");
     assert_eq!(r.counters(), "1,1,1", "the backfill did not run exactly once");
     r.all_applied().expect("status tells the truth");
+}
+
+/// A procedure of the runner's name prefix in the group's database that belongs to another group
+/// (its body writes another history table: a script of that group did `USE app` before its long
+/// statement, and that group's run, under its own lease, may be about to call it) is not this
+/// run's to drop.
+#[test]
+fn a_procedure_of_another_group_in_the_groups_database_is_left_alone() {
+    let r = Repro::start(Options::default(), &[("V1__t.sql", "CREATE TABLE t (id INT);")]);
+    create(&r.db, "other");
+    r.sql(&format!(
+        "CREATE TABLE other.{HISTORY} (n INT); \
+         CREATE PROCEDURE app.{HISTORY}_p_000000000000_0() UPDATE `other`.`{HISTORY}` SET n = 1"
+    ));
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
+    assert_eq!(r.sql(routines), "1", "another group's procedure was dropped");
 }

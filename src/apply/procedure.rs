@@ -430,16 +430,19 @@ pub(crate) async fn drop_procedure<E: Executor>(rec: &Recorder<'_, E>, database:
 /// A procedure lives in its statement's database, which a script's `USE` may have moved away from
 /// the group's, and once the call committed nothing records which: so the sweep looks in every
 /// database for procedures of the history table's prefix whose body writes this group's history
-/// table (each one's progress write names it; the definer, this runner's user, can read the body),
-/// and in the group's database for every procedure of the prefix, as before. Under the lease, so no
-/// other run of the group is creating one; a procedure named by an in-flight record (`in_flight`)
-/// is left to be settled, since its call may still run. A failure only leaves them for the next run.
+/// table (each one's progress write names it; the definer, this runner's user, can read the body).
+/// That also leaves alone a procedure of another group (another history table, under its own
+/// lease) in this group's database; only where the body cannot be read (another definer) does the
+/// group's database still count as proof. Under the lease, so no other run of the group is creating
+/// one; a procedure named by an in-flight record (`in_flight`) is left to be settled, since its
+/// call may still run. A failure only leaves them for the next run.
 pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[String]) {
     let prefix = procedure_prefix(db.tables.history_name());
     let request = Request::new(
         "SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES \
          WHERE ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix \
-         AND (ROUTINE_SCHEMA = :db OR LOCATE(:history, ROUTINE_DEFINITION) > 0)",
+         AND (LOCATE(:history, COALESCE(ROUTINE_DEFINITION, '')) > 0 \
+         OR (ROUTINE_SCHEMA = :db AND ROUTINE_DEFINITION IS NULL))",
     )
     .param("db", ParamValue::Text(db.name.to_owned()))
     .param("n", ParamValue::Long(prefix.chars().count() as i64))
