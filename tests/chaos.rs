@@ -19,7 +19,8 @@
 //! cores), `CHAOS_FIRST` (the first case index; `CHAOS_FIRST=7 CHAOS_CASES=1` replays case 7;
 //! kill and restart moments are fractions of the measured clean run, so they vary with the load).
 //! `CHAOS_SWEEP=1` replaces the random choice by every fault kind at every call position in turn.
-//! `CHAOS_KINDS=all` draws from every kind of chaos (the soak, `dev/chaos`); the default, `sample`,
+//! `CHAOS_KINDS=all` draws from every kind of chaos (the soak, `dev/chaos`; also a run through the
+//! 1-second-call-timeout emulator stopped by `migrate --max-time`); the default, `sample`,
 //! draws mostly faults at a call position, and a fault in a run with the short call timeout, a
 //! SIGKILL, concurrent runs with kills or the slow DDL killed one case in ten each. The tests below the sample reproduce faults found by hand.
 
@@ -324,6 +325,10 @@ enum Chaos {
     /// A fault at call position `at` of a run through the 1-second-call-timeout emulator, where the
     /// slow DDL and the long backfill (through its stored procedure) outlive their calls.
     SlowFault { kind: FaultKind, at: u32 },
+    /// A run through the 1-second-call-timeout emulator with `migrate --max-time seconds`: it stops
+    /// between statements (exit 1, unfinished) or while the slow DDL or the backfill still runs
+    /// (exit 4), or finishes. Only with `CHAOS_KINDS=all`.
+    Deadline { seconds: u64 },
 }
 
 /// What a clean run looks like: calls and duration, measured once.
@@ -376,7 +381,7 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
     // The sample: faults six cases in ten, then a fault in a slow run, a kill, concurrent runs,
     // the slow DDL killed.
     let draw =
-        if every_kind { rng.below(11) } else { [0, 0, 0, 0, 0, 0, 10, 5, 7, 9][rng.below(10) as usize] };
+        if every_kind { rng.below(12) } else { [0, 0, 0, 0, 0, 0, 10, 5, 7, 9][rng.below(10) as usize] };
     match draw {
         0..=4 => Chaos::Fault {
             kind: faults[rng.below(faults.len() as u64) as usize],
@@ -388,10 +393,11 @@ fn pick(rng: &mut Rng, base: &Baseline, case: u64) -> Chaos {
         },
         8 => Chaos::RestartDatabase { after_ms: rng.below(base.fast_ms.max(1)) },
         9 => Chaos::SlowDdlKill { after_ms: rng.below(base.slow_ms.max(1)) },
-        _ => Chaos::SlowFault {
+        10 => Chaos::SlowFault {
             kind: faults[rng.below(faults.len() as u64) as usize],
             at: rng.below(u64::from(base.slow_calls)) as u32,
         },
+        _ => Chaos::Deadline { seconds: 1 + rng.below(base.slow_ms / 1000 + 1) },
     }
 }
 
@@ -453,6 +459,24 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
             std::thread::sleep(Duration::from_millis(*after_ms));
             kill(&mut child);
             vec![finish(child)]
+        }
+        Chaos::Deadline { seconds } => {
+            let limit = seconds.to_string();
+            let args = ["migrate", "--lease", "2", "--lock-wait", "30", "--max-time", &limit];
+            let run = finish(cli(&lab.slow, &lab.workload, database, &args).spawn().expect("the CLI starts"));
+            // Stopped in time says so: between statements (1, the deadline named) or while a
+            // statement still runs (4); anything else is a failure of the run itself.
+            let said = |what: &str| run.stdout.contains(what) || run.stderr.contains(what);
+            let stopped = run.code() == "4" || (run.code() == "1" && said("deadline came"));
+            if !run.ok() && !stopped {
+                return Err(format!(
+                    "--max-time {seconds}: exit {}:\n{}{}",
+                    run.code(),
+                    run.stdout,
+                    run.stderr
+                ));
+            }
+            vec![run]
         }
     };
     let codes: Vec<String> = first.iter().map(Run::code).collect();
@@ -1025,4 +1049,136 @@ fn a_secrets_error_is_retried_as_a_transient_failure() {
     assert!(run.ok(), "{}", run.stderr);
     assert_eq!(r.sql("SELECT COUNT(*) FROM app.t"), "1");
     r.all_applied().expect("status tells the truth");
+}
+
+/// The run is killed while the long statement's procedure runs on the server, and the next run
+/// is started at once, while that call still runs: it waits for the call (its lock) instead of
+/// failing, records the statement once, and the data shows it applied once.
+#[test]
+fn a_run_started_at_once_after_one_killed_during_its_long_dml_statement_waits_for_it() {
+    let r = Repro::start(two_second_call_timeout(), &long_backfill());
+    let mut child = r.spawn();
+    r.wait_for_procedure();
+    kill(&mut child);
+    let next = r.migrate();
+    assert!(next.ok(), "the next run did not wait for the call (exit {}):\n{}", next.code(), next.stderr);
+    assert_eq!(r.sql(&format!("SELECT statements_applied FROM app.{HISTORY} WHERE version = '2'")), "3");
+    r.backfilled_once(&["0".to_owned()], &next);
+}
+
+/// A call of the long statement's procedure whose request was given up on (no answer) reaches the
+/// server late, after the run found it not committed and recorded its next call, and still runs
+/// when that next call comes: the next call must wait for it (it can no longer commit: the row
+/// holds the next call's token) and then call again, instead of failing the run. The late call is
+/// played by the test, calling the procedure while the run's drop of it is held back.
+#[test]
+fn a_late_call_still_running_when_the_next_call_comes_is_waited_for() {
+    let r = Repro::start(
+        short_call_timeout(),
+        &[
+            (
+                "V1__c.sql",
+                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
+            ),
+            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(5) = 0;"),
+        ],
+    );
+    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
+    let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
+    r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
+    // Then it drops the procedure (held back 3 s: the first drop is of a leftover, before
+    // creating it), records its next call and calls again while the late call still runs.
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 3000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let child = r.spawn();
+    let start = Instant::now();
+    let procedure = loop {
+        let name = r.sql("SELECT COALESCE(MAX(ROUTINE_NAME), '') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+        if !name.is_empty() {
+            break name;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Past the run's read of the row (it follows the lost call at once), before the drop ends.
+    std::thread::sleep(Duration::from_millis(1000));
+    let first = std::thread::scope(|s| {
+        // Rolled back by the procedure itself once it finds the next call's token in the row.
+        let late = s.spawn(|| r.db.sql(&format!("CALL app.`{procedure}`()")));
+        let first = finish(child);
+        let late = late.join().expect("the late call's thread");
+        assert!(late.is_err(), "the late call committed after the next call was recorded");
+        first
+    });
+    assert!(
+        first.stderr.contains("an earlier call of the long statement still runs"),
+        "the run did not meet the late call (exit {}):\n{}",
+        first.code(),
+        first.stderr
+    );
+    assert!(first.ok(), "the run did not wait for the late call (exit {}):\n{}", first.code(), first.stderr);
+    assert_eq!(r.counters(), "1", "the statement was not applied exactly once");
+    r.all_applied().expect("status tells the truth");
+    let routines = r.sql("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
+    assert_eq!(routines, "0", "the procedure was left behind");
+}
+
+/// The same, with the long statement in another database (its script's `USE`): its procedure is
+/// created there, and once its call committed nothing records that database; the next run still
+/// finds it (its body writes this history table) and drops it.
+#[test]
+fn a_procedure_left_in_another_database_is_dropped_by_the_next_run() {
+    let [table, _] = long_backfill();
+    let r = Repro::start(
+        two_second_call_timeout(),
+        &[table, ("V2__backfill.sql", "USE other;\nUPDATE app.c SET n = n + 1 WHERE SLEEP(2) = 0;")],
+    );
+    create(&r.db, "other");
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
+    let rule = data_api_emulator::ScheduledFault {
+        rule: held,
+        skip: 1,
+        body_contains: Some("DROP PROCEDURE".into()),
+    };
+    r.emulator.schedule(&rule).expect("injects");
+    let mut child = r.spawn();
+    let start = Instant::now();
+    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
+    // (The history table does not exist at first.)
+    while r.db.sql(&applied).ok().as_deref() != Some("1") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(&mut child);
+    r.emulator.clear_faults().expect("clears");
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'other'";
+    assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
+    let (codes, last) = r.converge(1);
+    assert!(last.ok(), "runs {codes:?}:\n{}", last.stderr);
+    assert_eq!(r.sql(routines), "0", "the procedure in the other database was left behind");
+    assert_eq!(r.counters(), "1,1,1", "the backfill did not run exactly once");
+    r.all_applied().expect("status tells the truth");
+}
+
+/// A procedure of the runner's name prefix in the group's database that belongs to another group
+/// (its body writes another history table: a script of that group did `USE app` before its long
+/// statement, and that group's run, under its own lease, may be about to call it) is not this
+/// run's to drop.
+#[test]
+fn a_procedure_of_another_group_in_the_groups_database_is_left_alone() {
+    let r = Repro::start(Options::default(), &[("V1__t.sql", "CREATE TABLE t (id INT);")]);
+    create(&r.db, "other");
+    r.sql(&format!(
+        "CREATE TABLE other.{HISTORY} (n INT); \
+         CREATE PROCEDURE app.{HISTORY}_p_000000000000_0() UPDATE `other`.`{HISTORY}` SET n = 1"
+    ));
+    let run = r.migrate();
+    assert!(run.ok(), "{}", run.stderr);
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
+    assert_eq!(r.sql(routines), "1", "another group's procedure was dropped");
 }

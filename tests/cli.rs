@@ -1,8 +1,14 @@
-//! The `aurora-migrate` binary, run for real on the fixture folders: output and exit codes.
+//! The `aurora-migrate` binary, run for real on the fixture folders: output and exit codes; and
+//! `migrate --max-time` against a throwaway MariaDB through the emulator.
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
 use common::{fixture, run_cli as run};
+use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 
 fn check(name: &str) -> (i32, String, String) {
     run(&["check", fixture(name).to_str().expect("utf-8 path")])
@@ -173,4 +179,64 @@ fn check_refuses_a_statement_whose_request_would_exceed_four_mib() {
         dir.path().join("V1__big.sql").display()
     );
     assert!(out.lines().any(|l| l.starts_with(&expected)), "{}", &out[..out.len().min(2000)]);
+}
+
+/// `migrate` on `dir` into `database` through `emulator`, with `args`: exit code, stdout, stderr.
+fn migrate(emulator: &TestEmulator, dir: &Path, database: &str, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aurora-migrate"));
+    cmd.args(["--format", "json", "migrate", "--lease", "2"]).args(args).arg(dir);
+    common::connect_to(&mut cmd, emulator, database);
+    let out = cmd.output().expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// `migrate --max-time` stops a run in time: over slow statements it stops at a statement boundary
+/// with work left (exit 1, the report `unfinished`); during a DDL statement that outlived its call
+/// it stops waiting for it (exit 4, `still_running`). The next run without a limit finishes, and
+/// every statement ran exactly once (an audit row per statement; a `CREATE TABLE` sent twice would
+/// fail).
+#[test]
+fn migrate_max_time_stops_in_time_and_the_next_run_finishes_with_each_statement_once() {
+    let db = MariaDb::start().expect("throwaway MariaDB starts");
+    common::sql(&db, "CREATE DATABASE app; CREATE DATABASE slow");
+    let emulator = TestEmulator::start(&db, Options::default()).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("V0__audit.sql"), "CREATE TABLE audit (v INT NOT NULL);").unwrap();
+    for v in 1..=5 {
+        let body = format!("CREATE TABLE s{v} AS SELECT SLEEP(1) AS x;\nINSERT INTO audit VALUES ({v});\n");
+        std::fs::write(dir.path().join(format!("V{v}__slow.sql")), body).unwrap();
+    }
+    let (code, out, err) = migrate(&emulator, dir.path(), "app", &["--max-time", "2s"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["unfinished"], true, "{out}");
+    assert!(report["problems"][0].as_str().is_some_and(|p| p.contains("deadline")), "{out}");
+    let done: usize = common::sql(&db, "SELECT COUNT(*) FROM app.audit").parse().unwrap();
+    assert!((1..5).contains(&done), "stopped with work left, after some: {done} of 5");
+    let (code, out, err) = migrate(&emulator, dir.path(), "app", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(common::sql(&db, "SELECT GROUP_CONCAT(v ORDER BY v) FROM app.audit"), "1,2,3,4,5");
+
+    // A DDL statement longer than the limit and than the 1-second call timeout.
+    let timeouts =
+        Options::with_timeouts(Duration::from_secs(1), Duration::from_secs(180), Duration::from_secs(600));
+    let short = TestEmulator::start(&db, timeouts).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = "CREATE TABLE slow AS SELECT SLEEP(4) AS x;\nINSERT INTO slow VALUES (1);\n";
+    std::fs::write(dir.path().join("V1__slow.sql"), body).unwrap();
+    let (code, out, err) = migrate(&short, dir.path(), "slow", &["--max-time", "2"]);
+    assert_eq!(code, 4, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["still_running"], true, "{out}");
+    let (code, out, err) = migrate(&short, dir.path(), "slow", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(common::sql(&db, "SELECT COUNT(*) FROM slow.slow"), "2");
+}
+
+#[test]
+fn max_time_refuses_what_is_not_a_duration() {
+    let (code, _, err) = run(&["migrate", "--max-time", "10d", "."]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--max-time") && err.contains("10m"), "{err}");
 }

@@ -3,7 +3,8 @@
 //! A fault rule says what the next N calls (optionally only of some operations) get instead of
 //! their normal answer: `DatabaseResumingException`, a 503 `ServiceUnavailableError`,
 //! `SecretsErrorException` (Secrets Manager throttled or unreachable), a dropped connection before
-//! or after the statement ran, a delay before running, or a `StatementTimeoutException` without
+//! or after the statement ran, a delay before running (the request reaching the service late: the
+//! call timeout starts after it), or a `StatementTimeoutException` without
 //! `dbConnectionId` after `delay_ms` while the statement goes on as after any call timeout. Rules are consumed
 //! in the order they were added. Counters count every call that reached an operation, faulted or
 //! not.
@@ -76,7 +77,10 @@ pub enum FaultKind {
     /// The call runs on the database, then answers `DatabaseUnavailableException` (504): as when the
     /// connection to the database broke after the statement reached it (a restart, a failover).
     UnavailableAfter,
-    /// The call waits `delay_ms` before it runs (and counts toward the call timeout).
+    /// The call waits `delay_ms` before it runs, then runs with the whole call timeout and answers
+    /// normally: the request reached the service late (the delay does not count toward the call
+    /// timeout). Tests use a delay longer than the call timeout to hold a statement back and play
+    /// what happens meanwhile (a late call, a kill), so it must still run after the delay.
     Delay,
     /// `SecretsErrorException` (400), nothing runs: the service could not read the secret.
     SecretsError,

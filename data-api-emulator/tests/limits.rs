@@ -156,3 +156,28 @@ async fn a_statement_timeout_without_connection_id_leaves_the_statement_running(
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(env.count("t"), "1", "the statement ran to its end");
 }
+
+/// A `delay` is the request reaching the service late: the statement runs after it with the whole
+/// call timeout and answers normally, even when the delay is longer than that timeout (the chaos
+/// tests hold a statement back this way while they play a late call or a kill).
+#[tokio::test]
+async fn a_delay_longer_than_the_call_timeout_holds_the_call_back_and_it_then_runs_normally() {
+    let env = start(Options::with_timeouts(
+        Duration::from_secs(1),
+        Duration::from_secs(180),
+        Duration::from_secs(600),
+    ));
+    env.emu
+        .inject(&FaultRule { fault: FaultKind::Delay, count: 1, delay_ms: 1500, operations: None })
+        .expect("injects");
+    let started = std::time::Instant::now();
+    let run = tokio::spawn({
+        let call = env.exec("INSERT INTO t SELECT 1, SLEEP(0.5)");
+        async move { call.send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(env.count("t"), "0", "held back: nothing runs during the delay");
+    run.await.expect("joins").expect("answers normally, not StatementTimeoutException");
+    assert!(started.elapsed() >= Duration::from_millis(2000), "the delay, then the statement");
+    assert_eq!(env.count("t"), "1");
+}

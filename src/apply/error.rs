@@ -304,6 +304,17 @@ pub enum StepError {
         .0.map(|id| format!(" (connection {id})")).unwrap_or_default()
     )]
     RunningOnServer(Option<i64>),
+    /// An earlier call of a long DML statement held its lock past the retry budget.
+    #[error(
+        "still running on the server: an earlier call of the statement's procedure still ran when the \
+         retry budget was spent; it stays recorded in flight, and the next run waits for it to finish \
+         and records it"
+    )]
+    EarlierCallRuns,
+    /// An earlier call of a long DML statement that held its lock has ended without committing it:
+    /// the statement is called again.
+    #[error("an earlier call of the statement's procedure ran when it was called; it is called again")]
+    EarlierCallEnded,
     /// Polling the connection that runs the statement failed.
     #[error("waiting for connection {id}: {source}")]
     Waiting {
@@ -351,6 +362,7 @@ impl StepError {
             | StepError::Fingerprint(_)
             | StepError::NoConnectionId
             | StepError::RunningOnServer(_)
+            | StepError::EarlierCallRuns
             | StepError::Waiting { .. }
             | StepError::LostWithoutRecord(_) => true,
             _ => false,
@@ -361,7 +373,7 @@ impl StepError {
 impl StepError {
     /// The run stopped while the statement may still run on the server.
     pub(crate) fn still_running(&self) -> bool {
-        matches!(self, StepError::RunningOnServer(_) | StepError::NoConnectionId)
+        matches!(self, StepError::RunningOnServer(_) | StepError::EarlierCallRuns | StepError::NoConnectionId)
     }
 }
 

@@ -18,8 +18,11 @@
 //!   reads the row: applied, or not (the handler records the statement's error there). The call is
 //!   never re-sent while it may still run, and is sent again (with a new token) only once it is
 //!   known not to have committed.
+//! - A call that finds the lock held by an earlier call (one whose request reached the server late,
+//!   after the run had found it not committed and recorded the new token) stops at once; the run
+//!   waits for that call (it cannot commit any more) and calls again.
 //! - The procedure is dropped once the outcome is known (a later call of the same statement drops
-//!   a leftover first).
+//!   a leftover first, and the next run sweeps those a killed run left, wherever they are).
 //!
 //! It needs the `CREATE ROUTINE`, `ALTER ROUTINE` and `EXECUTE` privileges on the statement's
 //! database, and uses only syntax MySQL 8.0 (Aurora MySQL 3) and MariaDB share.
@@ -43,6 +46,10 @@ pub(crate) const CALL_PREFIX: &str = "call ";
 
 /// Pause before calling a procedure again that is known not to have committed.
 const RESEND_DELAY: Duration = Duration::from_millis(500);
+
+/// What a call signals when an earlier call of the same statement still holds the lock (a call
+/// whose request reached the server late, after the run had found it not committed).
+const EARLIER_CALL_RUNS: &str = "aurora-migrate - an earlier call of this statement still runs";
 
 /// The procedure and lock names of one statement of one migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +147,7 @@ pub(crate) fn create_sql(b: &Body<'_>) -> String {
          RESIGNAL;\n\
          END;\n\
          IF COALESCE(GET_LOCK({lock}, 0), 0) <> 1 THEN\n\
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'aurora-migrate - an earlier call of this statement still runs';\n\
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{earlier}';\n\
          END IF;\n\
          {session}\
          START TRANSACTION;\n\
@@ -165,6 +172,7 @@ pub(crate) fn create_sql(b: &Body<'_>) -> String {
         prefix = text(b.prefix),
         success = u8::from(b.success),
         by = text(b.installed_by),
+        earlier = EARLIER_CALL_RUNS,
     )
 }
 
@@ -190,6 +198,15 @@ pub(crate) async fn run<E: Executor>(
     let mut backoff = Backoff::fixed(rec.db.config.retry_for, RESEND_DELAY);
     loop {
         match attempt(rec, seg, before, replay, reset).await {
+            // The earlier call it met has ended (its wait had the retry budget): call again now,
+            // with the budget anew.
+            Err(Failure { error: StepError::EarlierCallEnded, .. }) => {
+                tracing::info!(
+                    statement = seg.at + 1,
+                    "the earlier call ended; calling the long statement's procedure again"
+                );
+                backoff = Backoff::fixed(rec.db.config.retry_for, RESEND_DELAY);
+            }
             Err(failure) if failure.retry => {
                 tracing::warn!(error = %failure.error, "calling the long statement's procedure again");
                 if !backoff.wait().await {
@@ -255,6 +272,15 @@ async fn attempt<E: Executor>(
     call.continue_after_timeout = true;
     let outcome = match retry(db.config.retry_for, false, || db.exec.execute(call.clone())).await {
         Ok(_) => Ok(()),
+        // An earlier call (its request reached the server late) still holds the lock: it cannot
+        // commit any more (the row holds this call's token), so wait for it to end and call again.
+        Err(e) if earlier_call_runs(&e) => {
+            tracing::warn!(
+                statement = at + 1,
+                "an earlier call of the long statement still runs; waiting for it"
+            );
+            wait_for_earlier(rec, at, &token, &names.lock).await
+        }
         // Whatever the answer (a timeout, a lost answer, an error), the row says what committed.
         Err(e) => {
             if matches!(e, ExecError::Timeout { .. }) {
@@ -268,6 +294,36 @@ async fn attempt<E: Executor>(
     };
     drop_procedure(rec, database, &names).await;
     outcome
+}
+
+/// Did the call stop because an earlier call of the statement held the lock?
+fn earlier_call_runs(e: &ExecError) -> bool {
+    matches!(e, ExecError::Database { message, .. } if message.contains(EARLIER_CALL_RUNS))
+}
+
+/// Waits for an earlier call that held the lock when call `token` of statement `at` came, for the
+/// retry budget (and within the run's deadline); past them the statement is still running. Then
+/// reads the row: applied only if that call committed (nothing else can), else
+/// [`StepError::EarlierCallEnded`], to call again.
+async fn wait_for_earlier<E: Executor>(
+    rec: &Recorder<'_, E>,
+    at: usize,
+    token: &str,
+    lock: &str,
+) -> Result<(), Failure> {
+    let config = &rec.db.config;
+    let budget = std::time::Instant::now() + config.retry_for;
+    let until = config.deadline.map_or(budget, |deadline| deadline.min(budget));
+    if !wait_for_lock(rec, at, lock, Some(until)).await? {
+        let deadline_first = config.deadline.is_some_and(|deadline| deadline <= budget);
+        let error =
+            if deadline_first { StepError::RunningOnServer(None) } else { StepError::EarlierCallRuns };
+        return Err(fail(at, error));
+    }
+    match fate(rec, at, token).await? {
+        Fate::Applied => Ok(()),
+        Fate::NotApplied(_) => Err(fail(at, StepError::EarlierCallEnded)),
+    }
 }
 
 /// The failure for a call that did not commit.
@@ -369,20 +425,29 @@ pub(crate) async fn drop_procedure<E: Executor>(rec: &Recorder<'_, E>, database:
     }
 }
 
-/// Drops procedures of long statements that an earlier run left in the group's database: one
-/// killed after its call committed but before it dropped the procedure (the row then says applied
-/// and names no call). Under the lease, so no other run is creating one; a procedure named by an
-/// in-flight record (`in_flight`) is left to be settled, since its call may still run. A failure
-/// only leaves them for the next run.
+/// Drops procedures of long statements that an earlier run left: one killed after its call
+/// committed but before it dropped the procedure (the row then says applied and names no call).
+/// A procedure lives in its statement's database, which a script's `USE` may have moved away from
+/// the group's, and once the call committed nothing records which: so the sweep looks in every
+/// database for procedures of the history table's prefix whose body writes this group's history
+/// table (each one's progress write names it; the definer, this runner's user, can read the body).
+/// That also leaves alone a procedure of another group (another history table, under its own
+/// lease) in this group's database; only where the body cannot be read (another definer) does the
+/// group's database still count as proof. Under the lease, so no other run of the group is creating
+/// one; a procedure named by an in-flight record (`in_flight`) is left to be settled, since its
+/// call may still run. A failure only leaves them for the next run.
 pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[String]) {
     let prefix = procedure_prefix(db.tables.history_name());
     let request = Request::new(
-        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :db \
-         AND ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix",
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES \
+         WHERE ROUTINE_TYPE = 'PROCEDURE' AND LEFT(ROUTINE_NAME, :n) = :prefix \
+         AND (LOCATE(:history, COALESCE(ROUTINE_DEFINITION, '')) > 0 \
+         OR (ROUTINE_SCHEMA = :db AND ROUTINE_DEFINITION IS NULL))",
     )
     .param("db", ParamValue::Text(db.name.to_owned()))
     .param("n", ParamValue::Long(prefix.chars().count() as i64))
-    .param("prefix", ParamValue::Text(prefix));
+    .param("prefix", ParamValue::Text(prefix))
+    .param("history", ParamValue::Text(format!("UPDATE {} SET", db.tables.history_table())));
     let found = match db.idempotent(request).await {
         Ok(found) => found,
         Err(e) => {
@@ -391,13 +456,21 @@ pub(crate) async fn drop_leftovers<E: Executor>(db: &Db<'_, E>, in_flight: &[Str
         }
     };
     for row in &found.rows {
-        let Some(name) = row.first().and_then(Value::as_str) else { continue };
+        let (Some(database), Some(name)) =
+            (row.first().and_then(Value::as_str), row.get(1).and_then(Value::as_str))
+        else {
+            continue;
+        };
         if in_flight.iter().any(|p| p == name) {
             continue;
         }
-        tracing::info!(procedure = name, "dropping a long statement's procedure an earlier run left");
+        tracing::info!(
+            database,
+            procedure = name,
+            "dropping a long statement's procedure an earlier run left"
+        );
         let sql =
-            format!("DROP PROCEDURE IF EXISTS {}.{}", quote_identifier(db.name), quote_identifier(name));
+            format!("DROP PROCEDURE IF EXISTS {}.{}", quote_identifier(database), quote_identifier(name));
         if let Err(e) = db.idempotent(Request::new(sql)).await {
             tracing::warn!(error = %e, procedure = name, "dropping a leftover procedure failed");
         }
@@ -412,25 +485,38 @@ pub(crate) async fn settle<E: Executor>(
     token: &str,
     lock: &str,
 ) -> Result<Fate, Failure> {
+    if !wait_for_lock(rec, at, lock, rec.db.config.deadline).await? {
+        return Err(fail(at, StepError::RunningOnServer(None)));
+    }
+    fate(rec, at, token).await
+}
+
+/// Waits until no call holds `lock`; false when `until` would come first.
+async fn wait_for_lock<E: Executor>(
+    rec: &Recorder<'_, E>,
+    at: usize,
+    lock: &str,
+    until: Option<std::time::Instant>,
+) -> Result<bool, Failure> {
     let db = rec.db;
     loop {
         let request =
             Request::new("SELECT IS_USED_LOCK(:lock)").param("lock", ParamValue::Text(lock.to_owned()));
         let outcome = db.idempotent(request).await.map_err(|e| fail(at, StepError::StillRunning(e)))?;
         match outcome.first_value() {
-            None | Some(Value::Null) => break,
+            None | Some(Value::Null) => return Ok(true),
             Some(_) => {}
         }
-        if db
-            .config
-            .deadline
-            .is_some_and(|deadline| std::time::Instant::now() + db.config.poll_every >= deadline)
-        {
-            return Err(fail(at, StepError::RunningOnServer(None)));
+        if until.is_some_and(|until| std::time::Instant::now() + db.config.poll_every >= until) {
+            return Ok(false);
         }
         tracing::info!(statement = at + 1, "the long statement still runs on the server; waiting");
         tokio::time::sleep(db.config.poll_every).await;
     }
+}
+
+/// What committed for call `token` of statement `at`, once no call of it runs.
+async fn fate<E: Executor>(rec: &Recorder<'_, E>, at: usize, token: &str) -> Result<Fate, Failure> {
     let row = rec.current(at).await?;
     Ok(match row {
         Some(h) if h.applied > at => Fate::Applied,

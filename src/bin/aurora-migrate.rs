@@ -16,8 +16,8 @@ use aurora_migrate::{DataApi, Target};
 /// Versioned SQL migrations for Amazon Aurora MySQL through the RDS Data API.
 ///
 /// Exit codes: 0 success; 1 the scripts have errors, a migration failed or the plan was refused (with
-/// a fleet: any database not ok); 2 usage, I/O or connection error; 3 another run holds the
-/// migration lock.
+/// a fleet: any database not ok), or `--max-time` stopped the run with work left; 2 usage, I/O or
+/// connection error; 3 another run holds the migration lock; 4 a statement still runs on the server.
 #[derive(Debug, Parser)]
 #[command(name = "aurora-migrate", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
@@ -28,7 +28,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success (with --databases or --database-pattern: every database)\n  1  the scripts have errors, a migration failed, or the plan was refused (in a fleet: any database\n     failed, was locked or could not be reached)\n  2  usage, I/O or connection error\n  3  another run holds the migration lock";
+const EXIT_CODES: &str = "Exit codes:\n  0  success (with --databases or --database-pattern: every database)\n  1  the scripts have errors, a migration failed, or the plan was refused (in a fleet: any database\n     failed, was locked or could not be reached); or --max-time stopped the run between statements\n     with migrations left (the next run resumes)\n  2  usage, I/O or connection error\n  3  another run holds the migration lock\n  4  a statement still runs on the server (a deadline came while it ran): run again later";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -69,6 +69,12 @@ enum Command {
         /// Apply pending scripts older than the newest applied one instead of refusing.
         #[arg(long)]
         out_of_order: bool,
+        /// Stop at the next statement boundary once this much time has passed since the command
+        /// started (`90`, `90s`, `10m`, `2h`); waiting for the lock and retries end by then too. What
+        /// was applied is recorded and the next run resumes there; a statement still running on the
+        /// server then is waited for by the next run (exit 4).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_time: Option<std::time::Duration>,
         #[command(flatten)]
         connection: Connection,
         #[command(flatten)]
@@ -283,6 +289,8 @@ async fn online(
     dir: &std::path::Path,
     c: &Connection,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // The limit counts from the command's start, connecting included.
+    let started = std::time::Instant::now();
     let scripts = match discover(dir) {
         Ok(scripts) => scripts,
         Err(aurora_migrate::SourceError::Invalid(problems)) => {
@@ -311,8 +319,11 @@ async fn online(
         ..RunConfig::default()
     };
     let operation = match &cli.command {
-        Command::Migrate { target, dry_run, out_of_order, .. } => {
+        Command::Migrate { target, dry_run, out_of_order, max_time, .. } => {
             config.plan.out_of_order = *out_of_order;
+            if let Some(max_time) = max_time {
+                config = config.until(started + *max_time);
+            }
             config.plan.target = match target {
                 Some(t) => Some(Version::parse(t).ok_or_else(|| format!("--target {t:?} is not a version"))?),
                 None => None,
@@ -394,6 +405,28 @@ fn progress(event: &Event) {
     }
 }
 
+/// A duration as a number of seconds, or a number with the unit `s`, `m` or `h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: give seconds, or a number with s, m or h (90, 90s, 10m, 2h)")),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: give a whole number of seconds, minutes or hours (90s, 10m, 2h)"))?;
+    if value == 0 {
+        return Err(format!("{text:?}: the limit must be more than zero"));
+    }
+    Ok(std::time::Duration::from_secs(value.saturating_mul(seconds)))
+}
+
 fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
@@ -408,5 +441,18 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn max_time_takes_seconds_or_a_unit() {
+        use std::time::Duration;
+        let parse = super::parse_duration;
+        assert_eq!(parse("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "0", "m", "10 m", "1.5h", "10d", "-5"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }
