@@ -888,13 +888,12 @@ fn a_procedure_left_by_a_run_killed_after_its_call_committed_is_dropped_by_the_n
     r.backfilled_once(&codes, &last);
 }
 
-/// A call of the long statement's procedure whose request was given up on (no answer) but that
-/// reaches the server late, after the run read the row and found it not applied, and commits
-/// before the run records its next call: the next call's record must not put the row back, or
-/// the statement would run twice. The late call is played by the test, calling the procedure
-/// while the run's drop of it is held back.
-#[test]
-fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_again() {
+/// The set-up of a late call: a long statement (`UPDATE ... WHERE SLEEP(sleep)`) whose first
+/// call gets no answer and runs nowhere, so the run finds it not applied; then the run drops the
+/// procedure, held back `drop_held_ms` (the first drop is of a leftover, before creating it), and
+/// records its next call. Returns the running CLI and the procedure's name once it exists, for the
+/// test to play the late call with.
+fn late_call_repro(sleep: &str, drop_held_ms: u64) -> (Repro, Child, String) {
     let r = Repro::start(
         short_call_timeout(),
         &[
@@ -902,15 +901,12 @@ fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_agai
                 "V1__c.sql",
                 "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
             ),
-            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(1.5) = 0;"),
+            ("V2__bump.sql", &format!("UPDATE c SET n = n + 1 WHERE SLEEP({sleep}) = 0;")),
         ],
     );
-    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
     let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
     r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
-    // Then it drops the procedure (held back 6 s here: the first drop is of a leftover, before
-    // creating it) and records its next call.
-    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 6000, ..lost_answer() };
+    let held = FaultRule { fault: FaultKind::Delay, delay_ms: drop_held_ms, ..lost_answer() };
     let rule = data_api_emulator::ScheduledFault {
         rule: held,
         skip: 1,
@@ -927,6 +923,18 @@ fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_agai
         assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
         std::thread::sleep(Duration::from_millis(50));
     };
+    (r, child, procedure)
+}
+
+/// A call of the long statement's procedure whose request was given up on (no answer) but that
+/// reaches the server late, after the run read the row and found it not applied, and commits
+/// before the run records its next call: the next call's record must not put the row back, or
+/// the statement would run twice. The late call is played by the test, calling the procedure
+/// while the run's drop of it is held back.
+#[test]
+fn a_late_call_that_commits_before_the_next_call_is_recorded_is_not_applied_again() {
+    // The drop is held back 6 s.
+    let (r, child, procedure) = late_call_repro("1.5", 6000);
     // Past the run's read of the row (it follows the lost call at once), before the drop.
     std::thread::sleep(Duration::from_millis(1500));
     r.sql(&format!("CALL app.`{procedure}`()"));
@@ -1073,38 +1081,9 @@ fn a_run_started_at_once_after_one_killed_during_its_long_dml_statement_waits_fo
 /// played by the test, calling the procedure while the run's drop of it is held back.
 #[test]
 fn a_late_call_still_running_when_the_next_call_comes_is_waited_for() {
-    let r = Repro::start(
-        short_call_timeout(),
-        &[
-            (
-                "V1__c.sql",
-                "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);",
-            ),
-            ("V2__bump.sql", "UPDATE c SET n = n + 1 WHERE SLEEP(5) = 0;"),
-        ],
-    );
-    // The run's call gets no answer and runs nowhere; the run finds the statement not applied.
-    let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
-    r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
-    // Then it drops the procedure (held back 3 s: the first drop is of a leftover, before
-    // creating it), records its next call and calls again while the late call still runs.
-    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 3000, ..lost_answer() };
-    let rule = data_api_emulator::ScheduledFault {
-        rule: held,
-        skip: 1,
-        body_contains: Some("DROP PROCEDURE".into()),
-    };
-    r.emulator.schedule(&rule).expect("injects");
-    let child = r.spawn();
-    let start = Instant::now();
-    let procedure = loop {
-        let name = r.sql("SELECT COALESCE(MAX(ROUTINE_NAME), '') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'");
-        if !name.is_empty() {
-            break name;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "the procedure was never created");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // The drop is held back 3 s: the run records its next call and calls again while the late
+    // call still runs.
+    let (r, child, procedure) = late_call_repro("5", 3000);
     // Past the run's read of the row (it follows the lost call at once), before the drop ends.
     std::thread::sleep(Duration::from_millis(1000));
     let first = std::thread::scope(|s| {
