@@ -587,6 +587,34 @@ impl Repro {
         spawn_migrate(&self.emulator, self.scripts.path(), "app")
     }
 
+    /// Holds back the run's second `DROP PROCEDURE` (the first is of a leftover, before the
+    /// procedure is created) by `ms`.
+    fn hold_back_the_drop(&self, ms: u64) {
+        let held = FaultRule { fault: FaultKind::Delay, delay_ms: ms, ..lost_answer() };
+        let rule = data_api_emulator::ScheduledFault {
+            rule: held,
+            skip: 1,
+            body_contains: Some("DROP PROCEDURE".into()),
+        };
+        self.emulator.schedule(&rule).expect("injects");
+    }
+
+    /// Runs the CLI with the drop of its procedure held back, and kills it once version 2 (the
+    /// long statement) is recorded as applied: after its call committed, before the drop.
+    fn kill_once_the_long_statement_committed(&self) {
+        self.hold_back_the_drop(30_000);
+        let mut child = self.spawn();
+        let start = Instant::now();
+        let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
+        // (The history table does not exist at first.)
+        while self.db.sql(&applied).ok().as_deref() != Some("1") {
+            assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        kill(&mut child);
+        self.emulator.clear_faults().expect("clears");
+    }
+
     fn migrate(&self) -> Run {
         finish(self.spawn())
     }
@@ -865,23 +893,7 @@ fn a_run_killed_while_its_long_dml_statement_runs_leaves_the_next_run_to_wait_fo
 #[test]
 fn a_procedure_left_by_a_run_killed_after_its_call_committed_is_dropped_by_the_next_run() {
     let r = Repro::start(two_second_call_timeout(), &long_backfill());
-    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
-    let rule = data_api_emulator::ScheduledFault {
-        rule: held,
-        skip: 1,
-        body_contains: Some("DROP PROCEDURE".into()),
-    };
-    r.emulator.schedule(&rule).expect("injects");
-    let mut child = r.spawn();
-    let start = Instant::now();
-    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
-    // (The history table does not exist at first.)
-    while r.db.sql(&applied).ok().as_deref() != Some("1") {
-        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    kill(&mut child);
-    r.emulator.clear_faults().expect("clears");
+    r.kill_once_the_long_statement_committed();
     let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'app'";
     assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
     let (codes, last) = r.converge(1);
@@ -906,13 +918,7 @@ fn late_call_repro(sleep: &str, drop_held_ms: u64) -> (Repro, Child, String) {
     );
     let dropped = FaultRule { fault: FaultKind::DropBefore, ..lost_answer() };
     r.emulator.inject_where(&dropped, "CALL `app`").expect("injects");
-    let held = FaultRule { fault: FaultKind::Delay, delay_ms: drop_held_ms, ..lost_answer() };
-    let rule = data_api_emulator::ScheduledFault {
-        rule: held,
-        skip: 1,
-        body_contains: Some("DROP PROCEDURE".into()),
-    };
-    r.emulator.schedule(&rule).expect("injects");
+    r.hold_back_the_drop(drop_held_ms);
     let child = r.spawn();
     let start = Instant::now();
     let procedure = loop {
@@ -1118,23 +1124,7 @@ fn a_procedure_left_in_another_database_is_dropped_by_the_next_run() {
         &[table, ("V2__backfill.sql", "USE other;\nUPDATE app.c SET n = n + 1 WHERE SLEEP(2) = 0;")],
     );
     create(&r.db, "other");
-    let held = FaultRule { fault: FaultKind::Delay, delay_ms: 30_000, ..lost_answer() };
-    let rule = data_api_emulator::ScheduledFault {
-        rule: held,
-        skip: 1,
-        body_contains: Some("DROP PROCEDURE".into()),
-    };
-    r.emulator.schedule(&rule).expect("injects");
-    let mut child = r.spawn();
-    let start = Instant::now();
-    let applied = format!("SELECT COALESCE(MAX(success), 0) FROM app.{HISTORY} WHERE version = '2'");
-    // (The history table does not exist at first.)
-    while r.db.sql(&applied).ok().as_deref() != Some("1") {
-        assert!(start.elapsed() < Duration::from_secs(60), "the backfill never committed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    kill(&mut child);
-    r.emulator.clear_faults().expect("clears");
+    r.kill_once_the_long_statement_committed();
     let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'other'";
     assert_eq!(r.sql(routines), "1", "the killed run dropped its procedure after all");
     let (codes, last) = r.converge(1);
