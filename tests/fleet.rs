@@ -322,6 +322,32 @@ async fn databases_whose_turn_comes_after_the_deadline_are_not_started_and_the_n
 }
 
 #[test]
+fn the_cli_with_max_time_leaves_databases_whose_turn_comes_after_it_not_started_and_says_so() {
+    let env = Env::start(&["late_x", "late_y", "late_z"]);
+    // One at a time; the first database's first call is held past the 1-second limit.
+    let held = FaultRule { fault: FaultKind::Delay, count: 1, delay_ms: 1500, operations: None };
+    env.emulator.inject_where(&held, "late_x").expect("injects");
+    let args = ["--format", "json", "--database-pattern", "late\\_%", "--parallel", "1", "--max-time", "1"];
+    let out = env.cli("migrate", &args).output().expect("runs");
+    env.emulator.clear_faults().expect("clears");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    let outcomes = outcomes(&report);
+    assert_ne!(outcomes[0].1, "not_started", "{report}");
+    assert_eq!(outcomes[1..], [row("late_y", "not_started", 0), row("late_z", "not_started", 0)]);
+    assert_eq!(report["summary"]["not_started"], 2, "{report}");
+    assert_eq!(env.tables("late_y"), "0");
+
+    // The text report counts them; the next run takes them.
+    let out = env.cli("migrate", &["--database-pattern", "late\\_%"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for d in ["late_x", "late_y", "late_z"] {
+        env.assert_fully_applied(d);
+    }
+}
+
+#[test]
 fn validate_over_a_fleet_checks_the_scripts_once_and_names_the_error_once() {
     let env = Env::start(&["tenant_a", "tenant_b", "tenant_c"]);
     let out = env.cli("migrate", &["--database-pattern", "tenant_%"]).output().expect("runs");

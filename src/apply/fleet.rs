@@ -213,7 +213,9 @@ pub fn select(selection: &Selection, server_schemas: &[String]) -> Vec<String> {
 }
 
 /// Runs `work` on every item with at most `parallel` at once, and returns the results in the
-/// items' order. The bound holds for the work itself, not only for its start.
+/// items' order. The bound holds for the work itself, not only for its start, and the items start
+/// in their order (a database later in the list never goes before an earlier one, so a deadline
+/// leaves the end of the list for the next run).
 pub async fn bounded<T, R, F, Fut>(items: Vec<T>, parallel: usize, work: F) -> Vec<R>
 where
     T: Send + 'static,
@@ -221,16 +223,16 @@ where
     F: Fn(T) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let work = Arc::new(work);
     let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = items.len();
     for (i, item) in items.into_iter().enumerate() {
-        let (work, gate) = (work.clone(), gate.clone());
+        // Taken here, before the item's task exists, so that items start in order.
+        let permit = Arc::clone(&gate).acquire_owned().await.expect("the semaphore is never closed");
+        let future = work(item);
         tasks.spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = gate.acquire_owned().await;
-            (i, work(item).await)
+            let _permit = permit;
+            (i, future.await)
         });
     }
     let mut out: Vec<Option<R>> = (0..count).map(|_| None).collect();
@@ -712,6 +714,22 @@ mod tests {
             .await;
             assert_eq!(out, (0..20).map(|i| i * 2).collect::<Vec<_>>());
             assert_eq!(most.load(SeqCst), parallel, "parallel {parallel}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bounded_starts_the_items_in_their_order() {
+        for parallel in [1, 2, 5] {
+            let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let s = started.clone();
+            bounded((0..40).collect(), parallel, move |i: u32| {
+                s.lock().expect("lock").push(i);
+                // Later items finish first, so a free place goes to whoever asks first.
+                let pause = std::time::Duration::from_micros(u64::from(40 - i) * 50);
+                async move { tokio::time::sleep(pause).await }
+            })
+            .await;
+            assert_eq!(*started.lock().expect("lock"), (0..40).collect::<Vec<_>>(), "parallel {parallel}");
         }
     }
 
