@@ -5,8 +5,9 @@
 //! a trigger and a procedure under `DELIMITER`, non-idempotent `UPDATE n = n + k` and audit rows
 //! without a key, so anything run twice shows. It is applied once with the `mariadb` client to a
 //! reference database; every case then migrates a fresh database of its own through the CLI with
-//! one kind of chaos: a lost answer (`drop_after`), a dropped request (`drop_before`), a 5xx or a
-//! resuming cluster at a call position of the run (counted on a clean run first); a SIGKILL at a
+//! one kind of chaos: a lost answer (`drop_after`), a dropped request (`drop_before`), a 5xx, a
+//! resuming cluster or "the database is unavailable" after the call ran (`unavailable_after`) at a
+//! call position of the run (counted on a clean run first); a SIGKILL at a
 //! random moment; three concurrent runs, some killed; MariaDB killed and restarted mid-run; the
 //! slow DDL outliving a 1-second call timeout, with a kill; and a fault at a call position of a
 //! run with that 1-second call timeout, where the slow DDL and a long backfill (applied through
@@ -36,6 +37,11 @@ use data_api_emulator::testing::{MariaDb, Options, TestEmulator};
 use data_api_emulator::{FaultKind, FaultRule};
 
 const HISTORY: &str = names::DEFAULT_HISTORY_TABLE;
+/// The lease every CLI run takes (`--lease`): short, so that the run after a kill waits only
+/// seconds for it, but long enough that the renewal (every third of it) outlasts the stalls of a
+/// loaded two-core machine. With 2 s, the soak saw clean runs lose their lease while one
+/// migration's calls took 5 to 14 s, and every rerun of the case lose it again.
+const LEASE_SECONDS: &str = "5";
 /// A CLI run that takes longer than this is hung: killed and reported.
 const RUN_LIMIT: Duration = Duration::from_secs(150);
 
@@ -182,7 +188,7 @@ fn cli(emulator: &TestEmulator, dir: &Path, database: &str, args: &[&str]) -> Co
 }
 
 fn spawn_migrate(emulator: &TestEmulator, dir: &Path, database: &str) -> Child {
-    cli(emulator, dir, database, &["migrate", "--lease", "2", "--lock-wait", "30"])
+    cli(emulator, dir, database, &["migrate", "--lease", LEASE_SECONDS, "--lock-wait", "30"])
         .spawn()
         .expect("the CLI starts")
 }
@@ -365,8 +371,14 @@ fn measure(lab: &Lab) -> Baseline {
     }
 }
 
-const FAULTS: [FaultKind; 4] =
-    [FaultKind::DropAfter, FaultKind::DropBefore, FaultKind::Unavailable, FaultKind::Resuming];
+/// The fault kinds a case puts at a call position (the sample, `CHAOS_KINDS=all` and the sweep).
+const FAULTS: [FaultKind; 5] = [
+    FaultKind::DropAfter,
+    FaultKind::DropBefore,
+    FaultKind::Unavailable,
+    FaultKind::Resuming,
+    FaultKind::UnavailableAfter,
+];
 
 /// The chaos of case `case`: from the seeded generator, or with `CHAOS_SWEEP` set, every fault
 /// kind at every call position in turn (case = kind * calls + position).
@@ -528,8 +540,9 @@ fn chaos_sample_converges_to_the_mariadb_clients_result() {
     let mut lab = Lab::start();
     let base = measure(&lab);
     eprintln!(
-        "chaos: seed {seed}, cases {first_case}..{}, a clean run: {} calls, {} ms ({} calls, {} ms with a 1 s call timeout)",
+        "chaos: seed {seed}, cases {first_case}..{}, fault kinds: {}, a clean run: {} calls, {} ms ({} calls, {} ms with a 1 s call timeout)",
         first_case + cases,
+        FAULTS.len(),
         base.calls,
         base.fast_ms,
         base.slow_calls,
@@ -717,6 +730,177 @@ fn a_ddl_statement_answered_database_unavailable_after_it_ran_is_not_sent_again(
         "a,b,c"
     );
     r.all_applied().expect("status tells the truth");
+}
+
+/// A workload of non-idempotent DML (`n = n + k`, audit rows without a key) in transactions,
+/// a `SET` and a DDL statement between them: anything applied twice shows in `c` or `audit`.
+fn counted_workload() -> [(&'static str, &'static str); 3] {
+    [
+        (
+            "V1__c.sql",
+            "CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO c VALUES (1, 0);\n\
+             CREATE TABLE audit (note VARCHAR(20));",
+        ),
+        ("V2__bump.sql", "UPDATE c SET n = n + 1;\nINSERT INTO audit VALUES ('v2');"),
+        (
+            "V3__more.sql",
+            "SET @k = 10;\nUPDATE c SET n = n + @k;\nINSERT INTO audit VALUES ('v3');\n\
+             ALTER TABLE c ADD COLUMN m INT;\nUPDATE c SET m = n;",
+        ),
+    ]
+}
+
+impl Repro {
+    /// The history rows, every column but the timings and timestamps, one line per version.
+    fn history(&self) -> String {
+        self.sql(&format!(
+            "SELECT GROUP_CONCAT(CONCAT_WS(' | ', `version`, `description`, `script`, `checksum`, `kind`, \
+             `statements_applied`, `statements_total`, `applied_prefix`, `success`, \
+             COALESCE(`error`, '-'), COALESCE(`failed_statement`, '-'), COALESCE(`failed_at`, '-'), \
+             COALESCE(`inflight_statement`, '-'), COALESCE(`inflight_fingerprint`, '-'), `installed_by`) \
+             ORDER BY `version` SEPARATOR '\\n') FROM app.{HISTORY}"
+        ))
+    }
+
+    /// `counted_workload` applied exactly once: every row, the schema and the history as a clean
+    /// run leaves them (`history`).
+    fn counted_once(&self, history: &str, what: &str) {
+        assert_eq!(self.sql("SELECT CONCAT(n, ',', m) FROM app.c"), "11,11", "{what}: c");
+        assert_eq!(
+            self.sql("SELECT GROUP_CONCAT(note ORDER BY note) FROM app.audit"),
+            "v2,v3",
+            "{what}: audit rows"
+        );
+        assert_eq!(self.history(), history, "{what}: the history differs from a clean run's");
+        let lock =
+            format!("SELECT COUNT(*) FROM app.{HISTORY}_lock WHERE `id` = 1 AND `expires_at` >= NOW(6)");
+        assert_eq!(self.sql(&lock), "0", "{what}: the lease is still held after the run ended");
+        self.all_applied().unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+}
+
+/// Answers `DatabaseUnavailableException` after the call ran (`unavailable_after`) to the
+/// matching calls of a run (of `operation`, or whose request contains `text`), one position per
+/// run on a fresh database `app`, until a run no longer reaches the position; after each run,
+/// reruns until one exits 0 (at most two) and hands the runs' exit codes and the last run to
+/// `check`. Returns how many positions were faulted.
+fn unavailable_after_each(
+    r: &Repro,
+    operation: Option<&str>,
+    text: Option<&str>,
+    check: impl Fn(&str, &Run),
+) -> u32 {
+    let rule = FaultRule {
+        fault: FaultKind::UnavailableAfter,
+        count: 1,
+        delay_ms: 0,
+        operations: operation.map(|o| vec![o.to_owned()]),
+    };
+    for skip in 0.. {
+        create(&r.db, "app");
+        r.emulator.clear_faults().expect("clears");
+        let scheduled = data_api_emulator::ScheduledFault {
+            rule: rule.clone(),
+            skip,
+            body_contains: text.map(str::to_owned),
+        };
+        r.emulator.schedule(&scheduled).expect("injects");
+        let first = r.migrate();
+        let reached = r.emulator.pending_faults().expect("lists the faults").is_empty();
+        r.emulator.clear_faults().expect("clears");
+        if !reached {
+            assert!(first.ok(), "a run without the fault failed:\n{}", first.stderr);
+            return skip;
+        }
+        let mut codes = vec![first.code()];
+        let mut last = first;
+        while !last.ok() && codes.len() < 3 {
+            last = r.migrate();
+            codes.push(last.code());
+        }
+        let what =
+            format!("the matching call at position {skip} answered unavailable after it ran, runs {codes:?}");
+        assert!(last.ok(), "{what} never converged:\n{}", last.stderr);
+        check(&what, &last);
+    }
+    unreachable!("the loop returns")
+}
+
+/// The COMMIT of a segment's transaction committed, and the answer says the database is
+/// unavailable: the runner must find out that it landed, never apply the DML again. Every commit
+/// of the workload in turn.
+#[test]
+fn a_commit_answered_database_unavailable_after_it_committed_is_not_applied_again() {
+    let r = Repro::start(Options::default(), &counted_workload());
+    let clean = r.migrate();
+    assert!(clean.ok(), "a clean run fails:\n{}", clean.stderr);
+    let history = r.history();
+    let faulted =
+        unavailable_after_each(&r, Some("CommitTransaction"), None, |what, _| r.counted_once(&history, what));
+    assert!(faulted >= 3, "only {faulted} commits were faulted");
+}
+
+/// The history writes (inside a segment's transaction under the fence, and after a DDL statement
+/// outside one) and the fence registration of each transaction, answered "unavailable" after they
+/// ran: nothing is applied twice, the history is exact and the run is not wedged.
+#[test]
+fn history_writes_and_fence_registrations_answered_database_unavailable_after_they_ran_apply_nothing_twice() {
+    let r = Repro::start(Options::default(), &counted_workload());
+    let clean = r.migrate();
+    assert!(clean.ok(), "a clean run fails:\n{}", clean.stderr);
+    let history = r.history();
+    for text in ["SELECT :version, :description", "SELECT 2, :registration"] {
+        let faulted = unavailable_after_each(&r, None, Some(text), |what, _| {
+            r.counted_once(&history, &format!("{text}: {what}"))
+        });
+        assert!(faulted >= 3, "{text}: only {faulted} calls were faulted");
+    }
+}
+
+/// Taking the lease and giving it up, answered "unavailable" after the update ran: the run still
+/// applies everything once, and the lease is free when it ends (no next run waits for it).
+#[test]
+fn lease_takes_and_releases_answered_database_unavailable_after_they_ran_leave_no_lease_behind() {
+    let r = Repro::start(Options::default(), &counted_workload());
+    let clean = r.migrate();
+    assert!(clean.ok(), "a clean run fails:\n{}", clean.stderr);
+    let history = r.history();
+    for text in ["`expires_at` < NOW(6) OR `owner` = :owner", "NOW(6) - INTERVAL 1 SECOND"] {
+        let faulted = unavailable_after_each(&r, None, Some(text), |what, _| {
+            r.counted_once(&history, &format!("{text}: {what}"))
+        });
+        assert!(faulted >= 1, "{text}: no call was faulted");
+    }
+}
+
+/// The CALL of a long DML statement's procedure ran, answered "unavailable": the statement is
+/// applied once and the procedure dropped, and the CALL is not sent again while it may still run
+/// or may have committed (the server counts one CALL: a second would run the whole statement
+/// again, to be rolled back by the procedure's check of the row). Once while the backfill still
+/// runs after the call timeout, once after it committed within the call (it sleeps only while its
+/// procedure does not exist yet, that is in its segment's transaction, where it times out).
+#[test]
+fn a_long_dml_statement_whose_call_is_answered_database_unavailable_after_it_ran_is_applied_once() {
+    let committed_in_the_call = [
+        long_backfill()[0],
+        (
+            "V2__backfill.sql",
+            "SET @k = 1;
+UPDATE c SET n = n + @k WHERE SLEEP(IF((SELECT COUNT(*) FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = 'app') = 0, 1, 0)) = 0;",
+        ),
+    ];
+    for scripts in [long_backfill(), committed_in_the_call] {
+        let r = Repro::start(two_second_call_timeout(), &scripts);
+        let unavailable_after =
+            FaultRule { fault: FaultKind::UnavailableAfter, count: 1, delay_ms: 0, operations: None };
+        r.emulator.inject_where(&unavailable_after, "CALL `app`").expect("injects");
+        let (codes, last) = r.converge(2);
+        assert!(r.emulator.pending_faults().expect("lists").is_empty(), "the CALL was never faulted");
+        r.backfilled_once(&codes, &last);
+        let calls = r.sql("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_CALL_PROCEDURE'");
+        assert_eq!(calls, "1", "the CALL was sent again after it ran; runs {codes:?}:\n{}", last.stderr);
+    }
 }
 
 /// The run is killed while its DDL still runs on the

@@ -440,6 +440,15 @@ impl TestEmulator {
         self.control("POST", "/_emulator/faults", &body).map(drop)
     }
 
+    /// The faults queued and not used up yet (`GET /_emulator/faults`): a fault whose call
+    /// position a run never reached is still here.
+    pub fn pending_faults(&self) -> Result<Vec<ScheduledFault>, TestingError> {
+        let body = self.control("GET", "/_emulator/faults", "")?;
+        let faults: Vec<ScheduledFault> =
+            serde_json::from_str(&body).map_err(|e| TestingError::Control(format!("{e}: {body}")))?;
+        Ok(faults.into_iter().filter(|f| f.rule.count > 0).collect())
+    }
+
     /// Removes pending faults (`DELETE /_emulator/faults`).
     pub fn clear_faults(&self) -> Result<(), TestingError> {
         self.control("DELETE", "/_emulator/faults", "").map(drop)

@@ -270,7 +270,11 @@ async fn attempt<E: Executor>(
         Request::new(format!("CALL {}.{}()", quote_identifier(database), quote_identifier(&names.procedure)))
             .database(Some(database));
     call.continue_after_timeout = true;
-    let outcome = match retry(db.config.retry_for, false, || db.exec.execute(call.clone())).await {
+    // "The database is unavailable" may come after the call reached the server (a connection that
+    // broke mid-call): taken as a lost answer, so the call is not sent again while it may run or
+    // may have committed; the row tells.
+    let send = || async { db.exec.execute(call.clone()).await.map_err(ExecError::may_have_run) };
+    let outcome = match retry(db.config.retry_for, false, send).await {
         Ok(_) => Ok(()),
         // An earlier call (its request reached the server late) still holds the lock: it cannot
         // commit any more (the row holds this call's token), so wait for it to end and call again.
