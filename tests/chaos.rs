@@ -474,7 +474,7 @@ fn run_case(lab: &mut Lab, database: &str, chaos: &Chaos) -> Result<String, Stri
         }
         Chaos::Deadline { seconds } => {
             let limit = seconds.to_string();
-            let args = ["migrate", "--lease", "2", "--lock-wait", "30", "--max-time", &limit];
+            let args = ["migrate", "--lease", LEASE_SECONDS, "--lock-wait", "30", "--max-time", &limit];
             let run = finish(cli(&lab.slow, &lab.workload, database, &args).spawn().expect("the CLI starts"));
             // Stopped in time says so: between statements (1, the deadline named) or while a
             // statement still runs (4); anything else is a failure of the run itself.
